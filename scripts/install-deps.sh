@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs what ingressd needs to build, test and benchmark, from Debian packages only.
+set -euo pipefail
+pkgs=(build-essential cmake ninja-build pkg-config
+      libyaml-cpp-dev nlohmann-json3-dev libfmt-dev libcli11-dev libssl-dev
+      libgtest-dev libgmock-dev libbenchmark-dev
+      python3 curl)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

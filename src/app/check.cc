@@ -1,0 +1,52 @@
+// `ingressd check` and `ingressd routes`: the same load and compile as
+// `serve`, offline.
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "app/commands.h"
+#include "app/config_state.h"
+#include "routing/dump.h"
+
+namespace ingressd {
+
+int run_check(const CheckOptions& o) {
+  ObjectStore store;
+  LoadOutcome out = load_and_compile(o.manifests, store, o.compile);
+  size_t errors = 0, warnings = 0;
+  for (const auto& d : out.diagnostics) {
+    errors += d.severity == Severity::Error;
+    warnings += d.severity == Severity::Warning;
+  }
+  if (o.output == "json") {
+    nlohmann::json j;
+    j["errors"] = errors;
+    j["warnings"] = warnings;
+    j["diagnostics"] = routing::diagnostics_json(out.diagnostics);
+    nlohmann::json st = nlohmann::json::array();
+    for (auto& s : out.statuses) st.push_back({{"ingress", s.ingress}, {"state", s.state}, {"detail", s.detail}});
+    j["ingresses"] = st;
+    std::puts(j.dump(2).c_str());
+  } else {
+    for (const auto& d : out.diagnostics) std::puts(d.str().c_str());
+    const auto* snap = store.snapshot().get();
+    std::printf("%zu error(s), %zu warning(s); %zu object(s) valid, %zu route(s)\n", errors, warnings,
+                snap->objects.size(), out.table ? out.table->route_count() : 0);
+  }
+  return errors > 0 ? 1 : 0;
+}
+
+int run_routes(const CheckOptions& o) {
+  ObjectStore store;
+  LoadOutcome out = load_and_compile(o.manifests, store, o.compile);
+  if (!out.table) {
+    for (const auto& d : out.diagnostics) std::fprintf(stderr, "%s\n", d.str().c_str());
+    return 1;
+  }
+  if (o.output == "json") std::puts(routing::dump_json(*out.table).dump(2).c_str());
+  else std::fputs(routing::dump_text(*out.table).c_str(), stdout);
+  return 0;
+}
+
+}  // namespace ingressd

@@ -1,0 +1,39 @@
+// The subcommands of the ingressd binary. main.cc parses flags into these.
+#pragma once
+#include <set>
+#include <string>
+#include <vector>
+
+#include "proxy/config.h"
+#include "routing/compile.h"
+
+namespace ingressd {
+
+struct ServeOptions {
+  std::string manifests;
+  ProxyConfig proxy;
+  uint16_t https_port = 8443;
+  uint16_t admin_port = 10254;
+  std::string admin_bind = "127.0.0.1";
+  routing::CompileOptions compile;
+  int reload_holdoff_ms = 100;
+};
+int run_serve(const ServeOptions& o);
+
+struct EchoOptions {
+  std::string name = "echo";
+  std::string namespace_ = "default";
+  std::string bind = "127.0.0.1";
+  uint16_t port = 8080;
+};
+int run_echo(const EchoOptions& o);
+
+struct CheckOptions {
+  std::string manifests;
+  std::string output = "text";  // text | json
+  routing::CompileOptions compile;
+};
+int run_check(const CheckOptions& o);
+int run_routes(const CheckOptions& o);
+
+}  // namespace ingressd

@@ -1,0 +1,83 @@
+#include "app/config_state.h"
+
+#include "routing/dump.h"
+
+namespace ingressd {
+
+LoadOutcome load_and_compile(const std::string& path, ObjectStore& store, const routing::CompileOptions& opts) {
+  LoadOutcome out;
+  Diagnostics list_diags;
+  std::vector<std::string> names = list_manifest_files(path, list_diags);
+  if (!list_diags.empty()) {
+    // The folder itself is unreadable: keep everything as it is.
+    out.listed = false;
+    out.diagnostics = list_diags;
+    return out;
+  }
+  std::vector<LoadedFile> files;
+  files.reserve(names.size());
+  for (const auto& n : names) files.push_back(load_manifest_file(n));
+  out.diagnostics = store.replace_from_files(files);
+  routing::CompileResult r = routing::compile(*store.snapshot(), opts);
+  for (auto& d : r.diagnostics) out.diagnostics.push_back(std::move(d));
+  out.table = std::move(r.table);
+  out.statuses = std::move(r.statuses);
+  return out;
+}
+
+void ConfigState::record(const LoadOutcome& o, const Snapshot& snap, int64_t unix_ms) {
+  std::lock_guard<std::mutex> g(mu_);
+  ++reloads_;
+  last_reload_ms_ = unix_ms;
+  last_error_.clear();
+  for (const auto& d : o.diagnostics) {
+    if (d.severity == Severity::Error) {
+      last_error_ = d.str();
+      break;
+    }
+  }
+  if (!last_error_.empty()) ++failed_reloads_;
+  diagnostics_ = routing::diagnostics_json(o.diagnostics);
+  if (!o.listed) return;
+  loaded_ = true;
+  table_ = o.table;
+  objects_ = nlohmann::json::object();
+  for (auto k : {model::Kind::Ingress, model::Kind::IngressClass, model::Kind::Service, model::Kind::EndpointSlice,
+                 model::Kind::Endpoints, model::Kind::Secret})
+    objects_[model::kind_name(k)] = snap.count(k);
+  statuses_ = nlohmann::json::array();
+  for (const auto& s : o.statuses)
+    statuses_.push_back({{"ingress", s.ingress}, {"state", s.state}, {"detail", s.detail}});
+}
+
+bool ConfigState::ready() const {
+  std::lock_guard<std::mutex> g(mu_);
+  return loaded_;
+}
+
+nlohmann::json ConfigState::summary() const {
+  std::lock_guard<std::mutex> g(mu_);
+  nlohmann::json j;
+  j["ready"] = loaded_;
+  j["reloads"] = reloads_;
+  j["reloadsWithErrors"] = failed_reloads_;
+  j["lastReloadUnixMs"] = last_reload_ms_;
+  j["lastError"] = last_error_;
+  j["objects"] = objects_;
+  j["ingresses"] = statuses_;
+  j["diagnostics"] = diagnostics_;
+  if (table_) j["routes"] = routing::dump_json(*table_);
+  return j;
+}
+
+std::string ConfigState::routes_text() const {
+  std::lock_guard<std::mutex> g(mu_);
+  return table_ ? routing::dump_text(*table_) : std::string();
+}
+
+nlohmann::json ConfigState::routes_json() const {
+  std::lock_guard<std::mutex> g(mu_);
+  return table_ ? routing::dump_json(*table_) : nlohmann::json::object();
+}
+
+}  // namespace ingressd

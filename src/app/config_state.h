@@ -1,0 +1,47 @@
+// The control plane's view of the loaded configuration: what the store holds,
+// what compile() said, and the history of reloads. Written by the control
+// thread, read by the admin thread.
+#pragma once
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "core/diagnostic.h"
+#include "routing/compile.h"
+#include "sources/manifest_loader.h"
+#include "sources/object_store.h"
+
+namespace ingressd {
+
+struct LoadOutcome {
+  Diagnostics diagnostics;           // decode + store + compile
+  std::shared_ptr<const routing::RouteTable> table;  // null when nothing was (re)built
+  std::vector<routing::IngressStatus> statuses;
+  bool listed = true;                // the manifest path could be read at all
+};
+
+// Reads PATH into `store` and compiles. Pure except for reading files.
+LoadOutcome load_and_compile(const std::string& path, ObjectStore& store, const routing::CompileOptions& opts);
+
+class ConfigState {
+ public:
+  void record(const LoadOutcome& o, const Snapshot& snap, int64_t unix_ms);
+  bool ready() const;
+  nlohmann::json summary() const;
+  std::string routes_text() const;
+  nlohmann::json routes_json() const;
+
+ private:
+  mutable std::mutex mu_;
+  bool loaded_ = false;
+  uint64_t reloads_ = 0;
+  uint64_t failed_reloads_ = 0;
+  int64_t last_reload_ms_ = 0;
+  std::string last_error_;
+  nlohmann::json diagnostics_ = nlohmann::json::array();
+  nlohmann::json objects_ = nlohmann::json::object();
+  nlohmann::json statuses_ = nlohmann::json::array();
+  std::shared_ptr<const routing::RouteTable> table_;
+};
+
+}  // namespace ingressd

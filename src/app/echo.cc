@@ -1,0 +1,285 @@
+// `ingressd echo`: a small upstream for demos, tests and benchmarks. It answers
+// every request with JSON describing the request, keeps connections alive,
+// echoes WebSocket messages, and takes a few test knobs from the query
+// string: status=N, size=N (a body of N bytes instead of JSON), chunked=1,
+// delay_ms=N, close=1.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "app/commands.h"
+#include "core/log.h"
+#include "core/strings.h"
+#include "proxy/http1/chunked.h"
+#include "proxy/http1/parser.h"
+#include "proxy/responses.h"
+
+namespace ingressd {
+namespace {
+
+bool send_all(int fd, const std::string& s) {
+  size_t off = 0;
+  while (off < s.size()) {
+    ssize_t n = ::send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    off += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// Reads more bytes into buf; false on EOF or error.
+bool read_more(int fd, std::string& buf) {
+  char tmp[16384];
+  ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
+  if (n <= 0) return false;
+  buf.append(tmp, static_cast<size_t>(n));
+  return true;
+}
+
+std::string canonical_header(std::string_view n) {
+  std::string out(n);
+  bool up = true;
+  for (char& c : out) {
+    c = up ? static_cast<char>(std::toupper(static_cast<unsigned char>(c))) : ascii_lower(c);
+    up = c == '-';
+  }
+  return out;
+}
+
+std::string query_param(std::string_view q, std::string_view key) {
+  if (!q.empty() && q[0] == '?') q.remove_prefix(1);
+  for (auto kv : split(q, '&')) {
+    size_t eq = kv.find('=');
+    if (kv.substr(0, eq) == key) return eq == std::string_view::npos ? "1" : std::string(kv.substr(eq + 1));
+  }
+  return "";
+}
+
+std::string http_date() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  size_t n = std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  return std::string(buf, n);
+}
+
+std::string websocket_accept(std::string_view key) {
+  std::string s(key);
+  s += "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+  unsigned char digest[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(s.data()), s.size(), digest);
+  unsigned char out[64];
+  int n = EVP_EncodeBlock(out, digest, SHA_DIGEST_LENGTH);
+  return std::string(reinterpret_cast<char*>(out), static_cast<size_t>(n));
+}
+
+// Echoes WebSocket frames until a close frame or EOF (RFC 6455 §5).
+void websocket_echo(int fd, std::string buf) {
+  for (;;) {
+    while (buf.size() < 2)
+      if (!read_more(fd, buf)) return;
+    auto b0 = static_cast<unsigned char>(buf[0]), b1 = static_cast<unsigned char>(buf[1]);
+    size_t hdr = 2;
+    uint64_t len = b1 & 0x7f;
+    if (len == 126) hdr += 2;
+    else if (len == 127) hdr += 8;
+    bool masked = b1 & 0x80;
+    if (masked) hdr += 4;
+    while (buf.size() < hdr)
+      if (!read_more(fd, buf)) return;
+    if (len == 126) len = (static_cast<uint64_t>(static_cast<unsigned char>(buf[2])) << 8) | static_cast<unsigned char>(buf[3]);
+    else if (len == 127) {
+      len = 0;
+      for (int i = 0; i < 8; ++i) len = (len << 8) | static_cast<unsigned char>(buf[2 + i]);
+    }
+    if (len > (16u << 20)) return;
+    while (buf.size() < hdr + len)
+      if (!read_more(fd, buf)) return;
+    std::string payload = buf.substr(hdr, len);
+    if (masked) {
+      const char* mk = buf.data() + hdr - 4;
+      for (size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<char>(payload[i] ^ mk[i % 4]);
+    }
+    buf.erase(0, hdr + len);
+    int opcode = b0 & 0x0f;
+    int reply_op = opcode == 0x9 ? 0xA : opcode;  // ping → pong
+    std::string frame;
+    frame += static_cast<char>(0x80 | reply_op);
+    if (payload.size() < 126) frame += static_cast<char>(payload.size());
+    else if (payload.size() < 65536) {
+      frame += static_cast<char>(126);
+      frame += static_cast<char>(payload.size() >> 8);
+      frame += static_cast<char>(payload.size() & 0xff);
+    } else {
+      frame += static_cast<char>(127);
+      for (int i = 7; i >= 0; --i) frame += static_cast<char>((payload.size() >> (8 * i)) & 0xff);
+    }
+    frame += payload;
+    if (opcode == 0xA) continue;  // unsolicited pong: ignore
+    if (!send_all(fd, frame)) return;
+    if (opcode == 0x8) return;  // close echoed
+  }
+}
+
+void serve_connection(int fd, EchoOptions o, std::string pod) {
+  std::string buf;
+  auto req = std::make_unique<http1::RequestHead>();
+  for (;;) {
+    http1::ParseError err;
+    long n;
+    while ((n = http1::parse_request_head(buf.data(), buf.size(), *req, err, http1::Limits{})) == 0)
+      if (!read_more(fd, buf)) return ::close(fd), void();
+    if (n < 0) {
+      send_all(fd, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+      break;
+    }
+    nlohmann::json j;
+    j["service"] = o.name;
+    j["pod"] = pod;
+    j["namespace"] = o.namespace_;
+    j["method"] = std::string(req->method);
+    j["path"] = std::string(req->target);
+    j["host"] = std::string(req->host);
+    j["proto"] = req->minor == 1 ? "HTTP/1.1" : "HTTP/1.0";
+    nlohmann::json headers = nlohmann::json::object();
+    std::string ws_key;
+    for (int i = 0; i < req->n_headers; ++i) {
+      std::string name = canonical_header(req->headers[i].name);
+      headers[name].push_back(std::string(req->headers[i].value));
+      if (name == "Sec-Websocket-Key") ws_key = std::string(req->headers[i].value);
+    }
+    j["headers"] = headers;
+    std::string query(req->query);
+    bool keep = req->keep_alive;
+    bool websocket = req->websocket;
+    http1::Framing framing = req->framing;
+    uint64_t cl = req->content_length;
+    buf.erase(0, static_cast<size_t>(n));
+    // The body: counted, not kept.
+    uint64_t body = 0;
+    if (framing == http1::Framing::Length) {
+      while (buf.size() < cl) {
+        body += buf.size();
+        cl -= buf.size();
+        buf.clear();
+        if (!read_more(fd, buf)) return ::close(fd), void();
+      }
+      body += cl;
+      buf.erase(0, cl);
+    } else if (framing == http1::Framing::Chunked) {
+      http1::ChunkedDecoder dec;
+      for (;;) {
+        auto r = dec.feed(buf.data(), buf.size());
+        if (r.status == http1::ChunkedDecoder::Status::Data) body += r.data_len;
+        buf.erase(0, r.consumed);
+        if (r.status == http1::ChunkedDecoder::Status::Done) break;
+        if (r.status == http1::ChunkedDecoder::Status::Error) return ::close(fd), void();
+        if (r.status == http1::ChunkedDecoder::Status::NeedMore && !read_more(fd, buf)) return ::close(fd), void();
+      }
+    }
+    j["body_size"] = body;
+    if (websocket && !ws_key.empty()) {
+      send_all(fd, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
+                       websocket_accept(ws_key) + "\r\n\r\n");
+      websocket_echo(fd, std::move(buf));
+      break;
+    }
+    std::string delay = query_param(query, "delay_ms");
+    if (!delay.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(delay.c_str())));
+    int status = 200;
+    if (std::string s = query_param(query, "status"); !s.empty()) status = std::atoi(s.c_str());
+    std::string content_type = "application/json";
+    std::string payload;
+    if (std::string s = query_param(query, "size"); !s.empty()) {
+      payload.assign(static_cast<size_t>(std::strtoull(s.c_str(), nullptr, 10)), 'x');
+      content_type = "text/plain";
+    } else {
+      payload = j.dump() + "\n";
+    }
+    bool chunked = !query_param(query, "chunked").empty() && req->minor == 1;
+    if (!query_param(query, "close").empty()) keep = false;
+    std::string head = "HTTP/1.1 " + std::to_string(status) + " " + status_reason(status) + "\r\nContent-Type: " +
+                       content_type + "\r\nDate: " + http_date() + "\r\n";
+    if (!keep) head += "Connection: close\r\n";
+    bool head_req = j["method"] == "HEAD";
+    if (chunked) {
+      head += "Transfer-Encoding: chunked\r\n\r\n";
+      std::string out = head;
+      if (!head_req) {
+        // Two chunks, so the framing is exercised.
+        size_t half = payload.size() / 2;
+        char hdr[24];
+        for (auto part : {std::string_view(payload).substr(0, half), std::string_view(payload).substr(half)}) {
+          if (part.empty()) continue;
+          out.append(hdr, http1::chunk_header(hdr, part.size()));
+          out.append(part);
+          out += "\r\n";
+        }
+        out += "0\r\n\r\n";
+      }
+      if (!send_all(fd, out)) break;
+    } else {
+      head += "Content-Length: " + std::to_string(payload.size()) + "\r\n\r\n";
+      if (!send_all(fd, head_req ? head : head + payload)) break;
+    }
+    if (!keep) break;
+  }
+  ::close(fd);
+}
+
+}  // namespace
+
+int run_echo(const EchoOptions& o) {
+  ::signal(SIGPIPE, SIG_IGN);
+  sockaddr_in6 a6{};
+  sockaddr_in a4{};
+  int fd;
+  if (inet_pton(AF_INET, o.bind.c_str(), &a4.sin_addr) == 1) {
+    a4.sin_family = AF_INET;
+    a4.sin_port = htons(o.port);
+    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&a4), sizeof a4) != 0) {
+      log_error("echo: cannot bind {}:{}: {}", o.bind, o.port, std::strerror(errno));
+      return 1;
+    }
+  } else if (inet_pton(AF_INET6, o.bind.c_str(), &a6.sin6_addr) == 1) {
+    a6.sin6_family = AF_INET6;
+    a6.sin6_port = htons(o.port);
+    fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&a6), sizeof a6) != 0) {
+      log_error("echo: cannot bind [{}]:{}: {}", o.bind, o.port, std::strerror(errno));
+      return 1;
+    }
+  } else {
+    log_error("echo: invalid --bind {}", o.bind);
+    return 1;
+  }
+  ::listen(fd, 1024);
+  std::string pod = o.name + "-" + std::to_string(o.port);
+  log_info("echo {} listening on {}:{}", o.name, o.bind, o.port);
+  for (;;) {
+    int c = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (c < 0) continue;
+    int one = 1;
+    ::setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    std::thread(serve_connection, c, o, pod).detach();
+  }
+}
+
+}  // namespace ingressd

@@ -1,0 +1,76 @@
+// The ingressd binary: flags → options → one of the commands.
+#include <CLI/CLI.hpp>
+#include <thread>
+
+#include "app/commands.h"
+#include "core/log.h"
+
+using namespace ingressd;
+
+int main(int argc, char** argv) {
+  CLI::App app{"ingressd: a Kubernetes ingress controller"};
+  app.require_subcommand(1);
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "debug, info, warn or error")->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+
+  ServeOptions so;
+  std::vector<std::string> watch_ns;
+  bool no_classless = false;
+  auto* serve = app.add_subcommand("serve", "Serve HTTP by the Ingress objects in a folder of manifests");
+  serve->add_option("--manifests", so.manifests, "A manifest file, or a folder read recursively (*.yaml, *.yml, *.json)")->required();
+  serve->add_option("--http-port", so.proxy.http_port, "Plain HTTP port")->capture_default_str();
+  serve->add_option("--https-port", so.https_port, "HTTPS port (reserved: TLS termination is not built yet)")->capture_default_str();
+  serve->add_option("--admin-port", so.admin_port, "Admin port: /healthz /readyz /config /debug/routes /metrics")->capture_default_str();
+  serve->add_option("--admin-bind", so.admin_bind, "Admin address")->capture_default_str();
+  serve->add_option("--bind", so.proxy.bind, "Address the HTTP(S) listeners bind to")->capture_default_str();
+  serve->add_option("--workers", so.proxy.workers, "Worker threads (0 = one per core)")->capture_default_str();
+  serve->add_option("--controller-name", so.compile.controller_name,
+                    "The spec.controller value of the IngressClasses this controller owns")->capture_default_str();
+  serve->add_option("--ingress-class", so.compile.legacy_class,
+                    "Class name honoured in the deprecated kubernetes.io/ingress.class annotation")->capture_default_str();
+  serve->add_flag("--ignore-classless", no_classless, "Do not serve Ingresses that name no class");
+  serve->add_option("--watch-namespace", watch_ns, "Serve only Ingresses of this namespace (repeatable)");
+  serve->add_option("--client-header-timeout-ms", so.proxy.client_header_timeout_ms)->capture_default_str();
+  serve->add_option("--client-idle-timeout-ms", so.proxy.client_idle_timeout_ms)->capture_default_str();
+  serve->add_option("--upstream-connect-timeout-ms", so.proxy.upstream_connect_timeout_ms)->capture_default_str();
+  serve->add_option("--upstream-read-timeout-ms", so.proxy.upstream_read_timeout_ms)->capture_default_str();
+  serve->add_option("--upstream-idle-timeout-ms", so.proxy.upstream_idle_timeout_ms)->capture_default_str();
+  serve->add_option("--max-header-bytes", so.proxy.limits.max_head_bytes, "Largest request head (431 beyond)")->capture_default_str();
+  serve->add_option("--shutdown-grace-ms", so.proxy.shutdown_grace_ms)->capture_default_str();
+
+  EchoOptions eo;
+  auto* echo = app.add_subcommand("echo", "A small upstream that answers with a JSON description of each request");
+  echo->add_option("--name", eo.name, "Name it reports (as the service)")->capture_default_str();
+  echo->add_option("--namespace", eo.namespace_)->capture_default_str();
+  echo->add_option("--port", eo.port)->capture_default_str();
+  echo->add_option("--bind", eo.bind)->capture_default_str();
+
+  CheckOptions co;
+  auto* check = app.add_subcommand("check", "Validate manifests offline; exit 1 on errors");
+  check->add_option("path", co.manifests, "A manifest file or folder")->required();
+  check->add_option("--output,-o", co.output, "text or json")->check(CLI::IsMember({"text", "json"}));
+  check->add_option("--controller-name", co.compile.controller_name)->capture_default_str();
+
+  CheckOptions ro;
+  auto* routes = app.add_subcommand("routes", "Print the route table compiled from manifests");
+  routes->add_option("path", ro.manifests, "A manifest file or folder")->required();
+  routes->add_option("--output,-o", ro.output, "text or json")->check(CLI::IsMember({"text", "json"}));
+  routes->add_option("--controller-name", ro.compile.controller_name)->capture_default_str();
+
+  app.add_subcommand("version", "Print the version")->callback([] { std::printf("ingressd %s\n", INGRESSD_VERSION); });
+
+  CLI11_PARSE(app, argc, argv);
+  set_log_level(log_level == "debug" ? LogLevel::Debug
+                : log_level == "warn" ? LogLevel::Warn
+                : log_level == "error" ? LogLevel::Error
+                                       : LogLevel::Info);
+  if (*serve) {
+    so.compile.serve_classless = !no_classless;
+    so.compile.watch_namespaces = {watch_ns.begin(), watch_ns.end()};
+    return run_serve(so);
+  }
+  if (*echo) return run_echo(eo);
+  if (*check) return run_check(co);
+  if (*routes) return run_routes(ro);
+  return 0;
+}

@@ -1,0 +1,189 @@
+// `ingressd serve`: wiring only. Control thread: file watcher, signals,
+// reloads. Worker threads: the data plane. Admin thread: the admin port.
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "app/commands.h"
+#include "app/config_state.h"
+#include "core/log.h"
+#include "observe/admin_server.h"
+#include "proxy/table_publisher.h"
+#include "proxy/worker.h"
+#include "routing/dump.h"
+#include "sources/file_source.h"
+
+namespace ingressd {
+namespace {
+
+int64_t unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void log_diagnostics(const Diagnostics& ds) {
+  for (const auto& d : ds) {
+    switch (d.severity) {
+      case Severity::Error: log_error("{}", d.str()); break;
+      case Severity::Warning: log_warn("{}", d.str()); break;
+      case Severity::Info: log_info("{}", d.str()); break;
+    }
+  }
+}
+
+}  // namespace
+
+int run_serve(const ServeOptions& o) {
+  // Signals are taken by the control loop through a signalfd; every thread
+  // started below inherits this mask.
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGHUP);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &mask, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+  int sfd = ::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+
+  ObjectStore store;
+  ConfigState state;
+  TablePublisher publisher;
+
+  auto reload = [&](const char* why) {
+    auto t0 = std::chrono::steady_clock::now();
+    LoadOutcome out = load_and_compile(o.manifests, store, o.compile);
+    log_diagnostics(out.diagnostics);
+    if (out.table) publisher.publish(out.table);
+    state.record(out, *store.snapshot(), unix_ms());
+    auto ms = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count() / 1000.0;
+    if (!out.listed) {
+      log_error("reload ({}) skipped: {} cannot be read; the previous configuration stays in force", why, o.manifests);
+      return;
+    }
+    size_t errors = 0;
+    for (auto& d : out.diagnostics) errors += d.severity == Severity::Error;
+    log_info("configuration loaded ({}): {} ingresses, {} routes, {} errors, in {:.1f} ms", why,
+             store.snapshot()->count(model::Kind::Ingress), out.table ? out.table->route_count() : 0, errors, ms);
+  };
+
+  FileWatcher watcher(o.manifests);
+  std::string err;
+  if (!watcher.start(err)) log_warn("file watching is off: {}", err);
+  reload("start");
+
+  AdminServer admin;
+  admin.handle("/healthz", [](const std::string&, const std::string&) { return AdminResponse{200, "text/plain", "ok\n"}; });
+  std::atomic<bool> shutting_down{false};
+  admin.handle("/readyz", [&](const std::string&, const std::string&) {
+    if (shutting_down) return AdminResponse{503, "text/plain", "shutting down\n"};
+    return state.ready() ? AdminResponse{200, "text/plain", "ready\n"} : AdminResponse{503, "text/plain", "not ready\n"};
+  });
+  auto config_handler = [&](const std::string&, const std::string&) {
+    return AdminResponse{200, "application/json", state.summary().dump(2) + "\n"};
+  };
+  admin.handle("/config", config_handler);
+  admin.handle("/debug/config", config_handler);
+  admin.handle("/debug/routes", [&](const std::string&, const std::string& q) {
+    if (q.find("format=json") != std::string::npos)
+      return AdminResponse{200, "application/json", state.routes_json().dump(2) + "\n"};
+    return AdminResponse{200, "text/plain; charset=utf-8", state.routes_text()};
+  });
+
+  int nworkers = o.proxy.workers > 0 ? o.proxy.workers : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (int i = 0; i < nworkers; ++i) {
+    workers.push_back(std::make_unique<Worker>(i, o.proxy, publisher));
+    if (!workers.back()->listen(err)) {
+      log_error("{}", err);
+      return 1;
+    }
+  }
+  admin.handle("/metrics", [&](const std::string&, const std::string&) {
+    uint64_t acc = 0, req = 0, act = 0, cls[6] = {}, cerr = 0, tmo = 0;
+    for (auto& w : workers) {
+      const WorkerStats& s = w->stats();
+      acc += s.accepted.load();
+      req += s.requests.load();
+      act += s.active_connections.load();
+      for (int i = 1; i < 6; ++i) cls[i] += s.responses_by_class[i].load();
+      cerr += s.upstream_connect_errors.load();
+      tmo += s.upstream_timeouts.load();
+    }
+    std::string b;
+    b += "# HELP ingressd_connections_accepted_total Client connections accepted.\n# TYPE ingressd_connections_accepted_total counter\n";
+    b += fmt::format("ingressd_connections_accepted_total {}\n", acc);
+    b += "# HELP ingressd_connections_active Client connections open.\n# TYPE ingressd_connections_active gauge\n";
+    b += fmt::format("ingressd_connections_active {}\n", act);
+    b += "# HELP ingressd_requests_total Requests whose head was parsed.\n# TYPE ingressd_requests_total counter\n";
+    b += fmt::format("ingressd_requests_total {}\n", req);
+    b += "# HELP ingressd_responses_total Responses sent, by status class.\n# TYPE ingressd_responses_total counter\n";
+    for (int i = 1; i < 6; ++i) b += fmt::format("ingressd_responses_total{{class=\"{}xx\"}} {}\n", i, cls[i]);
+    b += "# HELP ingressd_upstream_connect_errors_total Failed connections to endpoints.\n# TYPE ingressd_upstream_connect_errors_total counter\n";
+    b += fmt::format("ingressd_upstream_connect_errors_total {}\n", cerr);
+    b += "# HELP ingressd_upstream_timeouts_total Upstream connect or response timeouts.\n# TYPE ingressd_upstream_timeouts_total counter\n";
+    b += fmt::format("ingressd_upstream_timeouts_total {}\n", tmo);
+    return AdminResponse{200, "text/plain; version=0.0.4", b};
+  });
+  if (!admin.start(o.admin_bind, o.admin_port, err)) {
+    log_error("{}", err);
+    return 1;
+  }
+  std::vector<std::thread> threads;
+  for (auto& w : workers) threads.emplace_back([&w] { w->run(); });
+  log_info("ingressd {} serving {} on http://{}:{} with {} worker(s); admin on http://{}:{}", INGRESSD_VERSION,
+           o.manifests, o.proxy.bind, o.proxy.http_port, nworkers, o.admin_bind, o.admin_port);
+
+  // Control loop.
+  int64_t reload_at = 0;         // pending reload (steady ms), 0 = none
+  int64_t first_change_at = 0;   // start of the current burst
+  auto steady_ms = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  };
+  int exit_code = 0;
+  for (;;) {
+    pollfd fds[2] = {{sfd, POLLIN, 0}, {watcher.fd(), POLLIN, 0}};
+    int timeout = -1;
+    if (reload_at) timeout = static_cast<int>(std::max<int64_t>(0, reload_at - steady_ms()));
+    int n = ::poll(fds, watcher.fd() >= 0 ? 2 : 1, timeout);
+    if (n < 0 && errno != EINTR) break;
+    if (fds[0].revents & POLLIN) {
+      signalfd_siginfo si;
+      bool stop = false;
+      while (::read(sfd, &si, sizeof si) == sizeof si) {
+        if (si.ssi_signo == SIGHUP) {
+          reload("SIGHUP");
+        } else {
+          log_info("received {}, shutting down", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+          stop = true;
+        }
+      }
+      if (stop) break;
+    }
+    if (watcher.fd() >= 0 && (fds[1].revents & POLLIN) && watcher.drain()) {
+      int64_t now = steady_ms();
+      if (!reload_at) first_change_at = now;
+      // Hold off until the burst is quiet, but never longer than 10 hold-offs.
+      reload_at = std::min(now + o.reload_holdoff_ms, first_change_at + 10 * o.reload_holdoff_ms);
+    }
+    if (reload_at && steady_ms() >= reload_at) {
+      reload_at = 0;
+      reload("file change");
+    }
+  }
+  shutting_down = true;
+  for (auto& w : workers) w->stop();
+  for (auto& t : threads) t.join();
+  admin.stop();
+  log_info("stopped");
+  return exit_code;
+}
+
+}  // namespace ingressd

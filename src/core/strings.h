@@ -1,0 +1,20 @@
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ingressd {
+
+inline char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+std::string to_lower(std::string_view s);
+bool iequals(std::string_view a, std::string_view b);
+std::string_view trim_ows(std::string_view s);  // spaces and tabs
+std::vector<std::string_view> split(std::string_view s, char sep);
+std::optional<uint64_t> parse_u64(std::string_view s);  // decimal digits only, no sign, no overflow
+std::string json_escape(std::string_view s);
+bool ends_with(std::string_view s, std::string_view suffix);
+bool starts_with(std::string_view s, std::string_view prefix);
+
+}  // namespace ingressd

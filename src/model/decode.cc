@@ -1,0 +1,473 @@
+#include "model/decode.h"
+
+#include <fmt/format.h>
+#include <openssl/evp.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+
+#include "core/strings.h"
+#include "model/schema.h"
+#include "model/validate.h"
+
+namespace ingressd::model {
+namespace {
+
+using schema::TypeError;
+
+int line_of(const YAML::Node& n) { return n.Mark().line >= 0 ? n.Mark().line + 1 : 0; }
+
+std::string scalar_or(const YAML::Node& n, const char* key) {
+  YAML::Node v = n[key];
+  return (v && v.IsScalar()) ? v.Scalar() : std::string();
+}
+
+// The line of the node at a field path such as "spec.rules[0].host", or of
+// the deepest existing ancestor.
+int line_for_path(const YAML::Node& root, const std::string& path) {
+  YAML::Node cur = root;
+  int line = line_of(root);
+  size_t i = 0;
+  while (i < path.size()) {
+    if (path[i] == '.') {
+      ++i;
+      continue;
+    }
+    if (path[i] == '[') {
+      size_t close = path.find(']', i);
+      if (close == std::string::npos) break;
+      std::string idx = path.substr(i + 1, close - i - 1);
+      i = close + 1;
+      if (!cur.IsSequence()) break;
+      if (!idx.empty() && std::all_of(idx.begin(), idx.end(), ::isdigit)) {
+        size_t k = std::stoul(idx);
+        if (k >= cur.size()) break;
+        cur = cur[k];
+      } else if (cur.IsMap() && cur[idx]) {
+        cur = cur[idx];
+      } else {
+        break;
+      }
+      line = line_of(cur);
+      continue;
+    }
+    size_t end = path.find_first_of(".[", i);
+    std::string key = path.substr(i, end == std::string::npos ? std::string::npos : end - i);
+    i = end == std::string::npos ? path.size() : end;
+    if (!cur.IsMap() || !cur[key]) break;
+    cur = cur[key];
+    line = line_of(cur);
+  }
+  return line;
+}
+
+std::optional<std::string> base64_decode(const std::string& in) {
+  std::string clean;
+  clean.reserve(in.size());
+  for (char c : in)
+    if (c != '\n' && c != '\r' && c != ' ') clean += c;
+  if (clean.size() % 4 != 0) return std::nullopt;
+  std::string out(clean.size() / 4 * 3, '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(clean.data()), static_cast<int>(clean.size()));
+  if (n < 0) return std::nullopt;
+  size_t pad = 0;
+  if (!clean.empty() && clean.back() == '=') ++pad;
+  if (clean.size() > 1 && clean[clean.size() - 2] == '=') ++pad;
+  out.resize(static_cast<size_t>(n) - pad);
+  return out;
+}
+
+// ---- typed extraction; runs only after schema::check found no error ----
+
+std::string s(const YAML::Node& n) { return (n && n.IsScalar() && !n.IsNull()) ? n.Scalar() : std::string(); }
+int32_t i32(const YAML::Node& n) { return static_cast<int32_t>(schema::scalar_int(n).value_or(0)); }
+std::optional<bool> ob(const YAML::Node& n) {
+  if (!n || n.IsNull()) return std::nullopt;
+  return schema::scalar_bool(n);
+}
+std::map<std::string, std::string> smap(const YAML::Node& n) {
+  std::map<std::string, std::string> m;
+  if (n && n.IsMap())
+    for (auto it = n.begin(); it != n.end(); ++it) m[it->first.Scalar()] = s(it->second);
+  return m;
+}
+template <typename F>
+void each(const YAML::Node& n, F f) {
+  if (n && n.IsSequence())
+    for (size_t i = 0; i < n.size(); ++i) f(n[i]);
+}
+
+ObjectMeta meta(const YAML::Node& n, bool namespaced) {
+  ObjectMeta m;
+  m.name = s(n["name"]);
+  m.namespace_ = namespaced ? s(n["namespace"]) : "";
+  if (namespaced && m.namespace_.empty()) m.namespace_ = "default";
+  m.uid = s(n["uid"]);
+  m.resource_version = s(n["resourceVersion"]);
+  m.creation_timestamp = s(n["creationTimestamp"]);
+  m.labels = smap(n["labels"]);
+  m.annotations = smap(n["annotations"]);
+  return m;
+}
+
+IngressBackend backend(const YAML::Node& n) {
+  IngressBackend b;
+  if (n["service"] && !n["service"].IsNull()) {
+    IngressServiceBackend sb;
+    sb.name = s(n["service"]["name"]);
+    YAML::Node port = n["service"]["port"];
+    if (port && port["number"] && !port["number"].IsNull()) sb.port.number = i32(port["number"]);
+    if (port) sb.port.name = s(port["name"]);
+    b.service = sb;
+  }
+  if (n["resource"] && !n["resource"].IsNull()) {
+    b.resource = TypedLocalObjectReference{s(n["resource"]["apiGroup"]), s(n["resource"]["kind"]), s(n["resource"]["name"])};
+  }
+  return b;
+}
+
+std::optional<PathType> path_type(const std::string& v) {
+  if (v == "Exact") return PathType::Exact;
+  if (v == "Prefix") return PathType::Prefix;
+  if (v == "ImplementationSpecific") return PathType::ImplementationSpecific;
+  return std::nullopt;
+}
+
+Ingress to_ingress(const YAML::Node& n, std::vector<FieldError>& errs) {
+  Ingress ing;
+  ing.meta = meta(n["metadata"], true);
+  YAML::Node spec = n["spec"];
+  if (!spec) return ing;
+  if (spec["ingressClassName"] && !spec["ingressClassName"].IsNull()) ing.ingress_class_name = s(spec["ingressClassName"]);
+  if (spec["defaultBackend"] && !spec["defaultBackend"].IsNull()) ing.default_backend = backend(spec["defaultBackend"]);
+  each(spec["tls"], [&](const YAML::Node& t) {
+    IngressTLS tls;
+    each(t["hosts"], [&](const YAML::Node& h) { tls.hosts.push_back(s(h)); });
+    tls.secret_name = s(t["secretName"]);
+    ing.tls.push_back(tls);
+  });
+  size_t ri = 0;
+  each(spec["rules"], [&](const YAML::Node& r) {
+    IngressRule rule;
+    rule.host = s(r["host"]);
+    rule.line = line_of(r);
+    if (r["http"] && !r["http"].IsNull()) {
+      rule.has_http = true;
+      size_t pi = 0;
+      each(r["http"]["paths"], [&](const YAML::Node& p) {
+        HTTPIngressPath hp;
+        hp.path = s(p["path"]);
+        hp.line = line_of(p);
+        std::string fp = fmt::format("spec.rules[{}].http.paths[{}].pathType", ri, pi);
+        std::string pt = s(p["pathType"]);
+        if (pt.empty()) {
+          errs.push_back({fp, "Required value: pathType must be specified"});
+        } else if (auto t = path_type(pt)) {
+          hp.path_type = *t;
+        } else {
+          errs.push_back({fp, fmt::format("Unsupported value: \"{}\": supported values: \"Exact\", "
+                                          "\"ImplementationSpecific\", \"Prefix\"", pt)});
+        }
+        hp.backend = backend(p["backend"]);
+        rule.paths.push_back(hp);
+        ++pi;
+      });
+    }
+    ing.rules.push_back(rule);
+    ++ri;
+  });
+  return ing;
+}
+
+IngressClass to_ingress_class(const YAML::Node& n) {
+  IngressClass ic;
+  ic.meta = meta(n["metadata"], false);
+  YAML::Node spec = n["spec"];
+  if (!spec) return ic;
+  ic.controller = s(spec["controller"]);
+  if (spec["parameters"] && !spec["parameters"].IsNull()) {
+    YAML::Node p = spec["parameters"];
+    ic.parameters = IngressClassParameters{s(p["apiGroup"]), s(p["kind"]), s(p["name"]), s(p["scope"]), s(p["namespace"])};
+  }
+  return ic;
+}
+
+Service to_service(const YAML::Node& n) {
+  Service svc;
+  svc.meta = meta(n["metadata"], true);
+  YAML::Node spec = n["spec"];
+  if (!spec) return svc;
+  if (!s(spec["type"]).empty()) svc.type = s(spec["type"]);
+  svc.external_name = s(spec["externalName"]);
+  each(spec["ports"], [&](const YAML::Node& p) {
+    ServicePort sp;
+    sp.name = s(p["name"]);
+    if (!s(p["protocol"]).empty()) sp.protocol = s(p["protocol"]);
+    sp.port = i32(p["port"]);
+    sp.app_protocol = s(p["appProtocol"]);
+    YAML::Node tp = p["targetPort"];
+    if (tp && !tp.IsNull()) {
+      IntOrString v;
+      if (schema::classify_scalar(tp) == schema::ScalarKind::Int) {
+        v.is_int = true;
+        v.i = i32(tp);
+      } else {
+        v.is_int = false;
+        v.s = tp.Scalar();
+      }
+      sp.target_port = v;
+    }
+    svc.ports.push_back(sp);
+  });
+  return svc;
+}
+
+EndpointPort endpoint_port(const YAML::Node& p) {
+  EndpointPort ep;
+  if (p["name"] && !p["name"].IsNull()) ep.name = s(p["name"]);
+  if (p["port"] && !p["port"].IsNull()) ep.port = i32(p["port"]);
+  if (!s(p["protocol"]).empty()) ep.protocol = s(p["protocol"]);
+  return ep;
+}
+
+EndpointSlice to_endpoint_slice(const YAML::Node& n) {
+  EndpointSlice es;
+  es.meta = meta(n["metadata"], true);
+  es.address_type = s(n["addressType"]);
+  each(n["endpoints"], [&](const YAML::Node& e) {
+    Endpoint ep;
+    each(e["addresses"], [&](const YAML::Node& a) { ep.addresses.push_back(s(a)); });
+    YAML::Node c = e["conditions"];
+    if (c && c.IsMap()) {
+      ep.conditions.ready = ob(c["ready"]);
+      ep.conditions.serving = ob(c["serving"]);
+      ep.conditions.terminating = ob(c["terminating"]);
+    }
+    es.endpoints.push_back(ep);
+  });
+  each(n["ports"], [&](const YAML::Node& p) { es.ports.push_back(endpoint_port(p)); });
+  return es;
+}
+
+Endpoints to_endpoints(const YAML::Node& n) {
+  Endpoints e;
+  e.meta = meta(n["metadata"], true);
+  each(n["subsets"], [&](const YAML::Node& sub) {
+    EndpointsSubset ss;
+    each(sub["addresses"], [&](const YAML::Node& a) { ss.addresses.push_back({s(a["ip"])}); });
+    each(sub["notReadyAddresses"], [&](const YAML::Node& a) { ss.not_ready_addresses.push_back({s(a["ip"])}); });
+    each(sub["ports"], [&](const YAML::Node& p) { ss.ports.push_back(endpoint_port(p)); });
+    e.subsets.push_back(ss);
+  });
+  return e;
+}
+
+Secret to_secret(const YAML::Node& n, std::vector<FieldError>& errs) {
+  Secret sec;
+  sec.meta = meta(n["metadata"], true);
+  sec.type = s(n["type"]);
+  if (sec.type.empty()) sec.type = "Opaque";
+  YAML::Node data = n["data"];
+  if (data && data.IsMap()) {
+    for (auto it = data.begin(); it != data.end(); ++it) {
+      std::string k = it->first.Scalar();
+      auto v = base64_decode(s(it->second));
+      if (!v) errs.push_back({"data[" + k + "]", "Invalid value: illegal base64 data"});
+      else sec.data[k] = *v;
+    }
+  }
+  for (auto& [k, v] : smap(n["stringData"])) sec.data[k] = v;
+  return sec;
+}
+
+struct KindInfo {
+  Kind kind;
+  bool namespaced;
+};
+std::optional<KindInfo> known_kind(const std::string& api_version, const std::string& kind) {
+  if (api_version == "networking.k8s.io/v1" && kind == "Ingress") return KindInfo{Kind::Ingress, true};
+  if (api_version == "networking.k8s.io/v1" && kind == "IngressClass") return KindInfo{Kind::IngressClass, false};
+  if (api_version == "v1" && kind == "Service") return KindInfo{Kind::Service, true};
+  if (api_version == "discovery.k8s.io/v1" && kind == "EndpointSlice") return KindInfo{Kind::EndpointSlice, true};
+  if (api_version == "v1" && kind == "Endpoints") return KindInfo{Kind::Endpoints, true};
+  if (api_version == "v1" && kind == "Secret") return KindInfo{Kind::Secret, true};
+  return std::nullopt;
+}
+
+// Best-effort identity of a document whose kind we may not know, so that a
+// broken edit can keep the last good version of the same object in force.
+std::optional<ObjectKey> guess_key(const YAML::Node& doc) {
+  std::string kind = to_lower(scalar_or(doc, "kind"));
+  YAML::Node md = doc["metadata"];
+  std::string name = md && md.IsMap() ? scalar_or(md, "name") : "";
+  if (name.empty()) return std::nullopt;
+  std::string ns = md && md.IsMap() ? scalar_or(md, "namespace") : "";
+  static const std::pair<const char*, Kind> kinds[] = {
+      {"ingress", Kind::Ingress}, {"ingressclass", Kind::IngressClass}, {"service", Kind::Service},
+      {"endpointslice", Kind::EndpointSlice}, {"endpoints", Kind::Endpoints}, {"secret", Kind::Secret}};
+  for (auto& [n, k] : kinds)
+    if (kind == n) return ObjectKey{k, k == Kind::IngressClass ? "" : (ns.empty() ? "default" : ns), name};
+  return std::nullopt;
+}
+
+void decode_object(const YAML::Node& doc, const std::string& file, const std::string& path_prefix,
+                   std::vector<DecodedObject>& out);
+
+void decode_list(const YAML::Node& doc, const std::string& file, std::vector<DecodedObject>& out) {
+  YAML::Node items = doc["items"];
+  if (!items || items.IsNull()) return;
+  if (!items.IsSequence()) {
+    DecodedObject d;
+    d.pos = {file, line_of(items)};
+    d.errors.push_back({Severity::Error, file, line_of(items), "", "Invalid", "items: must be a list"});
+    out.push_back(std::move(d));
+    return;
+  }
+  for (size_t i = 0; i < items.size(); ++i) decode_object(items[i], file, fmt::format("items[{}].", i), out);
+}
+
+void decode_object(const YAML::Node& doc, const std::string& file, const std::string& path_prefix,
+                   std::vector<DecodedObject>& out) {
+  DecodedObject d;
+  d.pos = {file, line_of(doc)};
+  auto fail = [&](int line, std::string reason, std::string msg) {
+    d.errors.push_back({Severity::Error, file, line, d.key ? d.key->str() : "", std::move(reason), std::move(msg)});
+  };
+  if (!doc.IsMap()) {
+    fail(line_of(doc), "Invalid", "a manifest document must be an object with apiVersion and kind");
+    out.push_back(std::move(d));
+    return;
+  }
+  d.key = guess_key(doc);
+  YAML::Node av = doc["apiVersion"];
+  YAML::Node kd = doc["kind"];
+  std::string api_version = scalar_or(doc, "apiVersion");
+  std::string kind = scalar_or(doc, "kind");
+  if (api_version.empty() || kind.empty()) {
+    std::vector<std::string> missing;
+    if (api_version.empty()) missing.push_back("apiVersion not set");
+    if (kind.empty()) missing.push_back("kind not set");
+    fail(line_of(doc), "Invalid", fmt::format("error validating data: [{}]", fmt::join(missing, ", ")));
+    out.push_back(std::move(d));
+    return;
+  }
+  if (kind == "List" || (kind.size() > 4 && kind.substr(kind.size() - 4) == "List" &&
+                         known_kind(api_version, kind.substr(0, kind.size() - 4)))) {
+    decode_list(doc, file, out);
+    return;
+  }
+  auto ki = known_kind(api_version, kind);
+  if (!ki) {
+    fail(line_of(kd), "UnknownKind",
+         fmt::format("{}no kind \"{}\" is registered for version \"{}\"", path_prefix.empty() ? "" : path_prefix + ": ",
+                     kind, api_version));
+    out.push_back(std::move(d));
+    return;
+  }
+  // Identity is now certain.
+  {
+    YAML::Node md = doc["metadata"];
+    std::string name = md && md.IsMap() ? scalar_or(md, "name") : "";
+    std::string ns = ki->namespaced ? (md && md.IsMap() ? scalar_or(md, "namespace") : "") : "";
+    if (ki->namespaced && ns.empty()) ns = "default";
+    d.key = ObjectKey{ki->kind, ns, name};
+  }
+  const schema::Type* type = schema::lookup(api_version, kind);
+  std::vector<TypeError> terrs;
+  schema::check(doc, *type, "", terrs);
+  // Like the API server: type errors first; otherwise all unknown/duplicate
+  // fields in one "strict decoding error" message.
+  std::vector<TypeError> hard, strict;
+  for (auto& e : terrs) (e.unknown_field || e.duplicate_field ? strict : hard).push_back(e);
+  if (!hard.empty()) {
+    for (auto& e : hard)
+      fail(e.line, "Invalid", fmt::format("{} in version \"{}\" cannot be handled as a {}: json: {}", kind,
+                                          api_version.substr(api_version.find('/') + 1), kind, e.message));
+  } else if (!strict.empty()) {
+    std::vector<std::string> parts;
+    for (auto& e : strict) parts.push_back(e.message);
+    fail(strict.front().line, "StrictDecoding", fmt::format("strict decoding error: {}", fmt::join(parts, ", ")));
+  }
+  if (!d.errors.empty()) {
+    out.push_back(std::move(d));
+    return;
+  }
+  std::vector<FieldError> ferrs;
+  Object obj;
+  switch (ki->kind) {
+    case Kind::Ingress: obj = to_ingress(doc, ferrs); break;
+    case Kind::IngressClass: obj = to_ingress_class(doc); break;
+    case Kind::Service: obj = to_service(doc); break;
+    case Kind::EndpointSlice: obj = to_endpoint_slice(doc); break;
+    case Kind::Endpoints: obj = to_endpoints(doc); break;
+    case Kind::Secret: obj = to_secret(doc, ferrs); break;
+  }
+  for (auto& e : validate(obj)) ferrs.push_back(e);
+  if (!ferrs.empty()) {
+    // The API server's shape: Ingress.networking.k8s.io "name" is invalid: field: detail
+    std::string group = api_version.find('/') == std::string::npos ? "" : "." + api_version.substr(0, api_version.find('/'));
+    for (auto& e : ferrs)
+      fail(line_for_path(doc, e.path), "Invalid",
+           fmt::format("{}{} \"{}\" is invalid: {}: {}", kind, group, d.key->name, e.path, e.message));
+    out.push_back(std::move(d));
+    return;
+  }
+  d.object = std::move(obj);
+  out.push_back(std::move(d));
+}
+
+}  // namespace
+
+DecodeResult decode_manifests(std::string_view text, const std::string& file) {
+  DecodeResult r;
+  // Split on document markers ourselves, so that a syntax error in one
+  // document does not hide the others in the same file.
+  std::vector<std::pair<int, std::string>> docs;  // first line (0-based), text
+  {
+    std::string cur;
+    int cur_start = 0;
+    int line = 0;
+    size_t pos = 0;
+    while (pos <= text.size()) {
+      size_t nl = text.find('\n', pos);
+      std::string_view ln = text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
+      bool marker = ln.substr(0, 3) == "---" && (ln.size() == 3 || ln[3] == ' ' || ln[3] == '\t' || ln[3] == '\r');
+      if (marker) {
+        docs.emplace_back(cur_start, std::move(cur));
+        cur.clear();
+        cur_start = line;
+        // keep the line (minus the marker) so inline content after "--- " parses
+        cur += std::string(3, ' ');
+        cur += std::string(ln.substr(3));
+        cur += '\n';
+      } else {
+        cur += std::string(ln);
+        cur += '\n';
+      }
+      if (nl == std::string_view::npos) break;
+      pos = nl + 1;
+      ++line;
+    }
+    docs.emplace_back(cur_start, std::move(cur));
+  }
+  for (auto& [start, body] : docs) {
+    // Pad with newlines so yaml-cpp's marks are file lines.
+    std::string padded(static_cast<size_t>(start), '\n');
+    padded += body;
+    YAML::Node node;
+    try {
+      node = YAML::Load(padded);
+    } catch (const YAML::Exception& e) {
+      r.file_errors.push_back({Severity::Error, file, e.mark.line >= 0 ? e.mark.line + 1 : start + 1, "", "Syntax",
+                               fmt::format("error converting YAML to JSON: yaml: line {}: {}",
+                                           e.mark.line >= 0 ? e.mark.line + 1 : start + 1, e.msg)});
+      continue;
+    }
+    if (!node || node.IsNull()) continue;  // empty document
+    decode_object(node, file, "", r.objects);
+  }
+  return r;
+}
+
+}  // namespace ingressd::model

@@ -1,0 +1,47 @@
+#include "model/objects.h"
+
+namespace ingressd::model {
+
+const char* kind_name(Kind k) {
+  switch (k) {
+    case Kind::Ingress: return "Ingress";
+    case Kind::IngressClass: return "IngressClass";
+    case Kind::Service: return "Service";
+    case Kind::EndpointSlice: return "EndpointSlice";
+    case Kind::Endpoints: return "Endpoints";
+    case Kind::Secret: return "Secret";
+  }
+  return "?";
+}
+
+const char* path_type_name(PathType t) {
+  switch (t) {
+    case PathType::Exact: return "Exact";
+    case PathType::Prefix: return "Prefix";
+    case PathType::ImplementationSpecific: return "ImplementationSpecific";
+  }
+  return "?";
+}
+
+std::string EndpointSlice::service_name() const {
+  auto it = meta.labels.find("kubernetes.io/service-name");
+  return it == meta.labels.end() ? std::string() : it->second;
+}
+
+Kind object_kind(const Object& o) { return static_cast<Kind>(o.index()); }
+
+const ObjectMeta& object_meta(const Object& o) {
+  return std::visit([](const auto& x) -> const ObjectMeta& { return x.meta; }, o);
+}
+
+ObjectKey object_key(const Object& o) {
+  const ObjectMeta& m = object_meta(o);
+  return ObjectKey{object_kind(o), m.namespace_, m.name};
+}
+
+std::string ObjectKey::str() const {
+  if (namespace_.empty()) return std::string(kind_name(kind)) + " " + name;
+  return std::string(kind_name(kind)) + " " + namespace_ + "/" + name;
+}
+
+}  // namespace ingressd::model

@@ -1,0 +1,40 @@
+#include "proxy/responses.h"
+
+#include <fmt/format.h>
+
+namespace ingressd {
+
+const char* status_reason(int status) {
+  switch (status) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Unknown";
+  }
+}
+
+void append_error_response(Buffer& out, int status, std::string_view detail, bool close, bool head_only,
+                           const std::string& date_line) {
+  std::string body = detail.empty() ? fmt::format("{} {}\n", status, status_reason(status))
+                                    : fmt::format("{} {}: {}\n", status, status_reason(status), detail);
+  std::string head = fmt::format(
+      "HTTP/1.1 {} {}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n{}Server: ingressd\r\n{}\r\n",
+      status, status_reason(status), body.size(), date_line, close ? "Connection: close\r\n" : "");
+  out.append(head);
+  if (!head_only) out.append(body);
+}
+
+}  // namespace ingressd

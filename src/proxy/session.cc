@@ -1,0 +1,720 @@
+#include "proxy/session.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "core/strings.h"
+#include "proxy/responses.h"
+#include "routing/path.h"
+
+namespace ingressd {
+namespace {
+
+constexpr size_t kHigh = 256 * 1024;  // stop reading a side whose output is this far behind
+constexpr size_t kReadChunk = 16 * 1024;
+
+// Reads until EAGAIN, EOF or a short read (which in edge-triggered mode
+// means the socket is drained: a later arrival raises a new edge).
+// Returns false on a hard error.
+bool read_into(int fd, Buffer& b, bool& can_read, bool& eof, size_t limit) {
+  while (can_read && b.size() < limit) {
+    char* p = b.prepare(kReadChunk);
+    size_t room = b.tail_room();
+    ssize_t n = ::read(fd, p, room);
+    if (n > 0) {
+      b.commit(static_cast<size_t>(n));
+      if (static_cast<size_t>(n) < room) can_read = false;
+      continue;
+    }
+    if (n == 0) {
+      eof = true;
+      can_read = false;
+      return true;
+    }
+    if (errno == EINTR) continue;
+    can_read = false;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
+    eof = true;
+    return false;
+  }
+  return true;
+}
+
+// Writes what it can. Returns false on a hard error.
+bool write_from(int fd, Buffer& b, bool& can_write) {
+  while (!b.empty() && can_write) {
+    ssize_t n = ::send(fd, b.data(), b.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      bool partial = static_cast<size_t>(n) < b.size();
+      b.consume(static_cast<size_t>(n));
+      if (partial) can_write = false;  // the socket buffer is full; EPOLLOUT will tell
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      can_write = false;
+      return true;
+    }
+    return false;
+  }
+  return true;
+}
+
+bool is_idempotent(std::string_view m) {
+  return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "PUT" || m == "DELETE" || m == "TRACE";
+}
+
+void append_chunk(Buffer& out, const char* p, size_t n) {
+  char hdr[24];
+  size_t h = http1::chunk_header(hdr, n);
+  char* dst = out.prepare(h + n + 2);
+  std::memcpy(dst, hdr, h);
+  std::memcpy(dst + h, p, n);
+  dst[h + n] = '\r';
+  dst[h + n + 1] = '\n';
+  out.commit(h + n + 2);
+}
+
+}  // namespace
+
+ClientConn::ClientConn(Worker& w, int fd, const sockaddr_storage& peer) : w_(w), fd_(fd) {
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (peer.ss_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&peer)->sin_addr, buf, sizeof buf);
+  } else if (peer.ss_family == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&peer)->sin6_addr, buf, sizeof buf);
+  }
+  peer_ip_ = buf;
+  deadline_ = w_.now_ms() + w_.cfg.client_header_timeout_ms;
+  timeout_status_ = 0;
+}
+
+ClientConn::~ClientConn() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void ClientConn::on_io(uint32_t events) {
+  if (dead_) return;
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) can_read_ = true;
+  if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) can_write_ = true;
+  drive();
+}
+
+void ClientConn::on_upstream_event() {
+  if (dead_) return;
+  drive();
+}
+
+void ClientConn::drive() {
+  if (in_drive_) {
+    again_ = true;
+    return;
+  }
+  in_drive_ = true;
+  int rounds = 0;
+  do {
+    again_ = false;
+    if (can_read_ && !read_eof_ && in_.size() < kHigh) {
+      if (!read_into(fd_, in_, can_read_, read_eof_, kHigh)) {
+        dead_ = true;  // reset by peer
+        break;
+      }
+    }
+    switch (phase_) {
+      case Phase::Head: {
+        if (closing_) break;
+        if (in_.empty()) {
+          if (read_eof_) closing_ = true;
+          break;
+        }
+        if (!start_exchange()) break;
+        again_ = true;
+        break;
+      }
+      case Phase::Exchange:
+        pump_request_body();
+        if (phase_ != Phase::Exchange || dead_) break;
+        flush_upstream();
+        if (phase_ != Phase::Exchange || dead_) break;
+        pump_response();
+        break;
+      case Phase::Tunnel:
+        pump_tunnel();
+        break;
+    }
+    if (dead_) break;
+    size_t before = out_.size();
+    flush();
+    if (before >= kHigh && out_.size() < kHigh) again_ = true;  // room again for the response
+    if (closing_ && out_.empty()) dead_ = true;
+  } while (again_ && !dead_ && ++rounds < 64);
+  if (again_ && !dead_) {
+    // Bounded work per event; finish on the next loop iteration via the timer sweep.
+    deadline_ = w_.now_ms();
+  }
+  in_drive_ = false;
+  if (dead_) w_.close_client(this);
+}
+
+void ClientConn::flush() {
+  if (out_.empty() || !can_write_) return;
+  if (!write_from(fd_, out_, can_write_)) {
+    dead_ = true;
+    return;
+  }
+  if (out_.empty() && phase_ == Phase::Head) out_.release_if_empty();
+}
+
+// Parses the next request head in `in_` and starts its exchange. Returns
+// false when more bytes are needed or the connection is closing.
+bool ClientConn::start_exchange() {
+  http1::RequestHead& req = w_.scratch_request();
+  http1::ParseError err;
+  // Only re-parse when a new line ending arrived since the last attempt.
+  if (head_scan_ > 0 && head_scan_ <= in_.size() &&
+      !std::memchr(in_.data() + head_scan_, '\n', in_.size() - head_scan_)) {
+    if (in_.size() > w_.cfg.limits.max_head_bytes) {
+      send_error(431, "request header section too large", true);
+      return false;
+    }
+    if (read_eof_) closing_ = true;
+    return false;
+  }
+  long n = http1::parse_request_head(in_.data(), in_.size(), req, err, w_.cfg.limits);
+  if (n < 0) {
+    send_error(err.status, err.reason, true);
+    return false;
+  }
+  if (n == 0) {
+    head_scan_ = in_.size();
+    if (read_eof_) closing_ = true;  // the client gave up mid-head
+    else if (timeout_status_ != 408) {
+      deadline_ = w_.now_ms() + w_.cfg.client_header_timeout_ms;
+      timeout_status_ = 408;
+    }
+    return false;
+  }
+  head_scan_ = 0;
+  w_.mutable_stats().requests.fetch_add(1, std::memory_order_relaxed);
+  const bool has_body = req.framing != http1::Framing::None;
+  ex_.is_head = req.is_head;
+  ex_.client_minor = req.minor;
+  ex_.client_keep_alive = req.keep_alive;
+
+  std::string_view host_src = req.authority.empty() ? req.host : req.authority;
+  if (!routing::normalize_host(host_src, host_)) {
+    in_.consume(static_cast<size_t>(n));
+    send_error(400, "invalid Host", true);
+    return false;
+  }
+  std::string_view path = req.path;
+  if (path == "*") {
+    if (req.method != "OPTIONS") {
+      in_.consume(static_cast<size_t>(n));
+      send_error(400, "invalid request target", true);
+      return false;
+    }
+    path = "/";
+  } else {
+    switch (routing::normalize_path(req.path, norm_path_)) {
+      case routing::PathVerdict::Unchanged: break;
+      case routing::PathVerdict::Ok: path = norm_path_; break;
+      case routing::PathVerdict::EncodedSlash:
+        in_.consume(static_cast<size_t>(n));
+        send_error(400, "encoded slash or backslash in path", true);
+        return false;
+      default:
+        in_.consume(static_cast<size_t>(n));
+        send_error(400, "invalid path", true);
+        return false;
+    }
+  }
+  TableRef* t = w_.table();
+  if (!t) {
+    in_.consume(static_cast<size_t>(n));
+    send_error(503, "no configuration loaded yet", has_body || !req.keep_alive);
+    return false;
+  }
+  routing::Match m = t->table->match(host_, path);
+  if (!m.backend) {
+    in_.consume(static_cast<size_t>(n));
+    send_error(404, "no route matches this request", has_body || !req.keep_alive);
+    return false;
+  }
+  if (m.backend->endpoints.empty()) {
+    in_.consume(static_cast<size_t>(n));
+    send_error(503, "the backend service has no ready endpoint", has_body || !req.keep_alive);
+    return false;
+  }
+  ex_.active = true;
+  ex_.table = t;
+  ++t->inflight;
+  ex_.backend = m.backend;
+  ex_.attempts = 0;
+  ex_.retried_stale = false;
+  ex_.idempotent = is_idempotent(req.method);
+  ex_.websocket = req.websocket;
+  ex_.req_framing = req.framing;
+  ex_.req_remaining = req.content_length;
+  ex_.req_chunked.reset();
+  ex_.req_done = !has_body;
+  ex_.req_body_forwarded = false;
+  ex_.resp_head_done = ex_.resp_any = ex_.resp_started = ex_.resp_done = false;
+  ex_.status = 0;
+  write_upstream_head(req, path);
+  in_.consume(static_cast<size_t>(n));  // `req` views die here
+  phase_ = Phase::Exchange;
+  deadline_ = 0;
+  timeout_status_ = 0;
+  uint32_t& rr = t->rr[m.backend->id];
+  ex_.next_endpoint = rr++ % m.backend->endpoints.size();
+  connect_upstream();
+  return true;
+}
+
+void ClientConn::write_upstream_head(const http1::RequestHead& req, std::string_view path) {
+  std::string& h = ex_.head;
+  h.clear();
+  h.append(req.method);
+  h += ' ';
+  if (req.target == "*") h += '*';
+  else h.append(path);
+  h.append(req.query);
+  h.append(" HTTP/1.1\r\n");
+  // Host passes unchanged; an HTTP/1.0 request without one gets the authority or nothing.
+  if (req.has_host) {
+    h.append("Host: ").append(req.host).append("\r\n");
+  } else if (!req.authority.empty()) {
+    h.append("Host: ").append(req.authority).append("\r\n");
+  }
+  for (int i = 0; i < req.n_headers; ++i) {
+    const http1::Header& f = req.headers[i];
+    if (f.flags & (http1::kHopByHop | http1::kXForwarded | http1::kHost)) continue;
+    h.append(f.name).append(": ").append(f.value).append("\r\n");
+  }
+  // X-Forwarded-For is appended to; the others describe this hop and are set by us
+  // (a client must not be able to claim it came over https).
+  h.append("X-Forwarded-For: ");
+  if (!req.x_forwarded_for.empty()) h.append(req.x_forwarded_for).append(", ");
+  h.append(peer_ip_).append("\r\nX-Real-IP: ").append(peer_ip_);
+  h.append("\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: ").append(host_src_or(req));
+  h.append("\r\nX-Forwarded-Port: ").append(std::to_string(w_.cfg.http_port)).append("\r\n");
+  switch (req.framing) {
+    case http1::Framing::Length:
+      h.append("Content-Length: ").append(std::to_string(req.content_length)).append("\r\n");
+      break;
+    case http1::Framing::Chunked:
+      h.append("Transfer-Encoding: chunked\r\n");
+      break;
+    default:
+      if (req.has_content_length) h.append("Content-Length: 0\r\n");
+      break;
+  }
+  if (req.websocket) h.append("Connection: Upgrade\r\nUpgrade: ").append(req.upgrade).append("\r\n");
+  h.append("\r\n");
+}
+
+std::string_view ClientConn::host_src_or(const http1::RequestHead& req) const {
+  if (req.has_host) return req.host;
+  return req.authority;
+}
+
+void ClientConn::connect_upstream() {
+  const auto& eps = ex_.backend->endpoints;
+  const routing::EndpointAddr& ep = eps[ex_.next_endpoint % eps.size()];
+  ++ex_.attempts;
+  int err = 0;
+  UpstreamConn* u = w_.acquire_upstream(ep, err);
+  if (!u) {
+    // Immediate failure (e.g. refused on loopback): same as a failed connect.
+    w_.mutable_stats().upstream_connect_errors.fetch_add(1, std::memory_order_relaxed);
+    if (ex_.attempts < std::min<int>(w_.cfg.max_connect_attempts, static_cast<int>(eps.size()))) {
+      ex_.next_endpoint = (ex_.next_endpoint + 1) % eps.size();
+      again_ = true;
+      return connect_upstream();
+    }
+    send_error(502, "could not connect to any endpoint of the backend", !ex_.req_done || !ex_.client_keep_alive);
+    return;
+  }
+  u->owner = this;
+  ex_.up = u;
+  u->deadline = w_.now_ms() + (u->connecting ? w_.cfg.upstream_connect_timeout_ms : w_.cfg.upstream_read_timeout_ms);
+  u->out.append(ex_.head);
+}
+
+void ClientConn::upstream_failed(const char* why, bool timeout) {
+  UpstreamConn* u = ex_.up;
+  bool was_connecting = u && u->connecting;
+  bool reused = u && u->reused;
+  if (u) {
+    w_.close_upstream(u);
+    ex_.up = nullptr;
+  }
+  if (was_connecting && !timeout) w_.mutable_stats().upstream_connect_errors.fetch_add(1, std::memory_order_relaxed);
+  if (timeout) w_.mutable_stats().upstream_timeouts.fetch_add(1, std::memory_order_relaxed);
+  if (!ex_.resp_any && !ex_.req_body_forwarded) {
+    const size_t n = ex_.backend->endpoints.size();
+    if (was_connecting && ex_.attempts < std::min<int>(w_.cfg.max_connect_attempts, static_cast<int>(n))) {
+      // Nothing reached the upstream: try the next endpoint.
+      ex_.next_endpoint = (ex_.next_endpoint + 1) % n;
+      connect_upstream();
+      return;
+    }
+    if (!was_connecting && reused && !timeout && ex_.idempotent && !ex_.retried_stale) {
+      // A pooled connection the upstream had closed: once more on a fresh one.
+      ex_.retried_stale = true;
+      --ex_.attempts;
+      connect_upstream();
+      return;
+    }
+  }
+  if (!ex_.resp_started) {
+    send_error(timeout ? 504 : 502, why, true);
+  } else {
+    abort_exchange();
+    dead_ = true;  // the response is cut short: closing is the only honest signal
+  }
+}
+
+void ClientConn::pump_request_body() {
+  UpstreamConn* u = ex_.up;
+  if (ex_.req_done || !u || u->connecting) return;
+  bool consumed = false;
+  while (!in_.empty() && !ex_.req_done && u->out.size() < kHigh) {
+    if (ex_.req_framing == http1::Framing::Length) {
+      size_t take = static_cast<size_t>(std::min<uint64_t>(ex_.req_remaining, in_.size()));
+      u->out.append(in_.data(), take);
+      in_.consume(take);
+      ex_.req_remaining -= take;
+      if (ex_.req_remaining == 0) ex_.req_done = true;
+    } else {
+      auto r = ex_.req_chunked.feed(in_.data(), in_.size());
+      if (r.status == http1::ChunkedDecoder::Status::Error) {
+        if (!ex_.resp_started) send_error(400, ex_.req_chunked.error(), true);
+        else {
+          abort_exchange();
+          dead_ = true;
+        }
+        return;
+      }
+      if (r.status == http1::ChunkedDecoder::Status::Data) append_chunk(u->out, r.data, r.data_len);
+      if (r.status == http1::ChunkedDecoder::Status::Done) {
+        u->out.append("0\r\n\r\n", 5);
+        ex_.req_done = true;
+      }
+      in_.consume(r.consumed);
+      if (r.status == http1::ChunkedDecoder::Status::NeedMore) break;
+    }
+    consumed = true;
+    ex_.req_body_forwarded = true;
+  }
+  if (consumed && can_read_) again_ = true;
+  if (!ex_.req_done && read_eof_ && in_.empty()) {
+    // The client went away in the middle of its body.
+    abort_exchange();
+    dead_ = true;
+  }
+}
+
+void ClientConn::flush_upstream() {
+  UpstreamConn* u = ex_.up;
+  if (!u) return;
+  if (u->connecting) {
+    if (u->error) upstream_failed("could not connect to the backend", false);
+    return;
+  }
+  if (u->out.empty() || !u->can_write) return;
+  if (!write_from(u->fd, u->out, u->can_write)) {
+    u->error = errno;
+    upstream_failed("the connection to the backend failed", false);
+    return;
+  }
+  if (u->out.size() < kHigh && !in_.empty() && !ex_.req_done) again_ = true;
+}
+
+void ClientConn::pump_response() {
+  UpstreamConn* u = ex_.up;
+  if (!u || u->connecting) return;
+  if (u->can_read && !u->eof && u->in.size() < kHigh) {
+    size_t before = u->in.size();
+    if (!read_into(u->fd, u->in, u->can_read, u->eof, kHigh)) u->error = errno ? errno : ECONNRESET;
+    if (u->in.size() != before) u->deadline = w_.now_ms() + w_.cfg.upstream_read_timeout_ms;
+  }
+  while (!ex_.resp_head_done) {
+    if (u->in.empty()) {
+      if (u->eof || u->error) upstream_failed("the backend closed the connection without responding", false);
+      return;
+    }
+    ex_.resp_any = true;
+    http1::ResponseHead& resp = w_.scratch_response();
+    http1::ParseError err;
+    long n = http1::parse_response_head(u->in.data(), u->in.size(), ex_.is_head, resp, err, w_.cfg.limits);
+    if (n < 0) {
+      upstream_failed("the backend sent an invalid response", false);
+      return;
+    }
+    if (n == 0) {
+      if (u->eof || u->error) upstream_failed("the backend sent an incomplete response", false);
+      return;
+    }
+    if (!handle_response_head(n)) return;
+    if (phase_ != Phase::Exchange) return;
+  }
+  // Body.
+  while (!ex_.resp_done && out_.size() < kHigh) {
+    if (ex_.resp_framing == http1::Framing::None) {
+      ex_.resp_done = true;
+      break;
+    }
+    if (ex_.resp_framing == http1::Framing::Length) {
+      size_t take = static_cast<size_t>(std::min<uint64_t>(ex_.resp_remaining, u->in.size()));
+      if (take == 0) break;
+      out_.append(u->in.data(), take);
+      u->in.consume(take);
+      ex_.resp_remaining -= take;
+      if (ex_.resp_remaining == 0) ex_.resp_done = true;
+    } else if (ex_.resp_framing == http1::Framing::Chunked) {
+      if (u->in.empty()) break;
+      auto r = ex_.resp_chunked.feed(u->in.data(), u->in.size());
+      if (r.status == http1::ChunkedDecoder::Status::Error) {
+        abort_exchange();
+        dead_ = true;
+        return;
+      }
+      if (r.status == http1::ChunkedDecoder::Status::Data) {
+        if (ex_.resp_chunk_out) append_chunk(out_, r.data, r.data_len);
+        else out_.append(r.data, r.data_len);
+      }
+      if (r.status == http1::ChunkedDecoder::Status::Done) {
+        if (ex_.resp_chunk_out) out_.append("0\r\n\r\n", 5);
+        ex_.resp_done = true;
+      }
+      u->in.consume(r.consumed);
+      if (r.status == http1::ChunkedDecoder::Status::NeedMore) break;
+    } else {  // UntilClose
+      if (!u->in.empty()) {
+        if (ex_.resp_chunk_out) append_chunk(out_, u->in.data(), u->in.size());
+        else out_.append(u->in.data(), u->in.size());
+        u->in.clear();
+      }
+      if (u->eof || u->error) {
+        if (ex_.resp_chunk_out) out_.append("0\r\n\r\n", 5);
+        ex_.resp_done = true;
+      }
+      break;
+    }
+  }
+  if (u->can_read && u->in.size() < kHigh && !ex_.resp_done) again_ = true;
+  if (ex_.resp_done) {
+    finish_exchange();
+    return;
+  }
+  if ((u->eof || u->error) && u->in.empty() && ex_.resp_framing != http1::Framing::UntilClose) {
+    // Truncated response: pass on what we have, then close.
+    abort_exchange();
+    closing_ = true;
+  }
+}
+
+// Handles the response head at the front of the upstream buffer. Returns false
+// when the caller must stop (error or tunnel).
+bool ClientConn::handle_response_head(long n) {
+  UpstreamConn* u = ex_.up;
+  const http1::ResponseHead& resp = w_.scratch_response();
+  const bool upgrade = resp.status == 101;
+  if (resp.status < 200 && !upgrade) {
+    // Interim responses (100 Continue, 103 Early Hints) go to HTTP/1.1 clients only.
+    if (ex_.client_minor >= 1) {
+      out_.append("HTTP/1.1 ");
+      out_.append(std::to_string(resp.status));
+      out_.append(" ");
+      out_.append(resp.reason);
+      out_.append("\r\n");
+      for (int i = 0; i < resp.n_headers; ++i) {
+        const auto& f = resp.headers[i];
+        if (f.flags & http1::kHopByHop) continue;
+        out_.append(f.name);
+        out_.append(": ");
+        out_.append(f.value);
+        out_.append("\r\n");
+      }
+      out_.append("\r\n");
+    }
+    u->in.consume(static_cast<size_t>(n));
+    return true;
+  }
+  if (upgrade && !ex_.websocket) {
+    upstream_failed("the backend switched protocols unasked", false);
+    return false;
+  }
+  ex_.status = resp.status;
+  ex_.resp_head_done = true;
+  ex_.resp_framing = resp.framing;
+  ex_.resp_remaining = resp.content_length;
+  ex_.resp_chunked.reset();
+  ex_.resp_keep_alive = resp.keep_alive && resp.framing != http1::Framing::UntilClose;
+  const bool streamed = resp.framing == http1::Framing::Chunked || resp.framing == http1::Framing::UntilClose;
+  ex_.resp_chunk_out = streamed && ex_.client_minor >= 1;
+  if (streamed && ex_.client_minor == 0) ex_.client_keep_alive = false;  // HTTP/1.0: the close marks the end
+  if (!ex_.req_done) ex_.client_keep_alive = false;  // answered before the body ended: we cannot find the next request
+  if (w_.stopping()) ex_.client_keep_alive = false;
+
+  Buffer& o = out_;
+  char* p = o.prepare(64);
+  int len = std::snprintf(p, 64, "HTTP/1.1 %d ", resp.status);
+  o.commit(static_cast<size_t>(len));
+  o.append(resp.reason);
+  o.append("\r\n", 2);
+  for (int i = 0; i < resp.n_headers; ++i) {
+    const auto& f = resp.headers[i];
+    if (f.flags & http1::kHopByHop) continue;
+    o.append(f.name);
+    o.append(": ", 2);
+    o.append(f.value);
+    o.append("\r\n", 2);
+  }
+  if (upgrade) {
+    o.append("Connection: Upgrade\r\nUpgrade: ");
+    o.append(resp.upgrade);
+    o.append("\r\n");
+  } else {
+    switch (resp.framing) {
+      case http1::Framing::Length:
+        o.append("Content-Length: ");
+        o.append(std::to_string(resp.content_length));
+        o.append("\r\n");
+        break;
+      case http1::Framing::None:
+        if (resp.has_content_length) {  // HEAD and 304 keep the length of the representation
+          o.append("Content-Length: ");
+          o.append(std::to_string(resp.content_length));
+          o.append("\r\n");
+        } else if (resp.status >= 200 && resp.status != 204 && resp.status != 304) {
+          o.append("Content-Length: 0\r\n");
+        }
+        break;
+      default:
+        if (ex_.resp_chunk_out) o.append("Transfer-Encoding: chunked\r\n");
+        break;
+    }
+    if (!ex_.client_keep_alive) o.append("Connection: close\r\n");
+    else if (ex_.client_minor == 0) o.append("Connection: keep-alive\r\n");
+  }
+  if (!resp.has_date) o.append(w_.date_header());
+  if (!resp.has_server) o.append("Server: ingressd\r\n");
+  o.append("\r\n", 2);
+  u->in.consume(static_cast<size_t>(n));
+  ex_.resp_started = true;
+  unsigned cls = static_cast<unsigned>(resp.status / 100);
+  if (cls < 6) w_.mutable_stats().responses_by_class[cls].fetch_add(1, std::memory_order_relaxed);
+  if (upgrade) {
+    phase_ = Phase::Tunnel;
+    u->deadline = 0;
+    again_ = true;
+    return false;
+  }
+  return true;
+}
+
+void ClientConn::finish_exchange() {
+  UpstreamConn* u = ex_.up;
+  bool reusable = ex_.req_done && ex_.resp_keep_alive && !u->eof && !u->error && u->in.empty() && u->out.empty();
+  w_.release_upstream(u, reusable);
+  ex_.up = nullptr;
+  if (!ex_.client_keep_alive) closing_ = true;
+  w_.release_table(ex_.table);
+  ex_.table = nullptr;
+  ex_.active = false;
+  phase_ = Phase::Head;
+  deadline_ = w_.now_ms() + w_.cfg.client_idle_timeout_ms;
+  timeout_status_ = 0;
+  again_ = true;
+}
+
+void ClientConn::abort_exchange() {
+  if (!ex_.active) return;
+  if (ex_.up) {
+    w_.close_upstream(ex_.up);
+    ex_.up = nullptr;
+  }
+  w_.release_table(ex_.table);
+  ex_.table = nullptr;
+  ex_.active = false;
+}
+
+void ClientConn::pump_tunnel() {
+  UpstreamConn* u = ex_.up;
+  if (!u) {
+    closing_ = true;
+    return;
+  }
+  if (!in_.empty()) {
+    u->out.append(in_.data(), in_.size());
+    in_.clear();
+  }
+  if (!u->out.empty() && u->can_write && !write_from(u->fd, u->out, u->can_write)) u->error = errno;
+  if (u->can_read && !u->eof && out_.size() < kHigh) {
+    if (!read_into(u->fd, u->in, u->can_read, u->eof, kHigh)) u->error = errno ? errno : ECONNRESET;
+  }
+  if (!u->in.empty()) {
+    out_.append(u->in.data(), u->in.size());
+    u->in.clear();
+  }
+  if (u->can_read || (can_read_ && !read_eof_)) again_ = true;
+  // Either side closing ends the tunnel once what it sent is delivered.
+  if (u->error || (u->eof && u->in.empty()) || (read_eof_ && in_.empty() && u->out.empty())) {
+    abort_exchange();
+    closing_ = true;
+  }
+}
+
+void ClientConn::send_error(int status, const char* detail, bool close) {
+  bool head_only = ex_.is_head;
+  abort_exchange();
+  append_error_response(out_, status, detail, close, head_only, w_.date_header());
+  unsigned cls = static_cast<unsigned>(status / 100);
+  if (cls < 6) w_.mutable_stats().responses_by_class[cls].fetch_add(1, std::memory_order_relaxed);
+  phase_ = Phase::Head;
+  if (close) closing_ = true;
+  else {
+    deadline_ = w_.now_ms() + w_.cfg.client_idle_timeout_ms;
+    timeout_status_ = 0;
+    again_ = true;
+  }
+}
+
+void ClientConn::on_timer(int64_t now) {
+  if (dead_) return;
+  if (ex_.active && ex_.up && ex_.up->deadline && now >= ex_.up->deadline) {
+    bool connecting = ex_.up->connecting;
+    upstream_failed(connecting ? "timed out connecting to the backend" : "the backend did not answer in time", true);
+    if (connecting && ex_.up) {
+      // a retry on another endpoint is under way
+    }
+    drive();
+    return;
+  }
+  if (deadline_ && now >= deadline_) {
+    if (phase_ == Phase::Head && !ex_.active) {
+      if (!in_.empty() && timeout_status_ == 408 && !closing_) {
+        send_error(408, "the request head did not arrive in time", true);
+      } else if (in_.empty() && !closing_) {
+        dead_ = true;  // idle keep-alive connection
+        w_.close_client(this);
+        return;
+      } else if (closing_) {
+        dead_ = true;
+        w_.close_client(this);
+        return;
+      }
+    }
+    deadline_ = 0;
+    drive();
+  }
+}
+
+}  // namespace ingressd

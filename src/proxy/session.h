@@ -1,0 +1,102 @@
+// A client connection and the exchange (request → response) in progress on
+// it. One request at a time; pipelined requests wait in the input buffer and
+// are answered in order.
+#pragma once
+#include <string>
+
+#include "proxy/worker.h"
+
+namespace ingressd {
+
+class ClientConn final : public IoHandler {
+ public:
+  ClientConn(Worker& w, int fd, const sockaddr_storage& peer);
+  ~ClientConn() override;
+  void on_io(uint32_t events) override;
+  // Called by the upstream connection this exchange owns.
+  void on_upstream_event();
+  void on_timer(int64_t now);
+  bool idle() const { return phase_ == Phase::Head && in_.empty() && !ex_.active; }
+  void begin_close() { closing_ = true; }
+  // The worker closes this connection: let go of the upstream side now.
+  void detach() {
+    abort_exchange();
+    dead_ = true;
+  }
+
+  size_t list_index = 0;  // position in Worker::clients_
+
+ private:
+  enum class Phase { Head, Exchange, Tunnel };
+
+  struct Exchange {
+    bool active = false;
+    TableRef* table = nullptr;
+    const routing::Backend* backend = nullptr;
+    size_t next_endpoint = 0;  // index into backend->endpoints
+    int attempts = 0;
+    bool retried_stale = false;
+    UpstreamConn* up = nullptr;
+    std::string head;  // the request head as sent upstream (kept for a retry)
+    // request side
+    bool is_head = false;
+    bool idempotent = false;
+    bool websocket = false;
+    int client_minor = 1;
+    bool client_keep_alive = true;
+    http1::Framing req_framing = http1::Framing::None;
+    uint64_t req_remaining = 0;
+    http1::ChunkedDecoder req_chunked;
+    bool req_done = false;
+    bool req_body_forwarded = false;  // some body bytes went upstream
+    // response side
+    bool resp_head_done = false;
+    bool resp_any = false;      // any response byte arrived from upstream
+    bool resp_started = false;  // any response byte went to the client
+    http1::Framing resp_framing = http1::Framing::None;
+    bool resp_chunk_out = false;   // re-encode the body as chunked towards the client
+    bool resp_keep_alive = true;   // upstream keeps the connection
+    uint64_t resp_remaining = 0;
+    http1::ChunkedDecoder resp_chunked;
+    bool resp_done = false;
+    int status = 0;
+  };
+
+  void drive();
+  void do_read();
+  void flush();
+  bool start_exchange();
+  void connect_upstream();
+  void upstream_failed(const char* why, bool timeout);
+  void pump_request_body();
+  void flush_upstream();
+  void pump_response();
+  bool handle_response_head(long head_len);
+  std::string_view host_src_or(const http1::RequestHead& req) const;
+  void finish_exchange();
+  void pump_tunnel();
+  void send_error(int status, const char* detail, bool close);
+  void abort_exchange();
+  void write_upstream_head(const http1::RequestHead& req, std::string_view path);
+
+  Worker& w_;
+  int fd_;
+  std::string peer_ip_;
+  Buffer in_, out_;
+  Phase phase_ = Phase::Head;
+  bool can_read_ = true;
+  bool can_write_ = true;
+  bool read_eof_ = false;
+  bool closing_ = false;  // close once `out_` is flushed
+  bool dead_ = false;
+  bool in_drive_ = false;
+  bool again_ = false;
+  size_t head_scan_ = 0;  // bytes of `in_` already known to hold no complete head
+  int64_t deadline_ = 0;
+  int timeout_status_ = 0;  // what a timeout answers: 408 (client), 504 (upstream), 0 = just close
+  Exchange ex_;
+  std::string norm_path_;
+  std::string host_;
+};
+
+}  // namespace ingressd

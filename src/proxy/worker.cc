@@ -1,0 +1,321 @@
+#include "proxy/worker.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <ctime>
+
+#include "core/log.h"
+#include "proxy/session.h"
+
+namespace ingressd {
+
+// ---------------- UpstreamConn ----------------
+
+UpstreamConn::UpstreamConn(Worker& w, int fd_, const routing::EndpointAddr& ep) : worker(w), fd(fd_) {
+  std::memset(&key.sa, 0, sizeof key.sa);
+  std::memcpy(&key.sa, &ep.sa, ep.len);
+  key.len = ep.len;
+  addr_text = ep.text;
+}
+
+UpstreamConn::~UpstreamConn() {
+  if (fd >= 0) ::close(fd);
+}
+
+void UpstreamConn::on_io(uint32_t events) {
+  if (fd < 0) return;  // closed earlier in this loop iteration
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) can_read = true;
+  if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) can_write = true;
+  if (connecting && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+    int e = 0;
+    socklen_t len = sizeof e;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) != 0) e = errno;
+    if (e != 0) error = e;
+    else {
+      connecting = false;
+      can_write = true;
+      deadline = worker.now_ms() + worker.cfg.upstream_read_timeout_ms;
+    }
+  }
+  if (!owner) {
+    // Idle in the pool: the upstream closed it, or sent bytes nobody asked for.
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) worker.close_upstream(this);
+    return;
+  }
+  owner->on_upstream_event();
+}
+
+// ---------------- Worker ----------------
+
+Worker::Worker(int index, const ProxyConfig& c, TablePublisher& pub)
+    : cfg(c), index_(index), pub_(pub), req_scratch_(std::make_unique<http1::RequestHead>()),
+      resp_scratch_(std::make_unique<http1::ResponseHead>()) {
+  listener_.w = this;
+  epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  register_fd(wake_fd_, &wake_);
+  update_clock();
+}
+
+Worker::~Worker() {
+  for (ClientConn* c : clients_) delete c;
+  for (auto& [_, v] : idle_)
+    for (UpstreamConn* u : v) delete u;
+  for (auto* u : graveyard_) delete u;
+  for (auto* c : client_graveyard_) delete c;
+  if (current_) delete current_;
+  for (TableRef* t : retired_) delete t;
+  if (listen_fd_ >= 0) ::close(listen_fd_);
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+  if (epfd_ >= 0) ::close(epfd_);
+}
+
+void Worker::register_fd(int fd, IoHandler* h) {
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ev.data.ptr = h;
+  ::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev);
+}
+
+bool Worker::listen(std::string& err) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
+  auto* s6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  if (inet_pton(AF_INET, cfg.bind.c_str(), &s4->sin_addr) == 1) {
+    s4->sin_family = AF_INET;
+    s4->sin_port = htons(cfg.http_port);
+    len = sizeof(sockaddr_in);
+  } else if (inet_pton(AF_INET6, cfg.bind.c_str(), &s6->sin6_addr) == 1) {
+    s6->sin6_family = AF_INET6;
+    s6->sin6_port = htons(cfg.http_port);
+    len = sizeof(sockaddr_in6);
+  } else {
+    err = "invalid --bind address " + cfg.bind;
+    return false;
+  }
+  listen_fd_ = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int one = 1;
+  ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(listen_fd_, 4096) != 0) {
+    err = std::string("cannot listen on ") + cfg.bind + ":" + std::to_string(cfg.http_port) + ": " + std::strerror(errno);
+    return false;
+  }
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLET;
+  ev.data.ptr = &listener_;
+  ::epoll_ctl(epfd_, EPOLL_CTL_ADD, listen_fd_, &ev);
+  return true;
+}
+
+void Worker::update_clock() {
+  timespec ts;
+  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  now_ = static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
+  timespec rt;
+  ::clock_gettime(CLOCK_REALTIME_COARSE, &rt);
+  if (rt.tv_sec != last_date_sec_) {
+    last_date_sec_ = rt.tv_sec;
+    std::tm tm{};
+    ::gmtime_r(&rt.tv_sec, &tm);
+    char buf[64];
+    size_t n = std::strftime(buf, sizeof buf, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+    date_.assign(buf, n);
+  }
+}
+
+void Worker::refresh_table() {
+  uint64_t g = pub_.generation();
+  if (g == gen_) return;
+  auto t = pub_.current(&gen_);
+  if (!t) return;
+  if (current_) {
+    if (current_->inflight == 0) delete current_;
+    else {
+      current_->retired = true;
+      retired_.push_back(current_);
+    }
+  }
+  current_ = new TableRef();
+  current_->table = std::move(t);
+  current_->rr.assign(current_->table->backends().size(), static_cast<uint32_t>(index_));
+}
+
+void Worker::release_table(TableRef* t) {
+  if (!t) return;
+  if (--t->inflight == 0 && t->retired) {
+    for (size_t i = 0; i < retired_.size(); ++i) {
+      if (retired_[i] == t) {
+        retired_[i] = retired_.back();
+        retired_.pop_back();
+        break;
+      }
+    }
+    delete t;
+  }
+}
+
+void Worker::accept_all() {
+  for (;;) {
+    sockaddr_storage peer{};
+    socklen_t plen = sizeof peer;
+    int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno == EMFILE || errno == ENFILE) log_warn("worker {}: out of file descriptors; connection refused", index_);
+      return;
+    }
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    auto* c = new ClientConn(*this, fd, peer);
+    c->list_index = clients_.size();
+    clients_.push_back(c);
+    stats_.accepted.fetch_add(1, std::memory_order_relaxed);
+    stats_.active_connections.fetch_add(1, std::memory_order_relaxed);
+    register_fd(fd, c);
+  }
+}
+
+UpstreamConn* Worker::acquire_upstream(const routing::EndpointAddr& ep, int& err) {
+  EndpointKey key;
+  std::memset(&key.sa, 0, sizeof key.sa);
+  std::memcpy(&key.sa, &ep.sa, ep.len);
+  key.len = ep.len;
+  auto it = idle_.find(key);
+  if (it != idle_.end() && !it->second.empty()) {
+    UpstreamConn* u = it->second.back();
+    it->second.pop_back();
+    u->reused = true;
+    u->deadline = 0;
+    return u;
+  }
+  int fd = ::socket(ep.sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    err = errno;
+    return nullptr;
+  }
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  int r = ::connect(fd, reinterpret_cast<const sockaddr*>(&ep.sa), ep.len);
+  if (r != 0 && errno != EINPROGRESS) {
+    err = errno;
+    ::close(fd);
+    return nullptr;
+  }
+  auto* u = new UpstreamConn(*this, fd, ep);
+  u->connecting = r != 0;
+  u->can_write = r == 0;
+  register_fd(fd, u);
+  return u;
+}
+
+void Worker::remove_idle(UpstreamConn* u) {
+  auto it = idle_.find(u->key);
+  if (it == idle_.end()) return;
+  auto& v = it->second;
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (v[i] == u) {
+      v[i] = v.back();
+      v.pop_back();
+      break;
+    }
+  }
+}
+
+void Worker::release_upstream(UpstreamConn* u, bool reusable) {
+  if (!u) return;
+  auto& v = idle_[u->key];
+  if (!reusable || stopping() || static_cast<int>(v.size()) >= cfg.upstream_max_idle_per_endpoint) {
+    close_upstream(u);
+    return;
+  }
+  u->owner = nullptr;
+  u->deadline = now_ + cfg.upstream_idle_timeout_ms;
+  u->in.release_if_empty();
+  u->out.release_if_empty();
+  v.push_back(u);
+}
+
+void Worker::close_upstream(UpstreamConn* u) {
+  if (u->fd < 0) return;
+  if (!u->owner) remove_idle(u);
+  u->owner = nullptr;
+  ::close(u->fd);  // also removes it from epoll
+  u->fd = -1;
+  graveyard_.push_back(u);
+}
+
+void Worker::close_client(ClientConn* c) {
+  size_t i = c->list_index;
+  if (i >= clients_.size() || clients_[i] != c) return;  // already closed
+  c->detach();
+  clients_[i] = clients_.back();
+  clients_[i]->list_index = i;
+  clients_.pop_back();
+  c->list_index = SIZE_MAX;
+  stats_.active_connections.fetch_sub(1, std::memory_order_relaxed);
+  client_graveyard_.push_back(c);
+}
+
+void Worker::sweep_timers() {
+  // Copy: timers may close connections.
+  std::vector<ClientConn*> snapshot = clients_;
+  for (ClientConn* c : snapshot) {
+    if (c->list_index != SIZE_MAX) c->on_timer(now_);
+  }
+  std::vector<UpstreamConn*> expired;
+  for (auto& [_, v] : idle_)
+    for (UpstreamConn* u : v)
+      if (u->deadline && now_ >= u->deadline) expired.push_back(u);
+  for (UpstreamConn* u : expired) close_upstream(u);
+}
+
+void Worker::stop() {
+  stopping_.store(true);
+  uint64_t one = 1;
+  [[maybe_unused]] ssize_t r = ::write(wake_fd_, &one, sizeof one);
+}
+
+void Worker::run() {
+  constexpr int kMaxEvents = 256;
+  epoll_event events[kMaxEvents];
+  int64_t stop_deadline = 0;
+  for (;;) {
+    int n = ::epoll_wait(epfd_, events, kMaxEvents, 250);
+    update_clock();
+    refresh_table();
+    for (int i = 0; i < n; ++i) static_cast<IoHandler*>(events[i].data.ptr)->on_io(events[i].events);
+    if (now_ >= next_sweep_) {
+      next_sweep_ = now_ + 250;
+      sweep_timers();
+    }
+    for (UpstreamConn* u : graveyard_) delete u;
+    graveyard_.clear();
+    for (ClientConn* c : client_graveyard_) delete c;
+    client_graveyard_.clear();
+    if (stopping()) {
+      if (listen_fd_ >= 0) {
+        ::close(listen_fd_);
+        listen_fd_ = -1;
+        stop_deadline = now_ + cfg.shutdown_grace_ms;
+      }
+      // Idle keep-alive connections close now; busy ones after their response.
+      std::vector<ClientConn*> snapshot = clients_;
+      for (ClientConn* c : snapshot) {
+        if (c->list_index == SIZE_MAX) continue;
+        if (c->idle()) close_client(c);
+      }
+      for (ClientConn* c : client_graveyard_) delete c;
+      client_graveyard_.clear();
+      if (clients_.empty() || now_ >= stop_deadline) break;
+    }
+  }
+}
+
+}  // namespace ingressd

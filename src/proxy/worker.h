@@ -1,0 +1,146 @@
+// One worker: an edge-triggered epoll loop on its own thread with its own
+// SO_REUSEPORT listener, its own connections, upstream pools and counters.
+// Nothing here is shared with other workers except the TablePublisher.
+#pragma once
+#include <sys/epoll.h>
+
+#include <atomic>
+#include <cstring>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "proxy/buffer.h"
+#include "proxy/config.h"
+#include "proxy/http1/chunked.h"
+#include "proxy/http1/parser.h"
+#include "proxy/table_publisher.h"
+
+namespace ingressd {
+
+class Worker;
+class ClientConn;
+
+// Anything registered with epoll.
+struct IoHandler {
+  virtual ~IoHandler() = default;
+  virtual void on_io(uint32_t events) = 0;
+};
+
+// A table as one worker holds it, with the requests that started on it.
+struct TableRef {
+  std::shared_ptr<const routing::RouteTable> table;
+  std::vector<uint32_t> rr;  // round-robin cursor per backend id
+  int inflight = 0;
+  bool retired = false;
+};
+
+struct EndpointKey {
+  sockaddr_storage sa;
+  socklen_t len;
+  bool operator==(const EndpointKey& o) const { return len == o.len && std::memcmp(&sa, &o.sa, len) == 0; }
+};
+struct EndpointKeyHash {
+  size_t operator()(const EndpointKey& k) const {
+    return std::hash<std::string_view>{}(std::string_view(reinterpret_cast<const char*>(&k.sa), k.len));
+  }
+};
+
+class UpstreamConn final : public IoHandler {
+ public:
+  UpstreamConn(Worker& w, int fd, const routing::EndpointAddr& ep);
+  ~UpstreamConn() override;
+  void on_io(uint32_t events) override;
+
+  Worker& worker;
+  int fd;
+  EndpointKey key;
+  std::string addr_text;
+  Buffer in, out;
+  ClientConn* owner = nullptr;  // null while idle in the pool
+  bool connecting = true;
+  bool can_read = false;
+  bool can_write = false;
+  bool eof = false;
+  bool reused = false;  // has served a request before
+  int error = 0;        // errno of a failure
+  int64_t deadline = 0; // ms; 0 = none
+  size_t pool_index = 0;
+};
+
+struct WorkerStats {
+  std::atomic<uint64_t> accepted{0}, requests{0}, active_connections{0};
+  std::atomic<uint64_t> responses_by_class[6] = {};  // index status/100
+  std::atomic<uint64_t> upstream_connect_errors{0}, upstream_timeouts{0};
+};
+
+class Worker {
+ public:
+  Worker(int index, const ProxyConfig& cfg, TablePublisher& pub);
+  ~Worker();
+  // Opens the listener; false with `err` set on failure.
+  bool listen(std::string& err);
+  void run();        // until stop() and drained
+  void stop();       // from any thread: begin graceful shutdown
+  bool stopping() const { return stopping_.load(std::memory_order_relaxed); }
+  const WorkerStats& stats() const { return stats_; }
+
+  // ---- used by connections ----
+  const ProxyConfig& cfg;
+  int64_t now_ms() const { return now_; }
+  TableRef* table() { return current_; }
+  void release_table(TableRef* t);
+  UpstreamConn* acquire_upstream(const routing::EndpointAddr& ep, int& err);  // pooled or new
+  void release_upstream(UpstreamConn* u, bool reusable);
+  void close_upstream(UpstreamConn* u);
+  void close_client(ClientConn* c);
+  http1::RequestHead& scratch_request() { return *req_scratch_; }
+  http1::ResponseHead& scratch_response() { return *resp_scratch_; }
+  std::string& scratch_string() { return scratch_str_; }
+  WorkerStats& mutable_stats() { return stats_; }
+  const std::string& date_header() const { return date_; }  // "Date: ...\r\n"
+  void register_fd(int fd, IoHandler* h);
+
+ private:
+  void accept_all();
+  void refresh_table();
+  void sweep_timers();
+  void update_clock();
+  void remove_idle(UpstreamConn* u);
+
+  struct ListenerHandler final : IoHandler {
+    Worker* w;
+    void on_io(uint32_t) override { w->accept_all(); }
+  };
+
+  int index_;
+  TablePublisher& pub_;
+  int epfd_ = -1;
+  int listen_fd_ = -1;
+  int wake_fd_ = -1;  // eventfd to interrupt epoll_wait on stop()
+  ListenerHandler listener_;
+  struct WakeHandler final : IoHandler {
+    void on_io(uint32_t) override {}
+  } wake_;
+  std::atomic<bool> stopping_{false};
+  int64_t now_ = 0;
+  int64_t next_sweep_ = 0;
+  int64_t last_date_sec_ = -1;
+  std::string date_;
+  uint64_t gen_ = ~0ull;
+  TableRef* current_ = nullptr;
+  std::vector<TableRef*> retired_;
+  std::vector<ClientConn*> clients_;  // all open client connections (index stored in the conn)
+  std::unordered_map<EndpointKey, std::vector<UpstreamConn*>, EndpointKeyHash> idle_;
+  std::vector<UpstreamConn*> graveyard_;  // closed during this iteration, freed after it
+  std::vector<ClientConn*> client_graveyard_;
+  std::unique_ptr<http1::RequestHead> req_scratch_;
+  std::unique_ptr<http1::ResponseHead> resp_scratch_;
+  std::string scratch_str_;
+  WorkerStats stats_;
+  friend class ClientConn;
+};
+
+}  // namespace ingressd

@@ -1,0 +1,349 @@
+#include "routing/compile.h"
+
+#include <arpa/inet.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+
+namespace ingressd::routing {
+using namespace ingressd::model;
+
+namespace {
+
+constexpr const char* kLegacyClassAnnotation = "kubernetes.io/ingress.class";
+constexpr const char* kDefaultClassAnnotation = "ingressclass.kubernetes.io/is-default-class";
+
+struct StoredIngress {
+  const Ingress* ing;
+  const SourcePos* pos;
+  std::string id;  // namespace/name
+};
+
+bool make_endpoint(const std::string& ip, int port, EndpointAddr& out) {
+  out = EndpointAddr{};
+  if (port <= 0 || port > 65535) return false;
+  auto* s4 = reinterpret_cast<sockaddr_in*>(&out.sa);
+  auto* s6 = reinterpret_cast<sockaddr_in6*>(&out.sa);
+  if (inet_pton(AF_INET, ip.c_str(), &s4->sin_addr) == 1) {
+    s4->sin_family = AF_INET;
+    s4->sin_port = htons(static_cast<uint16_t>(port));
+    out.len = sizeof(sockaddr_in);
+    out.text = fmt::format("{}:{}", ip, port);
+    return true;
+  }
+  out.sa = sockaddr_storage{};
+  if (inet_pton(AF_INET6, ip.c_str(), &s6->sin6_addr) == 1) {
+    s6->sin6_family = AF_INET6;
+    s6->sin6_port = htons(static_cast<uint16_t>(port));
+    out.len = sizeof(sockaddr_in6);
+    out.text = fmt::format("[{}]:{}", ip, port);
+    return true;
+  }
+  return false;
+}
+
+class Compiler {
+ public:
+  Compiler(const Snapshot& snap, const CompileOptions& opts) : snap_(snap), opts_(opts) {
+    for (auto& [key, so] : snap_.objects) {
+      if (key.kind == Kind::EndpointSlice) {
+        const auto& es = std::get<EndpointSlice>(so.object);
+        slices_[{key.namespace_, es.service_name()}].push_back(&es);
+      }
+    }
+  }
+
+  CompileResult run() {
+    std::vector<StoredIngress> ingresses;
+    for (auto& [key, so] : snap_.objects) {
+      if (key.kind != Kind::Ingress) continue;
+      const auto& ing = std::get<Ingress>(so.object);
+      std::string id = key.namespace_ + "/" + key.name;
+      if (!opts_.watch_namespaces.empty() && !opts_.watch_namespaces.count(key.namespace_)) {
+        statuses_[id] = {id, "Ignored", "namespace not watched"};
+        continue;
+      }
+      std::string why;
+      if (!ingress_is_ours(snap_, ing, opts_, why)) {
+        statuses_[id] = {id, "Ignored", why};
+        diag(Severity::Info, so.pos, key.str(), "NotOurClass", why);
+        continue;
+      }
+      ingresses.push_back({&ing, &so.pos, id});
+    }
+    // Precedence for conflicts: oldest creationTimestamp first, then
+    // namespace/name (ingress-nginx's rule; RFC 3339 strings sort by time
+    // when written in UTC as the API server does). Objects without a
+    // timestamp (file mode) tie and fall to namespace/name.
+    std::sort(ingresses.begin(), ingresses.end(), [](const StoredIngress& a, const StoredIngress& b) {
+      if (a.ing->meta.creation_timestamp != b.ing->meta.creation_timestamp)
+        return a.ing->meta.creation_timestamp < b.ing->meta.creation_timestamp;
+      return a.id < b.id;
+    });
+    for (const auto& si : ingresses) add_ingress(si);
+
+    CompileResult r;
+    r.table = builder_.finish();
+    r.diagnostics = std::move(diags_);
+    for (auto& [_, st] : statuses_) r.statuses.push_back(st);
+    return r;
+  }
+
+ private:
+  void diag(Severity sev, const SourcePos& pos, std::string object, std::string reason, std::string msg, int line = 0) {
+    diags_.push_back({sev, pos.file, line > 0 ? line : pos.line, std::move(object), std::move(reason), std::move(msg)});
+  }
+
+  const Backend* resolve(const StoredIngress& si, const IngressBackend& b, const std::string& where, int line) {
+    std::string obj = "Ingress " + si.id;
+    if (b.resource) {
+      auto be = std::make_unique<Backend>();
+      be->namespace_ = si.ing->meta.namespace_;
+      be->service = b.resource->kind + "/" + b.resource->name;
+      be->unavailable = "resource backends are not supported";
+      diag(Severity::Warning, *si.pos, obj, "UnsupportedBackend",
+           fmt::format("{}: resource backend {} {} is not supported by ingressd; requests get 503", where,
+                       b.resource->kind, b.resource->name),
+           line);
+      return builder_.add_backend(std::move(be));
+    }
+    const auto& sb = *b.service;
+    std::string port_text = sb.port.number ? std::to_string(*sb.port.number) : sb.port.name;
+    std::string key = si.ing->meta.namespace_ + "/" + sb.name + ":" + port_text;
+    auto cached = backends_.find(key);
+    if (cached != backends_.end()) {
+      if (!cached->second->unavailable.empty())
+        diag(Severity::Warning, *si.pos, obj, "BackendUnavailable", fmt::format("{}: {}", where, cached->second->unavailable), line);
+      return cached->second;
+    }
+    auto be = std::make_unique<Backend>();
+    be->namespace_ = si.ing->meta.namespace_;
+    be->service = sb.name;
+    be->port = port_text;
+    fill_endpoints(*be, sb);
+    if (!be->unavailable.empty())
+      diag(Severity::Warning, *si.pos, obj, "BackendUnavailable", fmt::format("{}: {}", where, be->unavailable), line);
+    const Backend* p = builder_.add_backend(std::move(be));
+    backends_[key] = p;
+    return p;
+  }
+
+  // Service port (by number or name) → targetPort → endpoint ports and ready addresses.
+  void fill_endpoints(Backend& be, const IngressServiceBackend& sb) {
+    // "An Ingress reaches only Services of its own namespace": the lookup
+    // uses the Ingress's namespace, nothing else.
+    const Service* svc = snap_.get<Service>(Kind::Service, be.namespace_, sb.name);
+    if (!svc) {
+      be.unavailable = fmt::format("service \"{}/{}\" not found; requests get 503", be.namespace_, sb.name);
+      return;
+    }
+    if (svc->type == "ExternalName") {
+      be.unavailable = fmt::format("service \"{}/{}\" is of type ExternalName, which ingressd does not support yet",
+                                   be.namespace_, sb.name);
+      return;
+    }
+    const ServicePort* sp = nullptr;
+    for (const auto& p : svc->ports) {
+      if (sb.port.number ? p.port == *sb.port.number : p.name == sb.port.name) sp = &p;
+    }
+    if (!sp) {
+      be.unavailable = fmt::format("service \"{}/{}\" has no port {}; requests get 503", be.namespace_, sb.name,
+                                   sb.port.number ? std::to_string(*sb.port.number) : "named \"" + sb.port.name + "\"");
+      return;
+    }
+    if (sp->protocol != "TCP") {
+      be.unavailable = fmt::format("service port {} uses protocol {}, not TCP", sp->port, sp->protocol);
+      return;
+    }
+    std::vector<EndpointAddr> eps;
+    auto add = [&](const std::string& ip, int port) {
+      EndpointAddr e;
+      if (make_endpoint(ip, port, e)) eps.push_back(std::move(e));
+    };
+    // The port number on the endpoints: the EndpointSlice port whose name is
+    // the Service port's name; else a numeric targetPort; else the port itself.
+    auto endpoint_port = [&](const std::vector<EndpointPort>& ports) -> int {
+      for (const auto& ep : ports)
+        if (ep.name.value_or("") == sp->name && ep.port) return *ep.port;
+      if (!ports.empty()) return 0;  // the slice names its ports and ours is not among them
+      if (sp->target_port) return sp->target_port->is_int ? sp->target_port->i : 0;
+      return sp->port;
+    };
+    bool have_slices = false;
+    auto sit = slices_.find({be.namespace_, sb.name});
+    if (sit != slices_.end()) {
+      for (const EndpointSlice* es : sit->second) {
+        have_slices = true;
+        if (es->address_type == "FQDN") continue;
+        int port = endpoint_port(es->ports);
+        if (port <= 0) continue;
+        for (const auto& e : es->endpoints) {
+          // Ready "should be interpreted as unknown" when absent, which
+          // consumers treat as ready; terminating endpoints get no new requests.
+          if (e.conditions.ready.value_or(true) == false) continue;
+          if (e.conditions.terminating.value_or(false)) continue;
+          for (const auto& a : e.addresses) add(a, port);
+        }
+      }
+    }
+    if (!have_slices) {
+      if (const auto* eps_obj = snap_.get<Endpoints>(Kind::Endpoints, be.namespace_, sb.name)) {
+        for (const auto& ss : eps_obj->subsets) {
+          int port = endpoint_port(ss.ports);
+          if (port <= 0) continue;
+          for (const auto& a : ss.addresses) add(a.ip, port);
+        }
+      }
+    }
+    std::sort(eps.begin(), eps.end(), [](const EndpointAddr& a, const EndpointAddr& b) { return a.text < b.text; });
+    eps.erase(std::unique(eps.begin(), eps.end(), [](const EndpointAddr& a, const EndpointAddr& b) { return a.text == b.text; }),
+              eps.end());
+    be.endpoints = std::move(eps);
+    if (be.endpoints.empty())
+      be.unavailable = fmt::format("service \"{}/{}\" port {} has no ready endpoints; requests get 503", be.namespace_,
+                                   sb.name, be.port);
+  }
+
+  void add_ingress(const StoredIngress& si) {
+    const Ingress& ing = *si.ing;
+    std::string obj = "Ingress " + si.id;
+    int accepted = 0, dropped = 0;
+    std::vector<std::string> drop_reasons;
+    const Backend* ing_default = nullptr;
+    if (ing.default_backend) {
+      ing_default = resolve(si, *ing.default_backend, "spec.defaultBackend", 0);
+      if (!builder_.global_default()) {
+        builder_.set_global_default(ing_default, si.id);
+        global_default_owner_ = si.id;
+      } else {
+        diag(Severity::Warning, *si.pos, obj, "Conflict",
+             fmt::format("spec.defaultBackend conflicts with the defaultBackend of Ingress {}, which wins (older, or "
+                         "first by namespace/name); this one serves only the hosts of its own rules",
+                         global_default_owner_));
+      }
+    }
+    for (size_t ri = 0; ri < ing.rules.size(); ++ri) {
+      const IngressRule& rule = ing.rules[ri];
+      std::string host = rule.host;  // validated lower-case DNS name or wildcard
+      VHost& vh = builder_.vhost(host);
+      if (ing_default && !vh.default_backend) {
+        vh.default_backend = ing_default;
+        vh.default_source = si.id;
+      }
+      for (size_t pi = 0; pi < rule.paths.size(); ++pi) {
+        const HTTPIngressPath& hp = rule.paths[pi];
+        std::string where = fmt::format("spec.rules[{}].http.paths[{}]", ri, pi);
+        Route r;
+        r.host = host;
+        r.path = hp.path.empty() ? "/" : hp.path;
+        r.type = hp.path_type;
+        r.ingress = si.id;
+        r.rule = static_cast<int>(ri);
+        r.path_index = static_cast<int>(pi);
+        r.backend = resolve(si, hp.backend, where, hp.line);
+        // ImplementationSpecific is matched as Prefix (documented in docs/routing.md).
+        bool exact = hp.path_type == PathType::Exact;
+        RouteMap& map = exact ? vh.exact : vh.prefix;
+        std::string key = exact ? r.path : std::string(prefix_key(r.path));
+        auto it = map.find(key);
+        if (it == map.end()) {
+          map.emplace(key, std::move(r));
+          ++accepted;
+          continue;
+        }
+        Route& cur = it->second;
+        // Same match set. "/foo/" beats "/foo" (the longer path), then an
+        // explicit Prefix beats ImplementationSpecific; otherwise the earlier
+        // Ingress (older, then by name) keeps it.
+        auto rank = [](const Route& x) {
+          return std::make_pair(x.path.size(), x.type == PathType::ImplementationSpecific ? 0 : 1);
+        };
+        std::string hostname = host.empty() ? "*(any host)" : host;
+        if (rank(r) > rank(cur)) {
+          diag(Severity::Info, *si.pos, obj, "Shadowed",
+               fmt::format("{}: path {} ({}) on host {} takes precedence over {} ({}) of Ingress {}", where, r.path,
+                           path_type_name(r.type), hostname, cur.path, path_type_name(cur.type), cur.ingress),
+               hp.line);
+          cur = std::move(r);
+          ++accepted;
+          continue;
+        }
+        ++dropped;
+        std::string msg;
+        if (cur.ingress == si.id && cur.path == r.path && cur.type == r.type)
+          msg = fmt::format("{}: duplicate of spec.rules[{}].http.paths[{}] (host {}, path {}, {}); ignored", where,
+                            cur.rule, cur.path_index, hostname, r.path, path_type_name(r.type));
+        else if (cur.path == r.path && cur.type == r.type)
+          msg = fmt::format("{}: host {} path {} ({}) is already claimed by Ingress {} (older, or first by "
+                            "namespace/name); this route is not served",
+                            where, hostname, r.path, path_type_name(r.type), cur.ingress);
+        else
+          msg = fmt::format("{}: host {} path {} ({}) matches the same requests as path {} ({}) of Ingress {}, "
+                            "which takes precedence; this route is not served",
+                            where, hostname, r.path, path_type_name(r.type), cur.path, path_type_name(cur.type),
+                            cur.ingress);
+        diag(Severity::Warning, *si.pos, obj, "Conflict", msg, hp.line);
+        drop_reasons.push_back(msg);
+      }
+    }
+    IngressStatus st{si.id, "Accepted", ""};
+    if (dropped > 0) {
+      st.state = accepted > 0 || ing_default ? "PartiallyAccepted" : "Rejected";
+      st.detail = fmt::format("{} path(s) not served: {}", dropped, fmt::join(drop_reasons, "; "));
+    }
+    statuses_[si.id] = st;
+  }
+
+  const Snapshot& snap_;
+  const CompileOptions& opts_;
+  TableBuilder builder_;
+  Diagnostics diags_;
+  std::map<std::string, IngressStatus> statuses_;
+  std::map<std::pair<std::string, std::string>, std::vector<const EndpointSlice*>> slices_;
+  std::map<std::string, const Backend*> backends_;
+  std::string global_default_owner_;
+};
+
+}  // namespace
+
+bool ingress_is_ours(const Snapshot& snap, const Ingress& ing, const CompileOptions& opts, std::string& why) {
+  auto our_class = [&](const std::string& name) {
+    const auto* ic = snap.get<IngressClass>(Kind::IngressClass, "", name);
+    return ic && ic->controller == opts.controller_name;
+  };
+  // The field wins over the deprecated annotation when both are set.
+  if (ing.ingress_class_name) {
+    const std::string& name = *ing.ingress_class_name;
+    const auto* ic = snap.get<IngressClass>(Kind::IngressClass, "", name);
+    if (!ic) {
+      why = fmt::format("spec.ingressClassName \"{}\" names no IngressClass", name);
+      return false;
+    }
+    if (ic->controller != opts.controller_name) {
+      why = fmt::format("IngressClass \"{}\" belongs to controller \"{}\", not \"{}\"", name, ic->controller,
+                        opts.controller_name);
+      return false;
+    }
+    return true;
+  }
+  auto ann = ing.meta.annotations.find(kLegacyClassAnnotation);
+  if (ann != ing.meta.annotations.end()) {
+    if (ann->second == opts.legacy_class || our_class(ann->second)) return true;
+    why = fmt::format("annotation {}=\"{}\" names another controller's class", kLegacyClassAnnotation, ann->second);
+    return false;
+  }
+  for (auto& [key, so] : snap.objects) {
+    if (key.kind != Kind::IngressClass) continue;
+    const auto& ic = std::get<IngressClass>(so.object);
+    auto d = ic.meta.annotations.find(kDefaultClassAnnotation);
+    if (ic.controller == opts.controller_name && d != ic.meta.annotations.end() && d->second == "true") return true;
+  }
+  if (opts.serve_classless) return true;
+  why = "the Ingress names no class and classless Ingresses are not served";
+  return false;
+}
+
+CompileResult compile(const Snapshot& snap, const CompileOptions& opts) { return Compiler(snap, opts).run(); }
+
+}  // namespace ingressd::routing

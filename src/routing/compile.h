@@ -1,0 +1,45 @@
+// compile(): a pure function from a store snapshot to a RouteTable and the
+// diagnostics that explain it. No I/O, no clock: the same snapshot always
+// gives the same table and the same dump.
+#pragma once
+#include <memory>
+#include <set>
+#include <string>
+
+#include "core/diagnostic.h"
+#include "routing/route_table.h"
+#include "sources/object_store.h"
+
+namespace ingressd::routing {
+
+// The controller name we answer to, when none is given.
+inline constexpr const char* kDefaultControllerName = "ingressd.dev/ingress-controller";
+
+struct CompileOptions {
+  std::string controller_name = kDefaultControllerName;
+  // Serve Ingresses that name no class at all (file mode default: yes).
+  bool serve_classless = true;
+  // The legacy annotation kubernetes.io/ingress.class is honoured when it
+  // names one of our IngressClasses or this value.
+  std::string legacy_class = "ingressd";
+  std::set<std::string> watch_namespaces;  // empty = all
+};
+
+struct IngressStatus {
+  std::string ingress;  // namespace/name
+  std::string state;    // Accepted, PartiallyAccepted, Rejected, Ignored
+  std::string detail;
+};
+
+struct CompileResult {
+  std::shared_ptr<const RouteTable> table;
+  Diagnostics diagnostics;
+  std::vector<IngressStatus> statuses;  // sorted by ingress
+};
+
+CompileResult compile(const Snapshot& snap, const CompileOptions& opts);
+
+// Whether this Ingress belongs to us, and why (for diagnostics).
+bool ingress_is_ours(const Snapshot& snap, const model::Ingress& ing, const CompileOptions& opts, std::string& why);
+
+}  // namespace ingressd::routing

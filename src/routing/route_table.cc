@@ -1,0 +1,132 @@
+#include "routing/route_table.h"
+
+#include <algorithm>
+
+namespace ingressd::routing {
+
+std::string Backend::str() const { return namespace_ + "/" + service + ":" + port; }
+
+std::string_view prefix_key(std::string_view path) {
+  while (!path.empty() && path.back() == '/') path.remove_suffix(1);
+  return path;
+}
+
+const VHost* RouteTable::find_vhost(std::string_view host) const {
+  if (!host.empty()) {
+    auto it = exact_hosts_.find(host);
+    if (it != exact_hosts_.end()) return &it->second;
+    // "*.foo.com" matches exactly one more label: strip the first label and
+    // look the rest up. The first label must not be empty.
+    size_t dot = host.find('.');
+    if (dot != std::string_view::npos && dot > 0) {
+      auto wit = wildcard_hosts_.find(host.substr(dot + 1));
+      if (wit != wildcard_hosts_.end()) return &wit->second;
+    }
+  }
+  return any_host_.get();
+}
+
+Match RouteTable::match(std::string_view host, std::string_view path) const {
+  Match m;
+  const VHost* vh = find_vhost(host);
+  if (vh) {
+    m.vhost = vh;
+    // Exact first: an Exact rule that matches is at least as long as any
+    // matching Prefix rule's matched part, and wins the tie (Ingress spec).
+    if (!vh->exact.empty()) {
+      auto it = vh->exact.find(path);
+      if (it != vh->exact.end()) {
+        m.kind = MatchKind::Path;
+        m.route = &it->second;
+        m.backend = it->second.backend;
+        return m;
+      }
+    }
+    if (!vh->prefix.empty()) {
+      // Element-wise prefix: candidates end at a '/' boundary or at the end,
+      // longest first. "/foo/bar/" → "/foo/bar", "/foo", "".
+      std::string_view p = prefix_key(path);
+      for (;;) {
+        auto it = vh->prefix.find(p);
+        if (it != vh->prefix.end()) {
+          m.kind = MatchKind::Path;
+          m.route = &it->second;
+          m.backend = it->second.backend;
+          return m;
+        }
+        if (p.empty()) break;
+        size_t slash = p.rfind('/');
+        p = p.substr(0, slash == std::string_view::npos ? 0 : slash);
+        p = prefix_key(p);
+      }
+    }
+    if (vh->default_backend) {
+      m.kind = MatchKind::HostDefault;
+      m.backend = vh->default_backend;
+      return m;
+    }
+  }
+  if (global_default_) {
+    m.kind = MatchKind::GlobalDefault;
+    m.backend = global_default_;
+  }
+  return m;
+}
+
+size_t RouteTable::route_count() const {
+  size_t n = 0;
+  auto add = [&](const VHost& v) { n += v.exact.size() + v.prefix.size(); };
+  for (auto& [_, v] : exact_hosts_) add(v);
+  for (auto& [_, v] : wildcard_hosts_) add(v);
+  if (any_host_) add(*any_host_);
+  return n;
+}
+
+std::vector<const Route*> RouteTable::sorted_routes() const {
+  std::vector<const Route*> out;
+  auto add = [&](const VHost& v) {
+    for (auto& [_, r] : v.exact) out.push_back(&r);
+    for (auto& [_, r] : v.prefix) out.push_back(&r);
+  };
+  for (auto& [_, v] : exact_hosts_) add(v);
+  for (auto& [_, v] : wildcard_hosts_) add(v);
+  if (any_host_) add(*any_host_);
+  std::sort(out.begin(), out.end(), [](const Route* a, const Route* b) {
+    if (a->host != b->host) return a->host < b->host;
+    if (a->path != b->path) return a->path < b->path;
+    return a->type < b->type;
+  });
+  return out;
+}
+
+std::vector<const VHost*> RouteTable::sorted_vhosts() const {
+  std::vector<const VHost*> out;
+  for (auto& [_, v] : exact_hosts_) out.push_back(&v);
+  for (auto& [_, v] : wildcard_hosts_) out.push_back(&v);
+  if (any_host_) out.push_back(any_host_.get());
+  std::sort(out.begin(), out.end(), [](const VHost* a, const VHost* b) { return a->host < b->host; });
+  return out;
+}
+
+Backend* TableBuilder::add_backend(std::unique_ptr<Backend> b) {
+  b->id = static_cast<uint32_t>(table_->backends_.size());
+  table_->backends_.push_back(std::move(b));
+  return table_->backends_.back().get();
+}
+
+VHost& TableBuilder::vhost(const std::string& host) {
+  if (host.empty()) {
+    if (!table_->any_host_) table_->any_host_ = std::make_unique<VHost>();
+    return *table_->any_host_;
+  }
+  if (host.size() > 2 && host[0] == '*' && host[1] == '.') {
+    VHost& v = table_->wildcard_hosts_[host.substr(2)];
+    v.host = host;
+    return v;
+  }
+  VHost& v = table_->exact_hosts_[host];
+  v.host = host;
+  return v;
+}
+
+}  // namespace ingressd::routing

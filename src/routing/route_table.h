@@ -1,0 +1,114 @@
+// The RouteTable: immutable after compile(), shared by every worker. Lookup
+// cost depends on the depth of the request path, not on the number of routes:
+// one hash lookup for the host (exact, then the wildcard suffix, then the
+// host-less rules) and one per path segment.
+#pragma once
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "model/objects.h"
+
+namespace ingressd::routing {
+
+struct EndpointAddr {
+  sockaddr_storage sa{};
+  socklen_t len = 0;
+  std::string text;  // "127.0.0.1:8080", "[::1]:8080"
+};
+
+// A backend: one Service port in one namespace, with its ready endpoints.
+struct Backend {
+  uint32_t id = 0;  // dense index into RouteTable::backends()
+  std::string namespace_;
+  std::string service;
+  std::string port;  // as written in the Ingress: "8080" or "http"
+  std::vector<EndpointAddr> endpoints;
+  std::string unavailable;  // why there is no endpoint ("" when there are some)
+  std::string str() const;  // "default/alpaca:8080"
+};
+
+struct Route {
+  std::string host;  // as in the rule ("" = any host)
+  std::string path;  // as in the rule
+  model::PathType type = model::PathType::Prefix;
+  const Backend* backend = nullptr;
+  std::string ingress;  // "namespace/name"
+  int rule = 0;
+  int path_index = 0;
+};
+
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+using RouteMap = std::unordered_map<std::string, Route, StringHash, std::equal_to<>>;
+
+struct VHost {
+  std::string host;
+  RouteMap exact;   // key: the path
+  RouteMap prefix;  // key: the path without trailing slashes ("" for "/")
+  const Backend* default_backend = nullptr;  // the defaultBackend of the oldest Ingress with rules for this host
+  std::string default_source;
+};
+
+enum class MatchKind { Path, HostDefault, GlobalDefault, None };
+
+struct Match {
+  MatchKind kind = MatchKind::None;
+  const VHost* vhost = nullptr;
+  const Route* route = nullptr;
+  const Backend* backend = nullptr;
+};
+
+class RouteTable {
+ public:
+  // `host` must be normalised (routing::normalize_host), `path` normalised and without the query.
+  Match match(std::string_view host, std::string_view path) const;
+
+  const std::vector<std::unique_ptr<Backend>>& backends() const { return backends_; }
+  size_t route_count() const;
+  // All routes in a stable order: host, then path, then type.
+  std::vector<const Route*> sorted_routes() const;
+  const Backend* global_default() const { return global_default_; }
+  const std::string& global_default_source() const { return global_default_source_; }
+  const VHost* find_vhost(std::string_view host) const;
+  std::vector<const VHost*> sorted_vhosts() const;  // by host name
+
+ private:
+  friend class TableBuilder;
+  std::vector<std::unique_ptr<Backend>> backends_;
+  std::unordered_map<std::string, VHost, StringHash, std::equal_to<>> exact_hosts_;
+  std::unordered_map<std::string, VHost, StringHash, std::equal_to<>> wildcard_hosts_;  // key: suffix after "*."
+  std::unique_ptr<VHost> any_host_;
+  const Backend* global_default_ = nullptr;
+  std::string global_default_source_;
+};
+
+// Built by compile(); kept apart so RouteTable stays read-only for workers.
+class TableBuilder {
+ public:
+  TableBuilder() : table_(std::make_shared<RouteTable>()) {}
+  Backend* add_backend(std::unique_ptr<Backend> b);
+  VHost& vhost(const std::string& host);  // "", "*.suffix" or an exact host
+  void set_global_default(const Backend* b, std::string source) {
+    table_->global_default_ = b;
+    table_->global_default_source_ = std::move(source);
+  }
+  const Backend* global_default() const { return table_->global_default_; }
+  std::shared_ptr<const RouteTable> finish() { return std::move(table_); }
+
+ private:
+  std::shared_ptr<RouteTable> table_;
+};
+
+// The prefix-map key of a Prefix rule path: trailing slashes dropped.
+std::string_view prefix_key(std::string_view path);
+
+}  // namespace ingressd::routing

@@ -1,0 +1,80 @@
+#include "sources/file_source.h"
+
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "core/log.h"
+
+namespace ingressd {
+namespace fs = std::filesystem;
+
+namespace {
+constexpr uint32_t kMask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE | IN_DELETE_SELF |
+                           IN_MOVE_SELF | IN_MODIFY | IN_ATTRIB;
+}
+
+FileWatcher::FileWatcher(std::string root) : root_(std::move(root)) {}
+FileWatcher::~FileWatcher() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool FileWatcher::start(std::string& err) {
+  fd_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (fd_ < 0) {
+    err = "inotify_init1 failed";
+    return false;
+  }
+  std::error_code ec;
+  if (fs::is_directory(root_, ec)) watch_tree(root_);
+  else {
+    // A single file: watch its folder (editors replace files by renaming).
+    fs::path parent = fs::path(root_).parent_path();
+    watch_tree(parent.empty() ? "." : parent.string());
+  }
+  return true;
+}
+
+void FileWatcher::watch_tree(const std::string& dir) {
+  int wd = ::inotify_add_watch(fd_, dir.c_str(), kMask);
+  if (wd >= 0) dirs_[wd] = dir;
+  std::error_code ec;
+  if (!fs::is_directory(root_, ec)) return;  // single-file mode: the parent folder only
+  for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    if (it->is_directory(ec) && it->path().filename().string().rfind('.', 0) != 0) watch_tree(it->path().string());
+  }
+}
+
+bool FileWatcher::drain() {
+  alignas(inotify_event) char buf[16384];
+  bool relevant = false;
+  for (;;) {
+    ssize_t n = ::read(fd_, buf, sizeof buf);
+    if (n <= 0) break;
+    for (char* p = buf; p < buf + n;) {
+      auto* ev = reinterpret_cast<inotify_event*>(p);
+      p += sizeof(inotify_event) + ev->len;
+      if (ev->mask & IN_Q_OVERFLOW) {
+        relevant = true;
+        continue;
+      }
+      auto d = dirs_.find(ev->wd);
+      if (ev->mask & IN_IGNORED) {
+        if (d != dirs_.end()) dirs_.erase(d);
+        continue;
+      }
+      std::string name = ev->len ? std::string(ev->name) : std::string();
+      if ((ev->mask & IN_ISDIR) && (ev->mask & (IN_CREATE | IN_MOVED_TO)) && d != dirs_.end()) {
+        watch_tree(d->second + "/" + name);  // a new folder: watch it and what it already holds
+        relevant = true;
+        continue;
+      }
+      if (!name.empty() && name[0] == '.') continue;  // editor swap files
+      relevant = true;
+    }
+  }
+  return relevant;
+}
+
+}  // namespace ingressd

@@ -1,0 +1,26 @@
+// Watches a manifest file or folder (recursively) with inotify. The control
+// loop polls fd(), calls drain() when readable, and reloads after a short
+// hold-off so that a burst of writes gives one reload.
+#pragma once
+#include <map>
+#include <string>
+
+namespace ingressd {
+
+class FileWatcher {
+ public:
+  explicit FileWatcher(std::string root);
+  ~FileWatcher();
+  bool start(std::string& err);
+  int fd() const { return fd_; }
+  // Reads pending events; true if any may change what the manifests say.
+  bool drain();
+
+ private:
+  void watch_tree(const std::string& dir);
+  std::string root_;
+  int fd_ = -1;
+  std::map<int, std::string> dirs_;  // watch descriptor → directory
+};
+
+}  // namespace ingressd

@@ -1,0 +1,69 @@
+#include "sources/manifest_loader.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace ingressd {
+namespace fs = std::filesystem;
+
+namespace {
+bool is_manifest_name(const fs::path& p) {
+  std::string ext = p.extension().string();
+  std::string name = p.filename().string();
+  if (!name.empty() && name[0] == '.') return false;  // editor swap files, hidden files
+  return ext == ".yaml" || ext == ".yml" || ext == ".json";
+}
+}  // namespace
+
+std::vector<std::string> list_manifest_files(const std::string& root, Diagnostics& diags) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  fs::file_status st = fs::status(root, ec);
+  if (ec || !fs::exists(st)) {
+    diags.push_back({Severity::Error, root, 0, "", "NotFound", "no such file or directory"});
+    return out;
+  }
+  if (!fs::is_directory(st)) {
+    out.push_back(root);
+    return out;
+  }
+  for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::follow_directory_symlink |
+                                                            fs::directory_options::skip_permission_denied,
+                                                  ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->path().filename().string().rfind('.', 0) == 0 && it->is_directory()) {
+      it.disable_recursion_pending();  // .git and friends
+      continue;
+    }
+    if (it->is_regular_file() && is_manifest_name(it->path())) out.push_back(it->path().string());
+  }
+  if (ec) diags.push_back({Severity::Error, root, 0, "", "ReadError", ec.message()});
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+LoadedFile load_manifest_file(const std::string& path) {
+  LoadedFile f;
+  f.path = path;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    f.read_errors.push_back({Severity::Error, path, 0, "", "ReadError", "cannot read file"});
+    return f;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  f.decoded = model::decode_manifests(ss.str(), path);
+  return f;
+}
+
+std::vector<LoadedFile> load_manifests(const std::string& root, Diagnostics& diags) {
+  std::vector<LoadedFile> files;
+  for (const std::string& p : list_manifest_files(root, diags)) files.push_back(load_manifest_file(p));
+  return files;
+}
+
+}  // namespace ingressd

@@ -1,0 +1,51 @@
+// The ObjectStore: every object ingressd knows, keyed by kind/namespace/name,
+// with where it came from. One writer (the control thread); readers get
+// immutable snapshots.
+#pragma once
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "core/diagnostic.h"
+#include "model/decode.h"
+#include "model/objects.h"
+
+namespace ingressd {
+
+struct StoredObject {
+  model::Object object;
+  model::SourcePos pos;
+};
+
+struct Snapshot {
+  std::map<model::ObjectKey, StoredObject> objects;
+  size_t count(model::Kind k) const;
+  template <typename T>
+  const T* get(model::Kind k, const std::string& ns, const std::string& name) const {
+    auto it = objects.find(model::ObjectKey{k, ns, name});
+    return it == objects.end() ? nullptr : std::get_if<T>(&it->second.object);
+  }
+};
+
+// One manifest file as read and decoded.
+struct LoadedFile {
+  std::string path;
+  model::DecodeResult decoded;
+  Diagnostics read_errors;  // could not read the file at all
+};
+
+class ObjectStore {
+ public:
+  // File mode: the new contents of every manifest file. Objects that decoded
+  // are taken; an object that failed keeps its last good version in force
+  // (reported as a warning); objects gone from the files are removed.
+  // Returns the diagnostics of this load.
+  Diagnostics replace_from_files(const std::vector<LoadedFile>& files);
+
+  std::shared_ptr<const Snapshot> snapshot() const { return snap_; }
+
+ private:
+  std::shared_ptr<const Snapshot> snap_ = std::make_shared<Snapshot>();
+};
+
+}  // namespace ingressd
