@@ -1,0 +1,674 @@
+"""End-to-end test harness for ingressd.
+
+Standard library only. Everything runs on 127.0.0.1. Every process the tests
+start is registered with a Resources object and stopped by pid (terminate,
+then kill after a timeout) when the test or the test class ends, whether it
+passed or not.
+
+The binary comes from $INGRESSD_BIN (default /work/main/build/ingressd).
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+BIN = os.environ.get("INGRESSD_BIN", "/work/main/build/ingressd")
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+EXAMPLES = os.path.join(REPO, "examples")
+SEED_EXAMPLES = os.path.normpath(os.path.join(REPO, "..", "shared", "seed", "examples"))
+
+DEFAULT_TIMEOUT = 5.0
+CONTROLLER_NAME = "ingressd.dev/ingress-controller"
+
+
+# --------------------------------------------------------------------------
+# small utilities
+# --------------------------------------------------------------------------
+
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def wait_until(predicate, timeout=DEFAULT_TIMEOUT, interval=0.02, what="condition"):
+    """Polls predicate() until it returns a true value; bounded in time."""
+    deadline = time.monotonic() + timeout
+    last_exc = None
+    while True:
+        try:
+            v = predicate()
+            if v:
+                return v
+        except Exception as e:  # noqa: BLE001 - keep polling, report the last error
+            last_exc = e
+        if time.monotonic() >= deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s%s" %
+                                 (timeout, what, (": last error %r" % last_exc) if last_exc else ""))
+        time.sleep(interval)
+
+
+def wait_port(port, timeout=DEFAULT_TIMEOUT, proc=None):
+    """Waits until 127.0.0.1:port accepts a TCP connection."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError("process %d exited with %s before port %d opened" % (proc.pid, proc.returncode, port))
+        try:
+            s = socket.create_connection(("127.0.0.1", port), timeout=0.5)
+            s.close()
+            return
+        except OSError:
+            pass
+        if time.monotonic() >= deadline:
+            raise AssertionError("port %d did not open within %.1fs" % (port, timeout))
+        time.sleep(0.02)
+
+
+def stop_process(proc, timeout=3.0):
+    """Stops one process by pid: SIGTERM, then SIGKILL after `timeout`."""
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        os.kill(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout=timeout)
+        return
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.kill(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def run_cli(args, timeout=10):
+    """Runs `ingressd ARGS...` to completion; returns (rc, stdout, stderr)."""
+    p = subprocess.run([BIN] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+
+
+# --------------------------------------------------------------------------
+# manifests
+# --------------------------------------------------------------------------
+
+def service(name, namespace="default", port=8080, target_port=8080, port_name=None):
+    p = {"port": port, "targetPort": target_port}
+    if port_name:
+        p["name"] = port_name
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"selector": {"app": name}, "ports": [p]},
+    }
+
+
+def endpoint_slice(service_name, port, namespace="default", ready=True, name=None, addresses=("127.0.0.1",),
+                   port_name=None):
+    """One EndpointSlice for `service_name` whose endpoints listen on `port`."""
+    p = {"port": port}
+    if port_name:
+        p["name"] = port_name
+    return {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {
+            "name": name or "%s-%d" % (service_name, port),
+            "namespace": namespace,
+            "labels": {"kubernetes.io/service-name": service_name},
+        },
+        "addressType": "IPv4",
+        "ports": [p],
+        "endpoints": [{"addresses": list(addresses), "conditions": {"ready": ready}}],
+    }
+
+
+def backend_objects(name, ports, namespace="default", ready=True, port_name=None):
+    """A Service plus one EndpointSlice per echo port."""
+    objs = [service(name, namespace=namespace, port_name=port_name)]
+    for p in ports:
+        objs.append(endpoint_slice(name, p, namespace=namespace, ready=ready, port_name=port_name))
+    return objs
+
+
+def svc_backend(name, port=8080):
+    if isinstance(port, str):
+        return {"service": {"name": name, "port": {"name": port}}}
+    return {"service": {"name": name, "port": {"number": port}}}
+
+
+def http_path(path, service_name, path_type="Prefix", port=8080):
+    return {"path": path, "pathType": path_type, "backend": svc_backend(service_name, port)}
+
+
+def rule(host, paths):
+    r = {"http": {"paths": list(paths)}}
+    if host is not None:
+        r["host"] = host
+    return r
+
+
+def ingress(name, namespace="default", default_backend=None, rules=None, class_name=None, annotations=None):
+    spec = {}
+    if class_name is not None:
+        spec["ingressClassName"] = class_name
+    if default_backend is not None:
+        spec["defaultBackend"] = svc_backend(default_backend) if isinstance(default_backend, str) else default_backend
+    if rules:
+        spec["rules"] = list(rules)
+    meta = {"name": name, "namespace": namespace}
+    if annotations:
+        meta["annotations"] = dict(annotations)
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": meta, "spec": spec}
+
+
+def ingress_class(name, controller=CONTROLLER_NAME):
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "IngressClass",
+        "metadata": {"name": name},
+        "spec": {"controller": controller},
+    }
+
+
+def write_file(path, text):
+    """Rewrites a file in place (open, truncate, write, close), like an editor without a swap rename."""
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def write_manifests(directory, objects, filename="objects.yaml"):
+    """Writes objects as a multi-document YAML file (each document in JSON form, which is YAML)."""
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, filename)
+    if filename.endswith(".json"):
+        if len(objects) == 1:
+            text = json.dumps(objects[0], indent=2) + "\n"
+        else:
+            text = json.dumps({"apiVersion": "v1", "kind": "List", "items": list(objects)}, indent=2) + "\n"
+    else:
+        text = "".join("---\n" + json.dumps(o, indent=2) + "\n" for o in objects)
+    write_file(path, text)
+    return path
+
+
+# --------------------------------------------------------------------------
+# raw HTTP/1.x client
+# --------------------------------------------------------------------------
+
+class Headers:
+    """An ordered list of (name, value) with case-insensitive lookup."""
+
+    def __init__(self, items=None):
+        self.items = list(items or [])
+
+    def get(self, name, default=None):
+        n = name.lower()
+        for k, v in self.items:
+            if k.lower() == n:
+                return v
+        return default
+
+    def get_all(self, name):
+        n = name.lower()
+        return [v for k, v in self.items if k.lower() == n]
+
+    def __contains__(self, name):
+        return self.get(name) is not None
+
+    def __getitem__(self, name):
+        v = self.get(name)
+        if v is None:
+            raise KeyError(name)
+        return v
+
+    def __repr__(self):
+        return "Headers(%r)" % (self.items,)
+
+
+class Response:
+    def __init__(self, version, status, reason, headers, body, interim=None, chunked=False):
+        self.version = version
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+        self.body = body
+        self.interim = interim or []  # [(status, Headers)] of 1xx responses before this one
+        self.chunked = chunked
+
+    def __iter__(self):  # (status, headers, body) = response
+        return iter((self.status, self.headers, self.body))
+
+    def json(self):
+        return json.loads(self.body.decode("utf-8"))
+
+    def __repr__(self):
+        return "Response(%s %d %s, %r, body=%r)" % (self.version, self.status, self.reason, self.headers,
+                                                    self.body[:200])
+
+
+class ConnectionClosed(Exception):
+    pass
+
+
+class RawConn:
+    """A client connection to 127.0.0.1:port speaking HTTP/1.x by hand."""
+
+    def __init__(self, port, timeout=DEFAULT_TIMEOUT):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.sock.settimeout(timeout)
+        self.buf = b""
+        self.eof = False
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode("latin-1")
+        self.sock.sendall(data)
+
+    def _fill(self):
+        if self.eof:
+            raise ConnectionClosed("connection closed by peer")
+        try:
+            chunk = self.sock.recv(65536)
+        except ConnectionResetError:
+            chunk = b""
+        if not chunk:
+            self.eof = True
+            raise ConnectionClosed("connection closed by peer")
+        self.buf += chunk
+
+    def read_line(self):
+        for _ in range(100000):
+            i = self.buf.find(b"\n")
+            if i >= 0:
+                line, self.buf = self.buf[:i + 1], self.buf[i + 1:]
+                return line
+            if len(self.buf) > 1 << 20:
+                raise AssertionError("line too long")
+            self._fill()
+        raise AssertionError("read_line did not finish")
+
+    def read_exact(self, n):
+        for _ in range(1000000):
+            if len(self.buf) >= n:
+                out, self.buf = self.buf[:n], self.buf[n:]
+                return out
+            self._fill()
+        raise AssertionError("read_exact did not finish")
+
+    def read_until_close(self):
+        for _ in range(1000000):
+            try:
+                self._fill()
+            except ConnectionClosed:
+                out, self.buf = self.buf, b""
+                return out
+        raise AssertionError("read_until_close did not finish")
+
+    def read_head(self):
+        """Reads a status line and header section; returns (version, status, reason, Headers)."""
+        line = self.read_line()
+        parts = line.rstrip(b"\r\n").decode("latin-1").split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/"):
+            raise AssertionError("bad status line %r" % line)
+        version, status = parts[0], int(parts[1])
+        reason = parts[2] if len(parts) > 2 else ""
+        items = []
+        for _ in range(1000):
+            h = self.read_line()
+            if h in (b"\r\n", b"\n"):
+                break
+            k, _, v = h.decode("latin-1").partition(":")
+            items.append((k, v.strip()))
+        else:
+            raise AssertionError("too many header lines")
+        return version, status, reason, Headers(items)
+
+    def read_response(self, method="GET", allow_interim=True):
+        """Reads one final response (collecting 1xx interim responses before it)."""
+        interim = []
+        for _ in range(10):
+            version, status, reason, headers = self.read_head()
+            if 100 <= status < 200 and status != 101:
+                interim.append((status, headers))
+                if not allow_interim:
+                    return Response(version, status, reason, headers, b"", interim)
+                continue
+            break
+        else:
+            raise AssertionError("too many interim responses")
+        chunked = False
+        if method == "HEAD" or status in (101, 204, 304):
+            body = b""
+        elif "chunked" in (headers.get("Transfer-Encoding") or "").lower():
+            chunked = True
+            body = self._read_chunked()
+        elif headers.get("Content-Length") is not None:
+            body = self.read_exact(int(headers.get("Content-Length")))
+        else:
+            body = self.read_until_close()
+        return Response(version, status, reason, headers, body, interim, chunked)
+
+    def _read_chunked(self):
+        out = []
+        for _ in range(1000000):
+            size_line = self.read_line().strip()
+            size = int(size_line.split(b";")[0], 16)
+            if size == 0:
+                for _ in range(100):  # trailers
+                    t = self.read_line()
+                    if t in (b"\r\n", b"\n"):
+                        return b"".join(out)
+                raise AssertionError("too many trailer lines")
+            out.append(self.read_exact(size))
+            crlf = self.read_exact(2)
+            if crlf != b"\r\n":
+                raise AssertionError("chunk not followed by CRLF: %r" % crlf)
+        raise AssertionError("too many chunks")
+
+    def is_closed(self, timeout=2.0):
+        """True when the peer closes the connection (EOF or reset) within timeout, with nothing more sent."""
+        if self.eof:
+            return True
+        self.sock.settimeout(timeout)
+        try:
+            chunk = self.sock.recv(65536)
+        except socket.timeout:
+            return False
+        except ConnectionResetError:
+            return True
+        if not chunk:
+            self.eof = True
+            return True
+        self.buf += chunk
+        return False
+
+
+def build_request(method, path, host=None, headers=None, body=None, version="HTTP/1.1"):
+    """Builds request bytes. headers: dict or list of pairs. body: bytes/str or None."""
+    lines = ["%s %s %s" % (method, path, version)]
+    hdrs = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
+    names = {k.lower() for k, _ in hdrs}
+    if host is not None and "host" not in names:
+        lines.append("Host: %s" % host)
+    lines += ["%s: %s" % (k, v) for k, v in hdrs]
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    if body is not None and "content-length" not in names and "transfer-encoding" not in names:
+        lines.append("Content-Length: %d" % len(body))
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
+
+
+def http_request(port, method="GET", path="/", host="localhost", headers=None, body=None, version="HTTP/1.1",
+                 timeout=DEFAULT_TIMEOUT):
+    """One request on a new connection; returns a Response, which unpacks as (status, headers, body)."""
+    with RawConn(port, timeout=timeout) as c:
+        c.send(build_request(method, path, host, headers, body, version))
+        return c.read_response(method)
+
+
+def admin_get(port, path, timeout=DEFAULT_TIMEOUT):
+    return http_request(port, "GET", path, host="127.0.0.1", timeout=timeout)
+
+
+# --------------------------------------------------------------------------
+# processes
+# --------------------------------------------------------------------------
+
+class Proc:
+    def __init__(self, popen, log_path, name):
+        self.popen = popen
+        self.pid = popen.pid
+        self.log_path = log_path
+        self.name = name
+
+    def log(self):
+        try:
+            with open(self.log_path, "r", encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def alive(self):
+        return self.popen.poll() is None
+
+    def stop(self):
+        stop_process(self.popen)
+
+
+class Echo(Proc):
+    def __init__(self, popen, log_path, name, port, namespace):
+        super().__init__(popen, log_path, name)
+        self.port = port
+        self.namespace = namespace
+
+    @property
+    def pod(self):
+        return "%s-%d" % (self.name, self.port)
+
+
+class Ingressd(Proc):
+    def __init__(self, popen, log_path, manifests, http_port, https_port, admin_port):
+        super().__init__(popen, log_path, "ingressd")
+        self.manifests = manifests
+        self.http_port = http_port
+        self.https_port = https_port
+        self.admin_port = admin_port
+
+    def request(self, method="GET", path="/", host="localhost", headers=None, body=None, version="HTTP/1.1",
+                timeout=DEFAULT_TIMEOUT):
+        return http_request(self.http_port, method, path, host, headers, body, version, timeout)
+
+    def get(self, path="/", host="localhost", **kw):
+        return self.request("GET", path, host, **kw)
+
+    def conn(self, timeout=DEFAULT_TIMEOUT):
+        return RawConn(self.http_port, timeout=timeout)
+
+    def admin(self, path):
+        return admin_get(self.admin_port, path)
+
+    def config(self):
+        r = self.admin("/config")
+        if r.status != 200:
+            raise AssertionError("/config answered %d" % r.status)
+        return r.json()
+
+    def reloads(self):
+        return self.config()["reloads"]
+
+    def wait_reload(self, after, timeout=3.0):
+        """Waits until /config reports more than `after` reloads; returns the /config JSON."""
+        return wait_until(lambda: (lambda c: c if c["reloads"] > after else None)(self.config()),
+                          timeout=timeout, what="a reload after #%d" % after)
+
+    def sighup(self):
+        os.kill(self.pid, signal.SIGHUP)
+
+
+class Resources:
+    """Owns processes and temp dirs; close() stops and removes them all."""
+
+    def __init__(self):
+        self.procs = []
+        self.tmpdirs = []
+
+    def tempdir(self, prefix="ingressd-e2e-"):
+        td = tempfile.TemporaryDirectory(prefix=prefix)
+        self.tmpdirs.append(td)
+        return td.name
+
+    def _logfile(self, name):
+        d = self.tempdir(prefix="ingressd-e2e-log-")
+        return os.path.join(d, name + ".log")
+
+    def spawn(self, args, log_name):
+        log_path = self._logfile(log_name)
+        with open(log_path, "wb") as logf:
+            popen = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+                                     close_fds=True)
+        return popen, log_path
+
+    def start_echo(self, name, port=None, namespace=None):
+        port = port or free_port()
+        args = [BIN, "echo", "--name", name, "--port", str(port)]
+        if namespace:
+            args += ["--namespace", namespace]
+        popen, log_path = self.spawn(args, "echo-%s-%d" % (name, port))
+        e = Echo(popen, log_path, name, port, namespace or "default")
+        self.procs.append(e)
+        wait_port(port, proc=popen)
+        return e
+
+    def start_ingressd(self, manifest_dir, extra_args=None, workers=1, wait_ready=True):
+        http_port, https_port, admin_port = free_port(), free_port(), free_port()
+        args = [BIN, "serve", "--manifests", manifest_dir, "--http-port", str(http_port),
+                "--https-port", str(https_port), "--admin-port", str(admin_port), "--bind", "127.0.0.1"]
+        if workers:
+            args += ["--workers", str(workers)]
+        args += list(extra_args or [])
+        popen, log_path = self.spawn(args, "ingressd-%d" % http_port)
+        d = Ingressd(popen, log_path, manifest_dir, http_port, https_port, admin_port)
+        self.procs.append(d)
+        if wait_ready:
+            wait_port(http_port, proc=popen)
+            wait_port(admin_port, proc=popen)
+            wait_until(lambda: d.admin("/readyz").status == 200, what="/readyz 200")
+        return d
+
+    def close(self):
+        errors = []
+        for p in reversed(self.procs):
+            try:
+                p.stop()
+            except Exception as e:  # noqa: BLE001
+                errors.append(e)
+        self.procs = []
+        for td in reversed(self.tmpdirs):
+            try:
+                td.cleanup()
+            except Exception as e:  # noqa: BLE001
+                errors.append(e)
+        self.tmpdirs = []
+
+
+class E2ETestCase(unittest.TestCase):
+    """Base class: per-test resources (self.res) and per-class resources (cls.cres), both cleaned up always."""
+
+    maxDiff = 4000
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        if not os.access(BIN, os.X_OK):
+            raise unittest.SkipTest("ingressd binary not found at %s (set INGRESSD_BIN)" % BIN)
+        cls.cres = Resources()
+        cls.addClassCleanup(cls.cres.close)
+
+    def setUp(self):
+        super().setUp()
+        self.res = Resources()
+        self.addCleanup(self.res.close)
+
+    # conveniences for the per-test scope
+    def tempdir(self):
+        return self.res.tempdir()
+
+    def start_echo(self, name, port=None, namespace=None):
+        return self.res.start_echo(name, port, namespace)
+
+    def start_ingressd(self, manifest_dir, extra_args=None, workers=1, wait_ready=True):
+        return self.res.start_ingressd(manifest_dir, extra_args, workers, wait_ready)
+
+    # assertions
+    def assertServedBy(self, resp, service_name, msg=None):
+        self.assertEqual(resp.status, 200, msg or "expected 200 from %s, got %r" % (service_name, resp))
+        self.assertEqual(resp.json()["service"], service_name, msg)
+
+    def log_on_failure(self, proc):
+        """Prints a process log when the test fails (for diagnosis)."""
+        def dump():
+            outcome = getattr(self, "_outcome", None)
+            failed = False
+            if outcome is not None:
+                result = getattr(outcome, "result", None)
+                errs = list(getattr(result, "errors", [])) + list(getattr(result, "failures", []))
+                failed = any(t is self for t, _ in errs)
+            if failed:
+                print("\n----- log of %s (pid %d) -----\n%s" % (proc.name, proc.pid, proc.log()[-4000:]))
+        self.addCleanup(dump)
+
+
+class RequestLoop(threading.Thread):
+    """Sends requests until stopped (bounded by max_requests and max_seconds); records results."""
+
+    def __init__(self, port, host, path="/", keep_alive=True, max_requests=5000, max_seconds=10.0):
+        super().__init__(daemon=True)
+        self.port, self.host, self.path, self.keep_alive = port, host, path, keep_alive
+        self.max_requests, self.max_seconds = max_requests, max_seconds
+        self.stop_event = threading.Event()
+        self.results = []  # (monotonic time, status, service or None)
+        self.failures = []  # (monotonic time, description)
+
+    def stop(self):
+        self.stop_event.set()
+
+    def run(self):
+        deadline = time.monotonic() + self.max_seconds
+        conn = None
+        for _ in range(self.max_requests):
+            if self.stop_event.is_set() or time.monotonic() > deadline:
+                break
+            t = time.monotonic()
+            try:
+                if conn is None:
+                    conn = RawConn(self.port, timeout=3.0)
+                conn.send(build_request("GET", self.path, self.host,
+                                        None if self.keep_alive else {"Connection": "close"}))
+                r = conn.read_response()
+                svc = None
+                if r.status == 200:
+                    svc = r.json().get("service")
+                self.results.append((t, r.status, svc))
+                if r.status != 200:
+                    self.failures.append((t, "status %d: %r" % (r.status, r.body[:200])))
+                if not self.keep_alive or (r.headers.get("Connection") or "").lower() == "close":
+                    conn.close()
+                    conn = None
+            except Exception as e:  # noqa: BLE001 - record any failure
+                self.failures.append((t, "%s: %s" % (type(e).__name__, e)))
+                if conn is not None:
+                    conn.close()
+                conn = None
+        if conn is not None:
+            conn.close()
