@@ -48,6 +48,7 @@ bool AdminServer::start(const std::string& bind, uint16_t port, std::string& err
 
 void AdminServer::stop() {
   stop_ = true;
+  if (fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);
   if (thread_.joinable()) thread_.join();
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
@@ -55,10 +56,12 @@ void AdminServer::stop() {
 
 void AdminServer::loop() {
   while (!stop_) {
-    pollfd p{fd_, POLLIN, 0};
-    if (::poll(&p, 1, 200) <= 0) continue;
+    // Blocking accept: stop() shuts the socket down to wake it.
     int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (c < 0) continue;
+    if (c < 0) {
+      if (stop_) break;
+      continue;
+    }
     timeval tv{2, 0};
     ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     ::setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);

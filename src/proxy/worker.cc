@@ -99,8 +99,21 @@ bool Worker::listen(std::string& err) {
     err = "invalid --bind address " + cfg.bind;
     return false;
   }
-  listen_fd_ = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   int one = 1;
+  if (index_ == 0) {
+    // SO_REUSEPORT would let us share the port with a stale process of the
+    // same user without a word; bind once without it to find out.
+    int probe = ::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ::setsockopt(probe, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    int r = ::bind(probe, reinterpret_cast<sockaddr*>(&ss), len);
+    int e = errno;
+    ::close(probe);
+    if (r != 0) {
+      err = std::string("cannot listen on ") + cfg.bind + ":" + std::to_string(cfg.http_port) + ": " + std::strerror(e);
+      return false;
+    }
+  }
+  listen_fd_ = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(listen_fd_, 4096) != 0) {

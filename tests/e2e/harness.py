@@ -672,3 +672,16 @@ class RequestLoop(threading.Thread):
                 conn = None
         if conn is not None:
             conn.close()
+
+
+# --------------------------------------------------------------------------
+# module-level shortcuts (a process started here belongs to `resources`,
+# which the caller must close; the TestCase methods above do that for you)
+# --------------------------------------------------------------------------
+
+def start_echo(name, port=None, namespace=None, resources=None):
+    return resources.start_echo(name, port, namespace)
+
+
+def start_ingressd(manifest_dir, extra_args=None, workers=1, resources=None, wait_ready=True):
+    return resources.start_ingressd(manifest_dir, extra_args, workers, wait_ready)
