@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The steady figures: user-space instructions (callgrind) and system calls
+# (strace) per proxied keep-alive request, measured as the difference between
+# a run of N and one of 2N requests so that start-up cancels out.
+# Same route for every proxy: Host routing to one upstream (nginx `return 200`
+# with a 100-byte body), 16 keep-alive clients (h2load --h1), 1 worker.
+#   bench/cost.sh [N]          (default N=20000)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-20000}
+BIN=${INGRESSD_BIN:-build/ingressd}
+command -v valgrind >/dev/null && command -v strace >/dev/null && command -v h2load >/dev/null && command -v nginx >/dev/null || {
+  apt-get install -y -qq valgrind strace nghttp2-client nginx-light >/dev/null
+}
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+UP=19100; PX=19200; AD=19201
+cat > "$work/upstream.conf" <<CONF
+worker_processes 1; daemon off; pid $work/up.pid; error_log $work/up.err;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 10000000;
+  server { listen 127.0.0.1:$UP;
+    location / { return 200 "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"; } } }
+CONF
+nginx -c "$work/upstream.conf" & pids+=($!)
+mkdir -p "$work/m"
+cat > "$work/m/bench.yaml" <<YAML
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: bench}
+spec:
+  rules:
+  - host: alpaca.example.com
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: up, port: {number: 80}}}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: up}
+spec: {ports: [{port: 80}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: up, labels: {kubernetes.io/service-name: up}}
+addressType: IPv4
+ports: [{port: $UP}]
+endpoints: [{addresses: [127.0.0.1]}]
+YAML
+
+wait_port() { for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.1; done; return 1; }
+load() { h2load --h1 -n "$1" -c 16 -H ':authority: alpaca.example.com' "http://127.0.0.1:$PX/" | grep -q "$1 2xx" || { echo "load of $1 failed" >&2; exit 1; }; }
+# run TOOL N → prints the tool's total for a run of N requests
+run() {
+  local tool=$1 n=$2 out="$work/$1.$2" pid child
+  case $tool in
+    callgrind) valgrind --tool=callgrind --callgrind-out-file="$out" "$BIN" serve --manifests "$work/m" --http-port $PX --admin-port $AD --workers 1 >"$out.log" 2>&1 & pid=$! ;;
+    strace) strace -f -c -o "$out" "$BIN" serve --manifests "$work/m" --http-port $PX --admin-port $AD --workers 1 >"$out.log" 2>&1 & pid=$! ;;
+  esac
+  wait_port $PX
+  load "$n"
+  child=$(pgrep -P "$pid" -f "ingressd" || true)
+  kill -TERM "${child:-$pid}" 2>/dev/null || true
+  wait "$pid" || true
+  case $tool in
+    callgrind) grep -E '^totals:' "$out" | awk '{print $2}' ;;
+    strace) awk '$NF=="total"{print $(NF-2)}' "$out" ;;
+  esac
+}
+wait_port $UP || { echo "upstream did not start" >&2; exit 1; }
+i1=$(run callgrind "$N"); i2=$(run callgrind $((2 * N)))
+s1=$(run strace "$N"); s2=$(run strace $((2 * N)))
+awk -v i1="$i1" -v i2="$i2" -v s1="$s1" -v s2="$s2" -v n="$N" 'BEGIN {
+  printf "ingressd: %.0f user-space instructions and %.2f system calls per proxied keep-alive request (N=%d)\n", (i2-i1)/n, (s2-s1)/n, n }'
