@@ -7,7 +7,9 @@
 
 #include "app/commands.h"
 #include "app/config_state.h"
+#include "core/strings.h"
 #include "routing/dump.h"
+#include "routing/explain.h"
 
 namespace ingressd {
 
@@ -46,6 +48,25 @@ int run_routes(const CheckOptions& o) {
   }
   if (o.output == "json") std::puts(routing::dump_json(*out.table).dump(2).c_str());
   else std::fputs(routing::dump_text(*out.table).c_str(), stdout);
+  return 0;
+}
+
+int run_explain(const ExplainOptions& o) {
+  ObjectStore store;
+  LoadOutcome out = load_and_compile(o.manifests, store, o.compile);
+  if (!out.table) {
+    for (const auto& d : out.diagnostics) std::fprintf(stderr, "%s\n", d.str().c_str());
+    return 1;
+  }
+  std::string host;
+  for (const auto& h : o.headers) {
+    size_t colon = h.find(':');
+    if (colon != std::string::npos && iequals(trim_ows(std::string_view(h).substr(0, colon)), "host"))
+      host = std::string(trim_ows(std::string_view(h).substr(colon + 1)));
+  }
+  auto e = routing::explain(*store.snapshot(), o.compile, *out.table, o.url, host);
+  if (o.output == "json") std::puts(e.json.dump(2).c_str());
+  else std::fputs(e.text.c_str(), stdout);
   return 0;
 }
 

@@ -36,4 +36,14 @@ struct CheckOptions {
 int run_check(const CheckOptions& o);
 int run_routes(const CheckOptions& o);
 
+struct ExplainOptions {
+  std::string manifests;
+  std::string url;
+  std::vector<std::string> headers;  // "K:V"
+  std::string method = "GET";
+  std::string output = "text";
+  routing::CompileOptions compile;
+};
+int run_explain(const ExplainOptions& o);
+
 }  // namespace ingressd

@@ -1,6 +1,7 @@
 #include "app/config_state.h"
 
 #include "routing/dump.h"
+#include "routing/explain.h"
 
 namespace ingressd {
 
@@ -25,7 +26,9 @@ LoadOutcome load_and_compile(const std::string& path, ObjectStore& store, const 
   return out;
 }
 
-void ConfigState::record(const LoadOutcome& o, const Snapshot& snap, int64_t unix_ms) {
+void ConfigState::record(const LoadOutcome& o, std::shared_ptr<const Snapshot> snap_ptr,
+                         const routing::CompileOptions& opts, int64_t unix_ms) {
+  const Snapshot& snap = *snap_ptr;
   std::lock_guard<std::mutex> g(mu_);
   ++reloads_;
   last_reload_ms_ = unix_ms;
@@ -41,6 +44,8 @@ void ConfigState::record(const LoadOutcome& o, const Snapshot& snap, int64_t uni
   if (!o.listed) return;
   loaded_ = true;
   table_ = o.table;
+  snap_ = std::move(snap_ptr);
+  opts_ = opts;
   objects_ = nlohmann::json::object();
   for (auto k : {model::Kind::Ingress, model::Kind::IngressClass, model::Kind::Service, model::Kind::EndpointSlice,
                  model::Kind::Endpoints, model::Kind::Secret})
@@ -48,6 +53,12 @@ void ConfigState::record(const LoadOutcome& o, const Snapshot& snap, int64_t uni
   statuses_ = nlohmann::json::array();
   for (const auto& s : o.statuses)
     statuses_.push_back({{"ingress", s.ingress}, {"state", s.state}, {"detail", s.detail}});
+}
+
+nlohmann::json ConfigState::explain(const std::string& url, const std::string& host) const {
+  std::lock_guard<std::mutex> g(mu_);
+  if (!table_ || !snap_) return {{"error", "no configuration loaded"}};
+  return routing::explain(*snap_, opts_, *table_, url, host).json;
 }
 
 bool ConfigState::ready() const {

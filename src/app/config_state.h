@@ -25,7 +25,9 @@ LoadOutcome load_and_compile(const std::string& path, ObjectStore& store, const 
 
 class ConfigState {
  public:
-  void record(const LoadOutcome& o, const Snapshot& snap, int64_t unix_ms);
+  void record(const LoadOutcome& o, std::shared_ptr<const Snapshot> snap, const routing::CompileOptions& opts,
+              int64_t unix_ms);
+  nlohmann::json explain(const std::string& url, const std::string& host) const;
   bool ready() const;
   nlohmann::json summary() const;
   std::string routes_text() const;
@@ -42,6 +44,8 @@ class ConfigState {
   nlohmann::json objects_ = nlohmann::json::object();
   nlohmann::json statuses_ = nlohmann::json::array();
   std::shared_ptr<const routing::RouteTable> table_;
+  std::shared_ptr<const Snapshot> snap_;
+  routing::CompileOptions opts_;
 };
 
 }  // namespace ingressd

@@ -166,7 +166,11 @@ void serve_connection(int fd, EchoOptions o, std::string pod) {
     bool websocket = req->websocket;
     http1::Framing framing = req->framing;
     uint64_t cl = req->content_length;
+    bool expect_continue = req->expect_continue && req->minor == 1;
     buf.erase(0, static_cast<size_t>(n));
+    // Like Go's and most servers: answer the expectation before reading the body.
+    if (expect_continue && framing != http1::Framing::None && buf.empty())
+      send_all(fd, "HTTP/1.1 100 Continue\r\n\r\n");
     // The body: counted, not kept.
     uint64_t body = 0;
     if (framing == http1::Framing::Length) {
@@ -230,6 +234,8 @@ void serve_connection(int fd, EchoOptions o, std::string pod) {
         out += "0\r\n\r\n";
       }
       if (!send_all(fd, out)) break;
+    } else if (status == 204 || status == 304 || status < 200) {
+      if (!send_all(fd, head + "\r\n")) break;  // no body, no Content-Length (RFC 9110 §8.6)
     } else {
       head += "Content-Length: " + std::to_string(payload.size()) + "\r\n\r\n";
       if (!send_all(fd, head_req ? head : head + payload)) break;

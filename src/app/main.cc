@@ -57,6 +57,15 @@ int main(int argc, char** argv) {
   routes->add_option("--output,-o", ro.output, "text or json")->check(CLI::IsMember({"text", "json"}));
   routes->add_option("--controller-name", ro.compile.controller_name)->capture_default_str();
 
+  ExplainOptions xo;
+  auto* explain = app.add_subcommand("explain", "Which route a request takes, and why the others do not");
+  explain->add_option("path", xo.manifests, "A manifest file or folder")->required();
+  explain->add_option("url", xo.url, "http://HOST/PATH, or /PATH with --header Host:HOST")->required();
+  explain->add_option("--header,-H", xo.headers, "A request header K:V (repeatable)");
+  explain->add_option("--method,-X", xo.method, "Request method (routing does not depend on it yet)");
+  explain->add_option("--output,-o", xo.output, "text or json")->check(CLI::IsMember({"text", "json"}));
+  explain->add_option("--controller-name", xo.compile.controller_name)->capture_default_str();
+
   app.add_subcommand("version", "Print the version")->callback([] { std::printf("ingressd %s\n", INGRESSD_VERSION); });
 
   CLI11_PARSE(app, argc, argv);
@@ -72,5 +81,6 @@ int main(int argc, char** argv) {
   if (*echo) return run_echo(eo);
   if (*check) return run_check(co);
   if (*routes) return run_routes(ro);
+  if (*explain) return run_explain(xo);
   return 0;
 }

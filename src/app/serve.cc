@@ -14,6 +14,7 @@
 #include "app/commands.h"
 #include "app/config_state.h"
 #include "core/log.h"
+#include "core/strings.h"
 #include "observe/admin_server.h"
 #include "proxy/table_publisher.h"
 #include "proxy/worker.h"
@@ -61,7 +62,7 @@ int run_serve(const ServeOptions& o) {
     LoadOutcome out = load_and_compile(o.manifests, store, o.compile);
     log_diagnostics(out.diagnostics);
     if (out.table) publisher.publish(out.table);
-    state.record(out, *store.snapshot(), unix_ms());
+    state.record(out, store.snapshot(), o.compile, unix_ms());
     auto ms = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count() / 1000.0;
     if (!out.listed) {
       log_error("reload ({}) skipped: {} cannot be read; the previous configuration stays in force", why, o.manifests);
@@ -90,6 +91,19 @@ int run_serve(const ServeOptions& o) {
   };
   admin.handle("/config", config_handler);
   admin.handle("/debug/config", config_handler);
+  admin.handle("/debug/explain", [&](const std::string&, const std::string& q) {
+    auto param = [&](const std::string& k) {
+      for (auto kv : split(q, '&')) {
+        size_t eq = kv.find('=');
+        if (kv.substr(0, eq) == k && eq != std::string_view::npos) return percent_decode(kv.substr(eq + 1));
+      }
+      return std::string();
+    };
+    std::string url = param("url"), host = param("host");
+    if (url.empty()) url = param("path");
+    if (url.empty()) return AdminResponse{400, "text/plain", "usage: /debug/explain?url=http://HOST/PATH (or ?host=H&path=P)\n"};
+    return AdminResponse{200, "application/json", state.explain(url, host).dump(2) + "\n"};
+  });
   admin.handle("/debug/routes", [&](const std::string&, const std::string& q) {
     if (q.find("format=json") != std::string::npos)
       return AdminResponse{200, "application/json", state.routes_json().dump(2) + "\n"};

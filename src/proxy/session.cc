@@ -20,14 +20,16 @@ constexpr size_t kReadChunk = 16 * 1024;
 // Reads until EAGAIN, EOF or a short read (which in edge-triggered mode
 // means the socket is drained: a later arrival raises a new edge).
 // Returns false on a hard error.
-bool read_into(int fd, Buffer& b, bool& can_read, bool& eof, size_t limit) {
+// When the peer has closed its side (EPOLLRDHUP), data and FIN may come in
+// one edge: then read on until read() says 0.
+bool read_into(int fd, Buffer& b, bool& can_read, bool& eof, size_t limit, bool peer_closed) {
   while (can_read && b.size() < limit) {
     char* p = b.prepare(kReadChunk);
     size_t room = b.tail_room();
     ssize_t n = ::read(fd, p, room);
     if (n > 0) {
       b.commit(static_cast<size_t>(n));
-      if (static_cast<size_t>(n) < room) can_read = false;
+      if (static_cast<size_t>(n) < room && !peer_closed) can_read = false;
       continue;
     }
     if (n == 0) {
@@ -100,6 +102,7 @@ ClientConn::~ClientConn() {
 void ClientConn::on_io(uint32_t events) {
   if (dead_) return;
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) can_read_ = true;
+  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) peer_closed_ = true;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) can_write_ = true;
   drive();
 }
@@ -119,7 +122,7 @@ void ClientConn::drive() {
   do {
     again_ = false;
     if (can_read_ && !read_eof_ && in_.size() < kHigh) {
-      if (!read_into(fd_, in_, can_read_, read_eof_, kHigh)) {
+      if (!read_into(fd_, in_, can_read_, read_eof_, kHigh, peer_closed_)) {
         dead_ = true;  // reset by peer
         break;
       }
@@ -290,6 +293,8 @@ void ClientConn::write_upstream_head(const http1::RequestHead& req, std::string_
     h.append("Host: ").append(req.host).append("\r\n");
   } else if (!req.authority.empty()) {
     h.append("Host: ").append(req.authority).append("\r\n");
+  } else {
+    h.append("Host: \r\n");  // RFC 9112 §3.2: no authority → an empty Host
   }
   for (int i = 0; i < req.n_headers; ++i) {
     const http1::Header& f = req.headers[i];
@@ -299,7 +304,10 @@ void ClientConn::write_upstream_head(const http1::RequestHead& req, std::string_
   // X-Forwarded-For is appended to; the others describe this hop and are set by us
   // (a client must not be able to claim it came over https).
   h.append("X-Forwarded-For: ");
-  if (!req.x_forwarded_for.empty()) h.append(req.x_forwarded_for).append(", ");
+  for (int i = 0; i < req.n_headers; ++i) {
+    const http1::Header& f = req.headers[i];
+    if ((f.flags & http1::kXForwardedFor) && !f.value.empty()) h.append(f.value).append(", ");
+  }
   h.append(peer_ip_).append("\r\nX-Real-IP: ").append(peer_ip_);
   h.append("\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: ").append(host_src_or(req));
   h.append("\r\nX-Forwarded-Port: ").append(std::to_string(w_.cfg.http_port)).append("\r\n");
@@ -344,6 +352,7 @@ void ClientConn::connect_upstream() {
   ex_.up = u;
   u->deadline = w_.now_ms() + (u->connecting ? w_.cfg.upstream_connect_timeout_ms : w_.cfg.upstream_read_timeout_ms);
   u->out.append(ex_.head);
+  again_ = true;  // a pooled connection is writable now: no event will say so
 }
 
 void ClientConn::upstream_failed(const char* why, bool timeout) {
@@ -441,7 +450,7 @@ void ClientConn::pump_response() {
   if (!u || u->connecting) return;
   if (u->can_read && !u->eof && u->in.size() < kHigh) {
     size_t before = u->in.size();
-    if (!read_into(u->fd, u->in, u->can_read, u->eof, kHigh)) u->error = errno ? errno : ECONNRESET;
+    if (!read_into(u->fd, u->in, u->can_read, u->eof, kHigh, u->peer_closed)) u->error = errno ? errno : ECONNRESET;
     if (u->in.size() != before) u->deadline = w_.now_ms() + w_.cfg.upstream_read_timeout_ms;
   }
   while (!ex_.resp_head_done) {
@@ -589,11 +598,14 @@ bool ClientConn::handle_response_head(long n) {
         o.append("\r\n");
         break;
       case http1::Framing::None:
-        if (resp.has_content_length) {  // HEAD and 304 keep the length of the representation
+        // RFC 9110 §8.6: never a Content-Length in a 204; HEAD and 304 keep the
+        // length of the representation when the upstream gave one.
+        if (resp.status == 204) break;
+        if (resp.has_content_length) {
           o.append("Content-Length: ");
           o.append(std::to_string(resp.content_length));
           o.append("\r\n");
-        } else if (resp.status >= 200 && resp.status != 204 && resp.status != 304) {
+        } else if (!ex_.is_head && resp.status != 304) {
           o.append("Content-Length: 0\r\n");
         }
         break;
@@ -658,7 +670,7 @@ void ClientConn::pump_tunnel() {
   }
   if (!u->out.empty() && u->can_write && !write_from(u->fd, u->out, u->can_write)) u->error = errno;
   if (u->can_read && !u->eof && out_.size() < kHigh) {
-    if (!read_into(u->fd, u->in, u->can_read, u->eof, kHigh)) u->error = errno ? errno : ECONNRESET;
+    if (!read_into(u->fd, u->in, u->can_read, u->eof, kHigh, u->peer_closed)) u->error = errno ? errno : ECONNRESET;
   }
   if (!u->in.empty()) {
     out_.append(u->in.data(), u->in.size());

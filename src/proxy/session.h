@@ -87,6 +87,7 @@ class ClientConn final : public IoHandler {
   bool can_read_ = true;
   bool can_write_ = true;
   bool read_eof_ = false;
+  bool peer_closed_ = false;  // EPOLLRDHUP seen: read until EOF
   bool closing_ = false;  // close once `out_` is flushed
   bool dead_ = false;
   bool in_drive_ = false;

@@ -30,6 +30,7 @@ UpstreamConn::~UpstreamConn() {
 void UpstreamConn::on_io(uint32_t events) {
   if (fd < 0) return;  // closed earlier in this loop iteration
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) can_read = true;
+  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) peer_closed = true;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) can_write = true;
   if (connecting && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
     int e = 0;

@@ -64,6 +64,7 @@ class UpstreamConn final : public IoHandler {
   bool can_read = false;
   bool can_write = false;
   bool eof = false;
+  bool peer_closed = false;  // EPOLLRDHUP seen while owned
   bool reused = false;  // has served a request before
   int error = 0;        // errno of a failure
   int64_t deadline = 0; // ms; 0 = none

@@ -3,6 +3,7 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 
 #include "core/log.h"
@@ -71,7 +72,16 @@ bool FileWatcher::drain() {
         continue;
       }
       if (!name.empty() && name[0] == '.') continue;  // editor swap files
-      relevant = true;
+      if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_ISDIR)) {
+        relevant = true;  // a watched folder went away or moved
+        continue;
+      }
+      // Only manifest files matter (a log written into the folder must not cause reloads).
+      auto ends = [&](const char* suf) {
+        size_t len = std::strlen(suf);
+        return name.size() >= len && name.compare(name.size() - len, len, suf) == 0;
+      };
+      if (ends(".yaml") || ends(".yml") || ends(".json")) relevant = true;
     }
   }
   return relevant;

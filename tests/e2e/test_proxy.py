@@ -3,7 +3,8 @@
 Reloads (file change under load, broken edits, SIGHUP), endpoint failures
 (refused connections, no ready endpoint, missing Service), WebSocket
 tunnelling, message framing (chunked both ways, HTTP/1.0 clients, 1 MiB
-bodies, pipelining, Expect: 100-continue), strict parsing (400/431/501 and
+bodies, pipelining, Expect: 100-continue, 204/304/HEAD, responses delimited
+by the upstream's close), strict parsing (400/431/501 and
 the connection closed), forwarding headers, hop-by-hop headers, Host,
 upstream timeout (504), path normalisation, HTTP/1.0 without Host, and the
 admin endpoints.
@@ -162,9 +163,9 @@ class ProxyCase(h.E2ETestCase):
         cls.bandicoot = r.start_echo("bandicoot")
         cls.default = r.start_echo("be-default")
         cls.live = r.start_echo("live")
-        cls.cont = ScriptedUpstream()
-        cls.cont.start()
-        cls.addClassCleanup(cls.cont.stop)
+        cls.scripted = ScriptedUpstream()
+        cls.scripted.start()
+        cls.addClassCleanup(cls.scripted.stop)
         dead = [h.free_port(), h.free_port()]
         objs = []
         objs += h.backend_objects("alpaca", [cls.alpaca.port])
@@ -174,7 +175,7 @@ class ProxyCase(h.E2ETestCase):
         objs += h.backend_objects("flaky2", [dead[0], dead[1], cls.live.port])  # two refusing, one live
         objs += h.backend_objects("dead", dead)                               # only refusing endpoints
         objs += h.backend_objects("noready", [cls.live.port], ready=False)    # no ready endpoint
-        objs += h.backend_objects("scripted", [cls.cont.port])
+        objs += h.backend_objects("scripted", [cls.scripted.port])
         p = h.http_path
         objs.append(h.ingress("proxy", default_backend="be-default", rules=[
             h.rule("alpaca.test", [p("/", "alpaca")]),
@@ -264,8 +265,8 @@ class WebSocket(ProxyCase):
 
     def test_tunnel_closes_when_the_upstream_closes(self):
         # The echo closes its side right after echoing a close frame; the proxy must then
-        # close the client side too. Ten short sessions, so that a timing-dependent miss shows.
-        for i in range(10):
+        # close the client side too. Thirty short sessions, so that a timing-dependent miss shows.
+        for i in range(30):
             with self.srv.conn() as c:
                 key = base64.b64encode(os.urandom(16)).decode()
                 c.send(h.build_request("GET", "/ws%d" % i, "alpaca.test", [
@@ -736,7 +737,8 @@ class Reload(h.E2ETestCase):
 
     def test_broken_edit_keeps_the_previous_route(self):
         self.assertEqual(self.served_by(), "alpha")
-        good = open(self.ing_path, encoding="utf-8").read()
+        with open(self.ing_path, encoding="utf-8") as f:
+            good = f.read()
         # 1. invalid YAML
         n = self.srv.reloads()
         h.write_file(self.ing_path, "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: reload\n"

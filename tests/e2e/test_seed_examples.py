@@ -10,7 +10,6 @@ in the folder keeps serving.
 """
 
 import os
-import time
 import unittest
 
 try:

@@ -240,7 +240,7 @@ long parse_fields(const char* data, size_t len, size_t pos, MessageCommon& m, Pa
         break;
       case 15:
         if (IEQ(n, "x-forwarded-for")) {
-          h.flags = kXForwarded;
+          h.flags = kXForwarded | kXForwardedFor;
           if (req) req->x_forwarded_for = h.value;
         }
         break;

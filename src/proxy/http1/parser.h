@@ -23,6 +23,7 @@ enum HeaderFlag : uint8_t {
   kHost = 4,
   kDate = 8,
   kServer = 16,
+  kXForwardedFor = 32,
 };
 
 struct Header {

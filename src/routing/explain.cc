@@ -1,0 +1,176 @@
+#include "routing/explain.h"
+
+#include <fmt/format.h>
+
+#include "routing/path.h"
+
+namespace ingressd::routing {
+using namespace ingressd::model;
+
+bool path_matches(std::string_view rule_path, PathType type, std::string_view p) {
+  if (rule_path.empty()) rule_path = "/";
+  if (type == PathType::Exact) return rule_path == p;
+  std::string_view key = prefix_key(rule_path);
+  std::string_view req = prefix_key(p);
+  if (key.empty()) return true;
+  if (req.size() < key.size() || req.substr(0, key.size()) != key) return false;
+  return req.size() == key.size() || req[key.size()] == '/';
+}
+
+namespace {
+
+bool host_matches(std::string_view rule_host, std::string_view host) {
+  if (rule_host.empty()) return true;
+  if (rule_host.size() > 2 && rule_host[0] == '*') {
+    size_t dot = host.find('.');
+    return dot != std::string_view::npos && dot > 0 && host.substr(dot + 1) == rule_host.substr(2);
+  }
+  return rule_host == host;
+}
+
+std::string backend_text(const IngressBackend& b) {
+  if (b.resource) return fmt::format("resource {}/{}", b.resource->kind, b.resource->name);
+  if (!b.service) return "?";
+  return fmt::format("{}:{}", b.service->name,
+                     b.service->port.number ? std::to_string(*b.service->port.number) : b.service->port.name);
+}
+
+}  // namespace
+
+Explanation explain(const Snapshot& snap, const CompileOptions& opts, const RouteTable& table, std::string_view url,
+                    std::string_view host_header) {
+  Explanation e;
+  std::string_view host_in = host_header;
+  std::string_view target = url;
+  size_t scheme = url.find("://");
+  if (scheme != std::string_view::npos) {
+    std::string_view rest = url.substr(scheme + 3);
+    size_t slash = rest.find_first_of("/?");
+    if (host_in.empty()) host_in = rest.substr(0, slash);
+    target = slash == std::string_view::npos ? std::string_view("/") : rest.substr(slash);
+  }
+  std::string_view raw_path = target.substr(0, target.find('?'));
+  if (raw_path.empty()) raw_path = "/";
+  std::string host, path_buf;
+  nlohmann::json j;
+  j["host"] = std::string(host_in);
+  j["path"] = std::string(raw_path);
+  auto fail = [&](const std::string& why) {
+    j["result"] = why;
+    e.json = j;
+    e.text = fmt::format("request {} {}\n  → {}\n", host_in, raw_path, why);
+    return e;
+  };
+  if (!normalize_host(host_in, host)) return fail("400: invalid Host");
+  std::string_view path = raw_path;
+  switch (normalize_path(raw_path, path_buf)) {
+    case PathVerdict::Unchanged: break;
+    case PathVerdict::Ok: path = path_buf; break;
+    case PathVerdict::EncodedSlash: return fail("400: encoded slash or backslash in the path");
+    default: return fail("400: invalid path");
+  }
+  j["normalizedHost"] = host;
+  j["normalizedPath"] = std::string(path);
+  Match m = table.match(host, path);
+  std::string text = fmt::format("request host \"{}\" path \"{}\"\n", host, path);
+  nlohmann::json chosen;
+  switch (m.kind) {
+    case MatchKind::Path:
+      chosen = {{"kind", "path"},
+                {"ingress", m.route->ingress},
+                {"rule", m.route->rule},
+                {"pathIndex", m.route->path_index},
+                {"ruleHost", m.route->host},
+                {"rulePath", m.route->path},
+                {"pathType", path_type_name(m.route->type)}};
+      text += fmt::format("  → matched Ingress {} spec.rules[{}] host \"{}\" path \"{}\" ({})\n", m.route->ingress,
+                          m.route->rule, m.route->host.empty() ? "*" : m.route->host, m.route->path,
+                          path_type_name(m.route->type));
+      break;
+    case MatchKind::HostDefault:
+      chosen = {{"kind", "hostDefaultBackend"}, {"ingress", m.vhost->default_source}};
+      text += fmt::format("  → no path of host \"{}\" matches: defaultBackend of Ingress {}\n", m.vhost->host,
+                          m.vhost->default_source);
+      break;
+    case MatchKind::GlobalDefault:
+      chosen = {{"kind", "defaultBackend"}, {"ingress", table.global_default_source()}};
+      text += fmt::format("  → no rule matches: defaultBackend of Ingress {}\n", table.global_default_source());
+      break;
+    case MatchKind::None:
+      chosen = {{"kind", "none"}};
+      text += "  → no rule matches and there is no default backend: 404\n";
+      break;
+  }
+  if (m.backend) {
+    nlohmann::json eps = nlohmann::json::array();
+    for (auto& ep : m.backend->endpoints) eps.push_back(ep.text);
+    chosen["backend"] = {{"service", m.backend->namespace_ + "/" + m.backend->service}, {"port", m.backend->port}, {"endpoints", eps}};
+    if (m.backend->endpoints.empty()) {
+      chosen["status"] = 503;
+      text += fmt::format("  backend {} has no endpoint → 503: {}\n", m.backend->str(), m.backend->unavailable);
+    } else {
+      std::string list;
+      for (auto& ep : m.backend->endpoints) list += (list.empty() ? "" : ", ") + ep.text;
+      text += fmt::format("  backend {} → endpoints {}\n", m.backend->str(), list);
+    }
+  } else {
+    chosen["status"] = 404;
+  }
+  j["match"] = chosen;
+
+  // Near misses: every rule path whose host or path matches, and why it lost.
+  nlohmann::json misses = nlohmann::json::array();
+  std::string miss_text;
+  for (const auto& [key, so] : snap.objects) {
+    if (key.kind != Kind::Ingress) continue;
+    const auto& ing = std::get<Ingress>(so.object);
+    std::string id = key.namespace_ + "/" + key.name;
+    std::string why_not_ours;
+    bool ours = (opts.watch_namespaces.empty() || opts.watch_namespaces.count(key.namespace_)) &&
+                ingress_is_ours(snap, ing, opts, why_not_ours);
+    if (!opts.watch_namespaces.empty() && !opts.watch_namespaces.count(key.namespace_)) why_not_ours = "namespace not watched";
+    for (size_t ri = 0; ri < ing.rules.size(); ++ri) {
+      const auto& rule = ing.rules[ri];
+      bool hm = host_matches(rule.host, host);
+      for (size_t pi = 0; pi < rule.paths.size(); ++pi) {
+        const auto& hp = rule.paths[pi];
+        bool pm = path_matches(hp.path, hp.path_type, path);
+        if (!hm && !pm) continue;
+        if (m.route && m.route->ingress == id && m.route->rule == static_cast<int>(ri) &&
+            m.route->path_index == static_cast<int>(pi))
+          continue;  // the winner
+        std::string why;
+        if (!ours) why = "not served by this controller: " + why_not_ours;
+        else if (!hm) why = fmt::format("host \"{}\" does not match", rule.host);
+        else if (!pm && hp.path_type == PathType::Exact) why = fmt::format("Exact path \"{}\" is not the whole path", hp.path);
+        else if (!pm) why = fmt::format("Prefix \"{}\" does not match element by element", hp.path.empty() ? "/" : hp.path);
+        else if (m.vhost && m.vhost->host != rule.host)
+          why = fmt::format("host \"{}\" is less specific than \"{}\", which decides this request",
+                            rule.host.empty() ? "*" : rule.host, m.vhost->host.empty() ? "*" : m.vhost->host);
+        else if (m.route && m.route->path == (hp.path.empty() ? "/" : hp.path) && m.route->type == hp.path_type)
+          why = fmt::format("same host, path and pathType as Ingress {}, which takes precedence (older, or first by "
+                            "namespace/name)", m.route->ingress);
+        else if (m.route)
+          why = fmt::format("a longer or more exact match wins: \"{}\" ({})", m.route->path, path_type_name(m.route->type));
+        else why = "not in the table";
+        misses.push_back({{"ingress", id},
+                          {"rule", ri},
+                          {"pathIndex", pi},
+                          {"ruleHost", rule.host},
+                          {"rulePath", hp.path},
+                          {"pathType", path_type_name(hp.path_type)},
+                          {"backend", backend_text(hp.backend)},
+                          {"why", why}});
+        miss_text += fmt::format("  ✗ Ingress {} spec.rules[{}].http.paths[{}] host \"{}\" path \"{}\" ({}): {}\n", id, ri,
+                                 pi, rule.host.empty() ? "*" : rule.host, hp.path, path_type_name(hp.path_type), why);
+      }
+    }
+  }
+  j["nearMisses"] = misses;
+  if (!miss_text.empty()) text += "near misses:\n" + miss_text;
+  e.json = j;
+  e.text = text;
+  return e;
+}
+
+}  // namespace ingressd::routing
