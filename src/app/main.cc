@@ -32,6 +32,8 @@ int main(int argc, char** argv) {
   serve->add_option("--watch-namespace", watch_ns, "Serve only Ingresses of this namespace (repeatable)");
   serve->add_option("--client-header-timeout-ms", so.proxy.client_header_timeout_ms)->capture_default_str();
   serve->add_option("--client-idle-timeout-ms", so.proxy.client_idle_timeout_ms)->capture_default_str();
+  serve->add_option("--client-body-timeout-ms", so.proxy.client_body_timeout_ms)->capture_default_str();
+  serve->add_option("--client-send-timeout-ms", so.proxy.client_send_timeout_ms)->capture_default_str();
   serve->add_option("--upstream-connect-timeout-ms", so.proxy.upstream_connect_timeout_ms)->capture_default_str();
   serve->add_option("--upstream-read-timeout-ms", so.proxy.upstream_read_timeout_ms)->capture_default_str();
   serve->add_option("--upstream-idle-timeout-ms", so.proxy.upstream_idle_timeout_ms)->capture_default_str();

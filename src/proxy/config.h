@@ -14,6 +14,8 @@ struct ProxyConfig {
   http1::Limits limits;
   int client_header_timeout_ms = 30'000;   // the whole request head must arrive within this
   int client_idle_timeout_ms = 60'000;     // keep-alive connection with no request
+  int client_body_timeout_ms = 60'000;     // between bytes of a request body
+  int client_send_timeout_ms = 60'000;     // a client that does not read what we send
   int upstream_connect_timeout_ms = 5'000;
   int upstream_read_timeout_ms = 60'000;   // between bytes of the upstream response
   int upstream_idle_timeout_ms = 30'000;   // pooled connection unused

@@ -91,8 +91,7 @@ ClientConn::ClientConn(Worker& w, int fd, const sockaddr_storage& peer) : w_(w),
     inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&peer)->sin6_addr, buf, sizeof buf);
   }
   peer_ip_ = buf;
-  deadline_ = w_.now_ms() + w_.cfg.client_header_timeout_ms;
-  timeout_status_ = 0;
+  client_progress_ = head_started_ = w_.now_ms();
 }
 
 ClientConn::~ClientConn() {
@@ -122,9 +121,14 @@ void ClientConn::drive() {
   do {
     again_ = false;
     if (can_read_ && !read_eof_ && in_.size() < kHigh) {
+      size_t before = in_.size();
       if (!read_into(fd_, in_, can_read_, read_eof_, kHigh, peer_closed_)) {
         dead_ = true;  // reset by peer
         break;
+      }
+      if (in_.size() != before) {
+        client_progress_ = w_.now_ms();
+        if (before == 0 && phase_ == Phase::Head) head_started_ = client_progress_;
       }
     }
     switch (phase_) {
@@ -155,21 +159,23 @@ void ClientConn::drive() {
     if (before >= kHigh && out_.size() < kHigh) again_ = true;  // room again for the response
     if (closing_ && out_.empty()) dead_ = true;
   } while (again_ && !dead_ && ++rounds < 64);
-  if (again_ && !dead_) {
-    // Bounded work per event; finish on the next loop iteration via the timer sweep.
-    deadline_ = w_.now_ms();
-  }
+  if (again_ && !dead_) w_.redrive_later(this);  // bounded work per event; the rest after this batch
   in_drive_ = false;
   if (dead_) w_.close_client(this);
 }
 
 void ClientConn::flush() {
   if (out_.empty() || !can_write_) return;
+  size_t before = out_.size();
   if (!write_from(fd_, out_, can_write_)) {
     dead_ = true;
     return;
   }
-  if (out_.empty() && phase_ == Phase::Head) out_.release_if_empty();
+  if (out_.size() != before) client_progress_ = w_.now_ms();
+  if (out_.empty() && phase_ == Phase::Head) {
+    out_.release_if_empty();
+    if (in_.empty()) in_.release_if_empty();  // idle: hold no buffer
+  }
 }
 
 // Parses the next request head in `in_` and starts its exchange. Returns
@@ -177,6 +183,7 @@ void ClientConn::flush() {
 bool ClientConn::start_exchange() {
   http1::RequestHead& req = w_.scratch_request();
   http1::ParseError err;
+  ex_.is_head = false;  // an error before the head is parsed answers with a body
   // Only re-parse when a new line ending arrived since the last attempt.
   if (head_scan_ > 0 && head_scan_ <= in_.size() &&
       !std::memchr(in_.data() + head_scan_, '\n', in_.size() - head_scan_)) {
@@ -195,10 +202,6 @@ bool ClientConn::start_exchange() {
   if (n == 0) {
     head_scan_ = in_.size();
     if (read_eof_) closing_ = true;  // the client gave up mid-head
-    else if (timeout_status_ != 408) {
-      deadline_ = w_.now_ms() + w_.cfg.client_header_timeout_ms;
-      timeout_status_ = 408;
-    }
     return false;
   }
   head_scan_ = 0;
@@ -271,8 +274,6 @@ bool ClientConn::start_exchange() {
   write_upstream_head(req, path);
   in_.consume(static_cast<size_t>(n));  // `req` views die here
   phase_ = Phase::Exchange;
-  deadline_ = 0;
-  timeout_status_ = 0;
   uint32_t& rr = t->rr[m.backend->id];
   ex_.next_endpoint = rr++ % m.backend->endpoints.size();
   connect_upstream();
@@ -331,12 +332,12 @@ std::string_view ClientConn::host_src_or(const http1::RequestHead& req) const {
   return req.authority;
 }
 
-void ClientConn::connect_upstream() {
+void ClientConn::connect_upstream(bool fresh) {
   const auto& eps = ex_.backend->endpoints;
   const routing::EndpointAddr& ep = eps[ex_.next_endpoint % eps.size()];
   ++ex_.attempts;
   int err = 0;
-  UpstreamConn* u = w_.acquire_upstream(ep, err);
+  UpstreamConn* u = w_.acquire_upstream(ep, err, fresh);
   if (!u) {
     // Immediate failure (e.g. refused on loopback): same as a failed connect.
     w_.mutable_stats().upstream_connect_errors.fetch_add(1, std::memory_order_relaxed);
@@ -350,7 +351,7 @@ void ClientConn::connect_upstream() {
   }
   u->owner = this;
   ex_.up = u;
-  u->deadline = w_.now_ms() + (u->connecting ? w_.cfg.upstream_connect_timeout_ms : w_.cfg.upstream_read_timeout_ms);
+  u->progress = w_.now_ms();
   u->out.append(ex_.head);
   again_ = true;  // a pooled connection is writable now: no event will say so
 }
@@ -377,7 +378,7 @@ void ClientConn::upstream_failed(const char* why, bool timeout) {
       // A pooled connection the upstream had closed: once more on a fresh one.
       ex_.retried_stale = true;
       --ex_.attempts;
-      connect_upstream();
+      connect_upstream(/*fresh=*/true);
       return;
     }
   }
@@ -437,11 +438,13 @@ void ClientConn::flush_upstream() {
     return;
   }
   if (u->out.empty() || !u->can_write) return;
+  size_t before = u->out.size();
   if (!write_from(u->fd, u->out, u->can_write)) {
     u->error = errno;
     upstream_failed("the connection to the backend failed", false);
     return;
   }
+  if (u->out.size() != before) u->progress = w_.now_ms();
   if (u->out.size() < kHigh && !in_.empty() && !ex_.req_done) again_ = true;
 }
 
@@ -451,7 +454,7 @@ void ClientConn::pump_response() {
   if (u->can_read && !u->eof && u->in.size() < kHigh) {
     size_t before = u->in.size();
     if (!read_into(u->fd, u->in, u->can_read, u->eof, kHigh, u->peer_closed)) u->error = errno ? errno : ECONNRESET;
-    if (u->in.size() != before) u->deadline = w_.now_ms() + w_.cfg.upstream_read_timeout_ms;
+    if (u->in.size() != before) u->progress = w_.now_ms();
   }
   while (!ex_.resp_head_done) {
     if (u->in.empty()) {
@@ -510,7 +513,13 @@ void ClientConn::pump_response() {
         else out_.append(u->in.data(), u->in.size());
         u->in.clear();
       }
-      if (u->eof || u->error) {
+      if (u->error) {
+        // A reset is not an end: the client must not take a partial body for a whole one.
+        abort_exchange();
+        closing_ = true;
+        return;
+      }
+      if (u->eof) {
         if (ex_.resp_chunk_out) out_.append("0\r\n\r\n", 5);
         ex_.resp_done = true;
       }
@@ -625,7 +634,6 @@ bool ClientConn::handle_response_head(long n) {
   if (cls < 6) w_.mutable_stats().responses_by_class[cls].fetch_add(1, std::memory_order_relaxed);
   if (upgrade) {
     phase_ = Phase::Tunnel;
-    u->deadline = 0;
     again_ = true;
     return false;
   }
@@ -634,7 +642,10 @@ bool ClientConn::handle_response_head(long n) {
 
 void ClientConn::finish_exchange() {
   UpstreamConn* u = ex_.up;
-  bool reusable = ex_.req_done && ex_.resp_keep_alive && !u->eof && !u->error && u->in.empty() && u->out.empty();
+  // Not after HEAD: an upstream that wrongly sends a body to HEAD would
+  // desynchronise the connection for the next request.
+  bool reusable = ex_.req_done && ex_.resp_keep_alive && !ex_.is_head && !u->eof && !u->error && u->in.empty() &&
+                  u->out.empty();
   w_.release_upstream(u, reusable);
   ex_.up = nullptr;
   if (!ex_.client_keep_alive) closing_ = true;
@@ -642,8 +653,7 @@ void ClientConn::finish_exchange() {
   ex_.table = nullptr;
   ex_.active = false;
   phase_ = Phase::Head;
-  deadline_ = w_.now_ms() + w_.cfg.client_idle_timeout_ms;
-  timeout_status_ = 0;
+  head_started_ = client_progress_ = w_.now_ms();
   again_ = true;
 }
 
@@ -664,11 +674,16 @@ void ClientConn::pump_tunnel() {
     closing_ = true;
     return;
   }
-  if (!in_.empty()) {
-    u->out.append(in_.data(), in_.size());
-    in_.clear();
+  if (!in_.empty() && u->out.size() < kHigh) {
+    size_t take = std::min(in_.size(), kHigh - u->out.size());
+    u->out.append(in_.data(), take);
+    in_.consume(take);
   }
-  if (!u->out.empty() && u->can_write && !write_from(u->fd, u->out, u->can_write)) u->error = errno;
+  if (!u->out.empty() && u->can_write) {
+    size_t before = u->out.size();
+    if (!write_from(u->fd, u->out, u->can_write)) u->error = errno;
+    if (u->out.size() < before && !in_.empty()) again_ = true;
+  }
   if (u->can_read && !u->eof && out_.size() < kHigh) {
     if (!read_into(u->fd, u->in, u->can_read, u->eof, kHigh, u->peer_closed)) u->error = errno ? errno : ECONNRESET;
   }
@@ -676,7 +691,7 @@ void ClientConn::pump_tunnel() {
     out_.append(u->in.data(), u->in.size());
     u->in.clear();
   }
-  if (u->can_read || (can_read_ && !read_eof_)) again_ = true;
+  if ((u->can_read && out_.size() < kHigh) || (can_read_ && !read_eof_ && in_.size() < kHigh)) again_ = true;
   // Either side closing ends the tunnel once what it sent is delivered.
   if (u->error || (u->eof && u->in.empty()) || (read_eof_ && in_.empty() && u->out.empty())) {
     abort_exchange();
@@ -691,42 +706,67 @@ void ClientConn::send_error(int status, const char* detail, bool close) {
   unsigned cls = static_cast<unsigned>(status / 100);
   if (cls < 6) w_.mutable_stats().responses_by_class[cls].fetch_add(1, std::memory_order_relaxed);
   phase_ = Phase::Head;
+  head_started_ = client_progress_ = w_.now_ms();
   if (close) closing_ = true;
-  else {
-    deadline_ = w_.now_ms() + w_.cfg.client_idle_timeout_ms;
-    timeout_status_ = 0;
-    again_ = true;
+  else again_ = true;
+}
+
+// Timeouts are measured from the last progress of whichever side we wait
+// on, so a slow upload or a slow reader is never blamed on the upstream.
+void ClientConn::on_timer(int64_t now) {
+  if (dead_) return;
+  const ProxyConfig& c = w_.cfg;
+  auto kill = [&] {
+    abort_exchange();
+    dead_ = true;
+    w_.close_client(this);
+  };
+  const bool client_blocked = out_.size() >= kHigh || (!out_.empty() && !can_write_);
+  if (client_blocked || (closing_ && !out_.empty())) {
+    // The client does not read what we have for it.
+    if (now - client_progress_ >= c.client_send_timeout_ms) kill();
+    return;
+  }
+  switch (phase_) {
+    case Phase::Head:
+      if (closing_) return kill();
+      if (in_.empty()) {
+        if (out_.empty() && now - client_progress_ >= c.client_idle_timeout_ms) kill();  // idle keep-alive
+      } else if (now - head_started_ >= c.client_header_timeout_ms) {
+        send_error(408, "the request head did not arrive in time", true);
+        drive();
+      }
+      return;
+    case Phase::Tunnel:
+      return;  // a tunnel lives as long as both ends keep it
+    case Phase::Exchange:
+      break;
+  }
+  UpstreamConn* u = ex_.up;
+  if (u && u->connecting) {
+    if (now - u->progress >= c.upstream_connect_timeout_ms) {
+      upstream_failed("timed out connecting to the backend", true);
+      drive();
+    }
+    return;
+  }
+  if (!ex_.req_done && in_.empty() && (!u || u->out.empty())) {
+    // Waiting for the rest of the request body.
+    if (now - client_progress_ >= c.client_body_timeout_ms) {
+      if (!ex_.resp_started) send_error(408, "the request body did not arrive in time", true);
+      else kill();
+      if (!dead_) drive();
+    }
+    return;
+  }
+  if (u && now - u->progress >= c.upstream_read_timeout_ms) {
+    upstream_failed("the backend did not answer in time", true);
+    drive();
   }
 }
 
-void ClientConn::on_timer(int64_t now) {
-  if (dead_) return;
-  if (ex_.active && ex_.up && ex_.up->deadline && now >= ex_.up->deadline) {
-    bool connecting = ex_.up->connecting;
-    upstream_failed(connecting ? "timed out connecting to the backend" : "the backend did not answer in time", true);
-    if (connecting && ex_.up) {
-      // a retry on another endpoint is under way
-    }
-    drive();
-    return;
-  }
-  if (deadline_ && now >= deadline_) {
-    if (phase_ == Phase::Head && !ex_.active) {
-      if (!in_.empty() && timeout_status_ == 408 && !closing_) {
-        send_error(408, "the request head did not arrive in time", true);
-      } else if (in_.empty() && !closing_) {
-        dead_ = true;  // idle keep-alive connection
-        w_.close_client(this);
-        return;
-      } else if (closing_) {
-        dead_ = true;
-        w_.close_client(this);
-        return;
-      }
-    }
-    deadline_ = 0;
-    drive();
-  }
+void ClientConn::resume() {
+  if (!dead_) drive();
 }
 
 }  // namespace ingressd

@@ -16,7 +16,9 @@ class ClientConn final : public IoHandler {
   // Called by the upstream connection this exchange owns.
   void on_upstream_event();
   void on_timer(int64_t now);
-  bool idle() const { return phase_ == Phase::Head && in_.empty() && !ex_.active; }
+  bool idle() const { return phase_ == Phase::Head && in_.empty() && out_.empty() && !ex_.active; }
+  void resume();  // continue work left after the per-event round limit
+  bool queued = false;  // in Worker's re-drive list
   void begin_close() { closing_ = true; }
   // The worker closes this connection: let go of the upstream side now.
   void detach() {
@@ -66,7 +68,7 @@ class ClientConn final : public IoHandler {
   void do_read();
   void flush();
   bool start_exchange();
-  void connect_upstream();
+  void connect_upstream(bool fresh = false);
   void upstream_failed(const char* why, bool timeout);
   void pump_request_body();
   void flush_upstream();
@@ -93,8 +95,8 @@ class ClientConn final : public IoHandler {
   bool in_drive_ = false;
   bool again_ = false;
   size_t head_scan_ = 0;  // bytes of `in_` already known to hold no complete head
-  int64_t deadline_ = 0;
-  int timeout_status_ = 0;  // what a timeout answers: 408 (client), 504 (upstream), 0 = just close
+  int64_t client_progress_ = 0;  // last byte read from or written to the client (ms)
+  int64_t head_started_ = 0;     // first byte of the request head now being read
   Exchange ex_;
   std::string norm_path_;
   std::string host_;

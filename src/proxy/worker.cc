@@ -40,7 +40,7 @@ void UpstreamConn::on_io(uint32_t events) {
     else {
       connecting = false;
       can_write = true;
-      deadline = worker.now_ms() + worker.cfg.upstream_read_timeout_ms;
+      progress = worker.now_ms();
     }
   }
   if (!owner) {
@@ -64,6 +64,7 @@ Worker::Worker(int index, const ProxyConfig& c, TablePublisher& pub)
 }
 
 Worker::~Worker() {
+  for (ClientConn* c : clients_) c->detach();  // closes the upstreams they own
   for (ClientConn* c : clients_) delete c;
   for (auto& [_, v] : idle_)
     for (UpstreamConn* u : v) delete u;
@@ -196,12 +197,12 @@ void Worker::accept_all() {
   }
 }
 
-UpstreamConn* Worker::acquire_upstream(const routing::EndpointAddr& ep, int& err) {
+UpstreamConn* Worker::acquire_upstream(const routing::EndpointAddr& ep, int& err, bool fresh) {
   EndpointKey key;
   std::memset(&key.sa, 0, sizeof key.sa);
   std::memcpy(&key.sa, &ep.sa, ep.len);
   key.len = ep.len;
-  auto it = idle_.find(key);
+  auto it = fresh ? idle_.end() : idle_.find(key);
   if (it != idle_.end() && !it->second.empty()) {
     UpstreamConn* u = it->second.back();
     it->second.pop_back();
@@ -269,12 +270,27 @@ void Worker::close_client(ClientConn* c) {
   size_t i = c->list_index;
   if (i >= clients_.size() || clients_[i] != c) return;  // already closed
   c->detach();
+  if (c->queued) {
+    for (size_t k = 0; k < redrive_.size(); ++k)
+      if (redrive_[k] == c) {
+        redrive_[k] = redrive_.back();
+        redrive_.pop_back();
+        break;
+      }
+    c->queued = false;
+  }
   clients_[i] = clients_.back();
   clients_[i]->list_index = i;
   clients_.pop_back();
   c->list_index = SIZE_MAX;
   stats_.active_connections.fetch_sub(1, std::memory_order_relaxed);
   client_graveyard_.push_back(c);
+}
+
+void Worker::redrive_later(ClientConn* c) {
+  if (c->queued) return;
+  c->queued = true;
+  redrive_.push_back(c);
 }
 
 void Worker::sweep_timers() {
@@ -301,10 +317,18 @@ void Worker::run() {
   epoll_event events[kMaxEvents];
   int64_t stop_deadline = 0;
   for (;;) {
-    int n = ::epoll_wait(epfd_, events, kMaxEvents, 250);
+    int n = ::epoll_wait(epfd_, events, kMaxEvents, redrive_.empty() ? 250 : 0);
     update_clock();
     refresh_table();
     for (int i = 0; i < n; ++i) static_cast<IoHandler*>(events[i].data.ptr)->on_io(events[i].events);
+    if (!redrive_.empty()) {
+      std::vector<ClientConn*> batch;
+      batch.swap(redrive_);
+      for (ClientConn* c : batch) {
+        c->queued = false;
+        if (c->list_index != SIZE_MAX) c->resume();
+      }
+    }
     if (now_ >= next_sweep_) {
       next_sweep_ = now_ + 250;
       sweep_timers();

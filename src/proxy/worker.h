@@ -67,7 +67,8 @@ class UpstreamConn final : public IoHandler {
   bool peer_closed = false;  // EPOLLRDHUP seen while owned
   bool reused = false;  // has served a request before
   int error = 0;        // errno of a failure
-  int64_t deadline = 0; // ms; 0 = none
+  int64_t deadline = 0;  // idle in the pool: close at this time (ms)
+  int64_t progress = 0;  // owned: last connect start, read or write (ms)
   size_t pool_index = 0;
 };
 
@@ -93,7 +94,9 @@ class Worker {
   int64_t now_ms() const { return now_; }
   TableRef* table() { return current_; }
   void release_table(TableRef* t);
-  UpstreamConn* acquire_upstream(const routing::EndpointAddr& ep, int& err);  // pooled or new
+  // A pooled connection to `ep`, or a new one (always new when `fresh`).
+  UpstreamConn* acquire_upstream(const routing::EndpointAddr& ep, int& err, bool fresh = false);
+  void redrive_later(ClientConn* c);
   void release_upstream(UpstreamConn* u, bool reusable);
   void close_upstream(UpstreamConn* u);
   void close_client(ClientConn* c);
@@ -137,6 +140,7 @@ class Worker {
   std::unordered_map<EndpointKey, std::vector<UpstreamConn*>, EndpointKeyHash> idle_;
   std::vector<UpstreamConn*> graveyard_;  // closed during this iteration, freed after it
   std::vector<ClientConn*> client_graveyard_;
+  std::vector<ClientConn*> redrive_;
   std::unique_ptr<http1::RequestHead> req_scratch_;
   std::unique_ptr<http1::ResponseHead> resp_scratch_;
   std::string scratch_str_;
