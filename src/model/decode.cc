@@ -15,7 +15,6 @@ namespace {
 
 using schema::TypeError;
 
-int line_of(const YAML::Node& n) { return n.Mark().line >= 0 ? n.Mark().line + 1 : 0; }
 
 std::string scalar_or(const YAML::Node& n, const char* key) {
   YAML::Node v = n[key];
@@ -26,7 +25,7 @@ std::string scalar_or(const YAML::Node& n, const char* key) {
 // the deepest existing ancestor.
 int line_for_path(const YAML::Node& root, const std::string& path) {
   YAML::Node cur = root;
-  int line = line_of(root);
+  int line = schema::line_of(root);
   size_t i = 0;
   while (i < path.size()) {
     if (path[i] == '.') {
@@ -48,7 +47,7 @@ int line_for_path(const YAML::Node& root, const std::string& path) {
       } else {
         break;
       }
-      line = line_of(cur);
+      line = schema::line_of(cur);
       continue;
     }
     size_t end = path.find_first_of(".[", i);
@@ -56,7 +55,7 @@ int line_for_path(const YAML::Node& root, const std::string& path) {
     i = end == std::string::npos ? path.size() : end;
     if (!cur.IsMap() || !cur[key]) break;
     cur = cur[key];
-    line = line_of(cur);
+    line = schema::line_of(cur);
   }
   return line;
 }
@@ -151,14 +150,14 @@ Ingress to_ingress(const YAML::Node& n, std::vector<FieldError>& errs) {
   each(spec["rules"], [&](const YAML::Node& r) {
     IngressRule rule;
     rule.host = s(r["host"]);
-    rule.line = line_of(r);
+    rule.line = schema::line_of(r);
     if (r["http"] && !r["http"].IsNull()) {
       rule.has_http = true;
       size_t pi = 0;
       each(r["http"]["paths"], [&](const YAML::Node& p) {
         HTTPIngressPath hp;
         hp.path = s(p["path"]);
-        hp.line = line_of(p);
+        hp.line = schema::line_of(p);
         std::string fp = fmt::format("spec.rules[{}].http.paths[{}].pathType", ri, pi);
         std::string pt = s(p["pathType"]);
         if (pt.empty()) {
@@ -319,8 +318,8 @@ void decode_list(const YAML::Node& doc, const std::string& file, std::vector<Dec
   if (!items || items.IsNull()) return;
   if (!items.IsSequence()) {
     DecodedObject d;
-    d.pos = {file, line_of(items)};
-    d.errors.push_back({Severity::Error, file, line_of(items), "", "Invalid", "items: must be a list"});
+    d.pos = {file, schema::line_of(items)};
+    d.errors.push_back({Severity::Error, file, schema::line_of(items), "", "Invalid", "items: must be a list"});
     out.push_back(std::move(d));
     return;
   }
@@ -330,12 +329,12 @@ void decode_list(const YAML::Node& doc, const std::string& file, std::vector<Dec
 void decode_object(const YAML::Node& doc, const std::string& file, const std::string& path_prefix,
                    std::vector<DecodedObject>& out) {
   DecodedObject d;
-  d.pos = {file, line_of(doc)};
+  d.pos = {file, schema::line_of(doc)};
   auto fail = [&](int line, std::string reason, std::string msg) {
     d.errors.push_back({Severity::Error, file, line, d.key ? d.key->str() : "", std::move(reason), std::move(msg)});
   };
   if (!doc.IsMap()) {
-    fail(line_of(doc), "Invalid", "a manifest document must be an object with apiVersion and kind");
+    fail(schema::line_of(doc), "Invalid", "a manifest document must be an object with apiVersion and kind");
     out.push_back(std::move(d));
     return;
   }
@@ -348,7 +347,7 @@ void decode_object(const YAML::Node& doc, const std::string& file, const std::st
     std::vector<std::string> missing;
     if (api_version.empty()) missing.push_back("apiVersion not set");
     if (kind.empty()) missing.push_back("kind not set");
-    fail(line_of(doc), "Invalid", fmt::format("error validating data: [{}]", fmt::join(missing, ", ")));
+    fail(schema::line_of(doc), "Invalid", fmt::format("error validating data: [{}]", fmt::join(missing, ", ")));
     out.push_back(std::move(d));
     return;
   }
@@ -359,7 +358,7 @@ void decode_object(const YAML::Node& doc, const std::string& file, const std::st
   }
   auto ki = known_kind(api_version, kind);
   if (!ki) {
-    fail(line_of(kd), "UnknownKind",
+    fail(schema::line_of(kd), "UnknownKind",
          fmt::format("{}no kind \"{}\" is registered for version \"{}\"", path_prefix.empty() ? "" : path_prefix + ": ",
                      kind, api_version));
     out.push_back(std::move(d));
@@ -452,20 +451,19 @@ DecodeResult decode_manifests(std::string_view text, const std::string& file) {
     docs.emplace_back(cur_start, std::move(cur));
   }
   for (auto& [start, body] : docs) {
-    // Pad with newlines so yaml-cpp's marks are file lines.
-    std::string padded(static_cast<size_t>(start), '\n');
-    padded += body;
     YAML::Node node;
     try {
-      node = YAML::Load(padded);
+      node = YAML::Load(body);
     } catch (const YAML::Exception& e) {
-      r.file_errors.push_back({Severity::Error, file, e.mark.line >= 0 ? e.mark.line + 1 : start + 1, "", "Syntax",
-                               fmt::format("error converting YAML to JSON: yaml: line {}: {}",
-                                           e.mark.line >= 0 ? e.mark.line + 1 : start + 1, e.msg)});
+      int line = e.mark.line >= 0 ? e.mark.line + 1 + start : start + 1;
+      r.file_errors.push_back({Severity::Error, file, line, "", "Syntax",
+                               fmt::format("error converting YAML to JSON: yaml: line {}: {}", line, e.msg)});
       continue;
     }
     if (!node || node.IsNull()) continue;  // empty document
+    schema::tl_line_offset = start;
     decode_object(node, file, "", r.objects);
+    schema::tl_line_offset = 0;
   }
   return r;
 }

@@ -4,7 +4,6 @@
 
 #include <cmath>
 #include <map>
-#include <regex>
 #include <set>
 
 namespace ingressd::model::schema {
@@ -238,7 +237,54 @@ std::string node_word(const YAML::Node& n) {
   return "?";
 }
 
-int line_of(const YAML::Node& n) { return n.Mark().line >= 0 ? n.Mark().line + 1 : 0; }
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+// YAML 1.1 ints as go-yaml v2 resolves them: [-+]?(decimal|0octal|0xhex|0bbinary), '_' allowed.
+bool looks_int(std::string_view v) {
+  if (!v.empty() && (v[0] == '-' || v[0] == '+')) v.remove_prefix(1);
+  if (v.empty()) return false;
+  auto all = [&](std::string_view d, auto pred) {
+    if (d.empty()) return false;
+    for (char c : d)
+      if (c != '_' && !pred(c)) return false;
+    return true;
+  };
+  if (v.size() > 2 && v[0] == '0' && (v[1] == 'x' || v[1] == 'X'))
+    return all(v.substr(2), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; });
+  if (v.size() > 2 && v[0] == '0' && (v[1] == 'b' || v[1] == 'B'))
+    return all(v.substr(2), [](char c) { return c == '0' || c == '1'; });
+  if (!is_digit(v[0])) return false;
+  return all(v, is_digit);
+}
+
+// [-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)? and .inf/.nan
+bool looks_float(std::string_view v) {
+  static const char* specials[] = {".inf", ".Inf", ".INF", "-.inf", "-.Inf", "-.INF", "+.inf", "+.Inf", "+.INF",
+                                   ".nan", ".NaN", ".NAN"};
+  for (const char* sp : specials)
+    if (v == sp) return true;
+  size_t i = 0;
+  if (i < v.size() && (v[i] == '-' || v[i] == '+')) ++i;
+  size_t digits = 0;
+  while (i < v.size() && (is_digit(v[i]) || (digits > 0 && v[i] == '_'))) ++i, ++digits;
+  if (i < v.size() && v[i] == '.') {
+    ++i;
+    size_t frac = 0;
+    while (i < v.size() && (is_digit(v[i]) || v[i] == '_')) ++i, ++frac;
+    if (digits == 0 && frac == 0) return false;
+  } else if (digits == 0) {
+    return false;
+  }
+  if (i < v.size() && (v[i] == 'e' || v[i] == 'E')) {
+    ++i;
+    if (i < v.size() && (v[i] == '-' || v[i] == '+')) ++i;
+    size_t exp = 0;
+    while (i < v.size() && is_digit(v[i])) ++i, ++exp;
+    if (exp == 0) return false;
+  }
+  return i == v.size();
+}
 
 }  // namespace
 
@@ -256,10 +302,8 @@ ScalarKind classify_scalar(const YAML::Node& n) {
                                               "on", "On", "ON", "off", "Off", "OFF"};
   if (nulls.count(v)) return ScalarKind::Null;
   if (bools.count(v)) return ScalarKind::Bool;
-  static const std::regex int_re("[-+]?(0|[1-9][0-9_]*|0[0-7_]+|0x[0-9a-fA-F_]+|0b[01_]+)");
-  static const std::regex float_re(R"([-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)?|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN))");
-  if (std::regex_match(v, int_re)) return ScalarKind::Int;
-  if (std::regex_match(v, float_re)) return ScalarKind::Float;
+  if (looks_int(v)) return ScalarKind::Int;
+  if (looks_float(v)) return ScalarKind::Float;
   return ScalarKind::String;
 }
 

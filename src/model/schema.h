@@ -40,6 +40,12 @@ ScalarKind classify_scalar(const YAML::Node& n);
 bool scalar_bool(const YAML::Node& n);  // only valid when classify_scalar == Bool
 std::optional<long long> scalar_int(const YAML::Node& n);  // Int, or Float with integral value
 
+// Documents are parsed one at a time from their own text; this is the line
+// of the file where the current one starts, added to every reported line.
+inline thread_local int tl_line_offset = 0;
+// 1-based file line of a node (0 when unknown).
+inline int line_of(const YAML::Node& n) { return n.Mark().line >= 0 ? n.Mark().line + 1 + tl_line_offset : 0; }
+
 void check(const YAML::Node& node, const Type& type, const std::string& path, std::vector<TypeError>& out);
 
 }  // namespace ingressd::model::schema

@@ -56,6 +56,7 @@ class Compiler {
 
   CompileResult run() {
     std::vector<StoredIngress> ingresses;
+    const bool default_class = have_default_class(snap_, opts_);
     for (auto& [key, so] : snap_.objects) {
       if (key.kind != Kind::Ingress) continue;
       const auto& ing = std::get<Ingress>(so.object);
@@ -65,7 +66,7 @@ class Compiler {
         continue;
       }
       std::string why;
-      if (!ingress_is_ours(snap_, ing, opts_, why)) {
+      if (!ingress_is_ours(snap_, ing, opts_, default_class, why)) {
         statuses_[id] = {id, "Ignored", why};
         diag(Severity::Info, so.pos, key.str(), "NotOurClass", why);
         continue;
@@ -307,7 +308,18 @@ class Compiler {
 
 }  // namespace
 
-bool ingress_is_ours(const Snapshot& snap, const Ingress& ing, const CompileOptions& opts, std::string& why) {
+bool have_default_class(const Snapshot& snap, const CompileOptions& opts) {
+  auto it = snap.objects.lower_bound(ObjectKey{Kind::IngressClass, "", ""});
+  for (; it != snap.objects.end() && it->first.kind == Kind::IngressClass; ++it) {
+    const auto& ic = std::get<IngressClass>(it->second.object);
+    auto d = ic.meta.annotations.find(kDefaultClassAnnotation);
+    if (ic.controller == opts.controller_name && d != ic.meta.annotations.end() && d->second == "true") return true;
+  }
+  return false;
+}
+
+bool ingress_is_ours(const Snapshot& snap, const Ingress& ing, const CompileOptions& opts, bool default_class,
+                     std::string& why) {
   auto our_class = [&](const std::string& name) {
     const auto* ic = snap.get<IngressClass>(Kind::IngressClass, "", name);
     return ic && ic->controller == opts.controller_name;
@@ -333,13 +345,7 @@ bool ingress_is_ours(const Snapshot& snap, const Ingress& ing, const CompileOpti
     why = fmt::format("annotation {}=\"{}\" names another controller's class", kLegacyClassAnnotation, ann->second);
     return false;
   }
-  for (auto& [key, so] : snap.objects) {
-    if (key.kind != Kind::IngressClass) continue;
-    const auto& ic = std::get<IngressClass>(so.object);
-    auto d = ic.meta.annotations.find(kDefaultClassAnnotation);
-    if (ic.controller == opts.controller_name && d != ic.meta.annotations.end() && d->second == "true") return true;
-  }
-  if (opts.serve_classless) return true;
+  if (default_class || opts.serve_classless) return true;
   why = "the Ingress names no class and classless Ingresses are not served";
   return false;
 }

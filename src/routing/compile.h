@@ -39,7 +39,10 @@ struct CompileResult {
 
 CompileResult compile(const Snapshot& snap, const CompileOptions& opts);
 
-// Whether this Ingress belongs to us, and why (for diagnostics).
-bool ingress_is_ours(const Snapshot& snap, const model::Ingress& ing, const CompileOptions& opts, std::string& why);
+// Whether one of our IngressClasses is marked as the default class.
+bool have_default_class(const Snapshot& snap, const CompileOptions& opts);
+// Whether this Ingress belongs to us, and why not (for diagnostics).
+bool ingress_is_ours(const Snapshot& snap, const model::Ingress& ing, const CompileOptions& opts, bool default_class,
+                     std::string& why);
 
 }  // namespace ingressd::routing

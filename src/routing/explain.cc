@@ -121,13 +121,14 @@ Explanation explain(const Snapshot& snap, const CompileOptions& opts, const Rout
   // Near misses: every rule path whose host or path matches, and why it lost.
   nlohmann::json misses = nlohmann::json::array();
   std::string miss_text;
+  const bool default_class = have_default_class(snap, opts);
   for (const auto& [key, so] : snap.objects) {
     if (key.kind != Kind::Ingress) continue;
     const auto& ing = std::get<Ingress>(so.object);
     std::string id = key.namespace_ + "/" + key.name;
     std::string why_not_ours;
     bool ours = (opts.watch_namespaces.empty() || opts.watch_namespaces.count(key.namespace_)) &&
-                ingress_is_ours(snap, ing, opts, why_not_ours);
+                ingress_is_ours(snap, ing, opts, default_class, why_not_ours);
     if (!opts.watch_namespaces.empty() && !opts.watch_namespaces.count(key.namespace_)) why_not_ours = "namespace not watched";
     for (size_t ri = 0; ri < ing.rules.size(); ++ri) {
       const auto& rule = ing.rules[ri];
