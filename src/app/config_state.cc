@@ -23,6 +23,8 @@ LoadOutcome load_and_compile(const std::string& path, ObjectStore& store, const 
   for (auto& d : r.diagnostics) out.diagnostics.push_back(std::move(d));
   out.table = std::move(r.table);
   out.statuses = std::move(r.statuses);
+  out.ignored_other_class = r.ignored_other_class;
+  out.ignored_other_namespace = r.ignored_other_namespace;
   return out;
 }
 
@@ -50,6 +52,7 @@ void ConfigState::record(const LoadOutcome& o, std::shared_ptr<const Snapshot> s
   for (auto k : {model::Kind::Ingress, model::Kind::IngressClass, model::Kind::Service, model::Kind::EndpointSlice,
                  model::Kind::Endpoints, model::Kind::Secret})
     objects_[model::kind_name(k)] = snap.count(k);
+  ignored_ = {{"otherClass", o.ignored_other_class}, {"otherNamespace", o.ignored_other_namespace}};
   statuses_ = nlohmann::json::array();
   for (const auto& s : o.statuses)
     statuses_.push_back({{"ingress", s.ingress}, {"state", s.state}, {"detail", s.detail}});
@@ -76,6 +79,7 @@ nlohmann::json ConfigState::summary() const {
   j["lastError"] = last_error_;
   j["objects"] = objects_;
   j["ingresses"] = statuses_;
+  j["ignoredIngresses"] = ignored_;
   j["diagnostics"] = diagnostics_;
   if (table_) j["routes"] = routing::dump_json(*table_);
   return j;

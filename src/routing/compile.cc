@@ -63,12 +63,14 @@ class Compiler {
       std::string id = key.namespace_ + "/" + key.name;
       if (!opts_.watch_namespaces.empty() && !opts_.watch_namespaces.count(key.namespace_)) {
         statuses_[id] = {id, "Ignored", "namespace not watched"};
+        ++ignored_ns_;
         continue;
       }
       std::string why;
       if (!ingress_is_ours(snap_, ing, opts_, default_class, why)) {
         statuses_[id] = {id, "Ignored", why};
         diag(Severity::Info, so.pos, key.str(), "NotOurClass", why);
+        ++ignored_class_;
         continue;
       }
       ingresses.push_back({&ing, &so.pos, id});
@@ -83,11 +85,14 @@ class Compiler {
       return a.id < b.id;
     });
     for (const auto& si : ingresses) add_ingress(si);
+    report_classes();
 
     CompileResult r;
     r.table = builder_.finish();
     r.diagnostics = std::move(diags_);
     for (auto& [_, st] : statuses_) r.statuses.push_back(st);
+    r.ignored_other_class = ignored_class_;
+    r.ignored_other_namespace = ignored_ns_;
     return r;
   }
 
@@ -212,6 +217,7 @@ class Compiler {
     int accepted = 0, dropped = 0;
     std::vector<std::string> drop_reasons;
     const Backend* ing_default = nullptr;
+    check_tls(si);
     if (ing.default_backend) {
       ing_default = resolve(si, *ing.default_backend, "spec.defaultBackend", 0);
       if (!builder_.global_default()) {
@@ -296,8 +302,38 @@ class Compiler {
     statuses_[si.id] = st;
   }
 
+  // Our IngressClasses: parameters are accepted but not used.
+  void report_classes() {
+    auto it = snap_.objects.lower_bound(ObjectKey{Kind::IngressClass, "", ""});
+    for (; it != snap_.objects.end() && it->first.kind == Kind::IngressClass; ++it) {
+      const auto& ic = std::get<IngressClass>(it->second.object);
+      if (ic.controller != opts_.controller_name || !ic.parameters) continue;
+      diag(Severity::Warning, it->second.pos, it->first.str(), "UnsupportedParameters",
+           fmt::format("spec.parameters ({} {}) is accepted but not supported by ingressd; it has no effect",
+                       ic.parameters->kind, ic.parameters->name));
+    }
+  }
+
+  // spec.tls: the Secret must exist in the Ingress's namespace with a certificate and key.
+  void check_tls(const StoredIngress& si) {
+    const Ingress& ing = *si.ing;
+    for (size_t i = 0; i < ing.tls.size(); ++i) {
+      const auto& t = ing.tls[i];
+      if (t.secret_name.empty()) continue;
+      const auto* sec = snap_.get<Secret>(Kind::Secret, ing.meta.namespace_, t.secret_name);
+      std::string problem;
+      if (!sec) problem = fmt::format("secret \"{}/{}\" not found", ing.meta.namespace_, t.secret_name);
+      else if (!sec->data.count("tls.crt") || !sec->data.count("tls.key"))
+        problem = fmt::format("secret \"{}/{}\" has no tls.crt and tls.key", ing.meta.namespace_, t.secret_name);
+      if (!problem.empty())
+        diag(Severity::Warning, *si.pos, "Ingress " + si.id, "SecretNotFound",
+             fmt::format("spec.tls[{}]: {}; its hosts get the default certificate", i, problem));
+    }
+  }
+
   const Snapshot& snap_;
   const CompileOptions& opts_;
+  size_t ignored_class_ = 0, ignored_ns_ = 0;
   TableBuilder builder_;
   Diagnostics diags_;
   std::map<std::string, IngressStatus> statuses_;

@@ -35,6 +35,8 @@ struct CompileResult {
   std::shared_ptr<const RouteTable> table;
   Diagnostics diagnostics;
   std::vector<IngressStatus> statuses;  // sorted by ingress
+  size_t ignored_other_class = 0;      // Ingresses of another controller (or no class, when not served)
+  size_t ignored_other_namespace = 0;  // Ingresses outside --watch-namespace
 };
 
 CompileResult compile(const Snapshot& snap, const CompileOptions& opts);

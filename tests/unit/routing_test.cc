@@ -389,3 +389,42 @@ TEST(Golden, ExamplesRouteDump) {
   want << g.rdbuf();
   EXPECT_EQ(routing::dump_text(*c->result.table), want.str());
 }
+
+TEST(Compile, TlsSecretMissingIsAWarning) {
+  auto c = compile_text(ingress("t", "a.com", {{"/", "Prefix", "a"}}, "  tls: [{hosts: [a.com], secretName: nope}]\n") +
+                        services({"a"}));
+  bool warned = false;
+  for (auto& d : c->result.diagnostics)
+    warned |= d.reason == "SecretNotFound" && d.message.find("default/nope") != std::string::npos &&
+              d.severity == Severity::Warning;
+  EXPECT_TRUE(warned);
+  EXPECT_EQ(route(*c->result.table, "a.com", "/"), "a");  // the host keeps serving
+}
+
+TEST(Compile, ClassParametersAreReportedAsUnsupported) {
+  auto c = compile_text(R"(apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata: {name: ours}
+spec:
+  controller: ingressd.dev/ingress-controller
+  parameters: {apiGroup: example.com, kind: Params, name: p}
+)");
+  bool warned = false;
+  for (auto& d : c->result.diagnostics) warned |= d.reason == "UnsupportedParameters";
+  EXPECT_TRUE(warned);
+}
+
+TEST(Compile, WatchNamespaceIgnoresAndCounts) {
+  routing::CompileOptions opts;
+  opts.watch_namespaces = {"team-a"};
+  auto c = compile_text(
+      "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: a, namespace: team-a}\nspec:\n"
+      "  defaultBackend: {service: {name: s, port: {number: 8080}}}\n---\n"
+      "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: b, namespace: team-b}\nspec:\n"
+      "  rules: [{host: b.com, http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: s, port: {number: 8080}}}}]}}]\n" +
+          service("s", "team-a") + service("s", "team-b"),
+      opts);
+  EXPECT_EQ(c->result.ignored_other_namespace, 1u);
+  EXPECT_EQ(c->result.table->route_count(), 0u);
+  EXPECT_EQ(c->result.table->global_default_source(), "team-a/a");
+}
