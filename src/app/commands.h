@@ -17,6 +17,7 @@ struct ServeOptions {
   std::string admin_bind = "127.0.0.1";
   routing::CompileOptions compile;
   int reload_holdoff_ms = 100;
+  int shutdown_delay_ms = 0;
 };
 int run_serve(const ServeOptions& o);
 

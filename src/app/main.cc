@@ -38,7 +38,17 @@ int main(int argc, char** argv) {
   serve->add_option("--upstream-read-timeout-ms", so.proxy.upstream_read_timeout_ms)->capture_default_str();
   serve->add_option("--upstream-idle-timeout-ms", so.proxy.upstream_idle_timeout_ms)->capture_default_str();
   serve->add_option("--max-header-bytes", so.proxy.limits.max_head_bytes, "Largest request head (431 beyond)")->capture_default_str();
-  serve->add_option("--shutdown-grace-ms", so.proxy.shutdown_grace_ms)->capture_default_str();
+  serve->add_option("--shutdown-grace-ms", so.proxy.shutdown_grace_ms,
+                    "After SIGTERM and the delay: how long requests in flight may take to finish")->capture_default_str();
+  serve->add_option("--shutdown-delay-ms", so.shutdown_delay_ms,
+                    "After SIGTERM: keep accepting this long with /readyz failing, so load balancers notice")->capture_default_str();
+  serve->add_option("--max-body-bytes", so.proxy.max_body_bytes, "Request body limit, 413 beyond (0 = none)")->capture_default_str();
+  serve->add_option("--max-connections", so.proxy.max_connections, "Client connections (0 = no limit); excess get 503")->capture_default_str();
+  serve->add_option("--max-requests-per-backend", so.proxy.max_requests_per_backend,
+                    "Concurrent requests per backend per worker (0 = no limit); excess get 503")->capture_default_str();
+  serve->add_option("--eject-after-failures", so.proxy.eject_after_failures,
+                    "Consecutive connect failures or resets before an endpoint is ejected (0 = never)")->capture_default_str();
+  serve->add_option("--eject-ms", so.proxy.eject_ms, "How long an ejected endpoint gets no requests")->capture_default_str();
 
   EchoOptions eo;
   auto* echo = app.add_subcommand("echo", "A small upstream that answers with a JSON description of each request");

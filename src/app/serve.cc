@@ -120,7 +120,7 @@ int run_serve(const ServeOptions& o) {
     }
   }
   admin.handle("/metrics", [&](const std::string&, const std::string&) {
-    uint64_t acc = 0, req = 0, act = 0, cls[6] = {}, cerr = 0, tmo = 0;
+    uint64_t acc = 0, req = 0, act = 0, cls[6] = {}, cerr = 0, tmo = 0, resets = 0, retries = 0, ejections = 0, refused = 0;
     for (auto& w : workers) {
       const WorkerStats& s = w->stats();
       acc += s.accepted.load();
@@ -129,6 +129,10 @@ int run_serve(const ServeOptions& o) {
       for (int i = 1; i < 6; ++i) cls[i] += s.responses_by_class[i].load();
       cerr += s.upstream_connect_errors.load();
       tmo += s.upstream_timeouts.load();
+      resets += s.upstream_resets.load();
+      retries += s.upstream_retries.load();
+      ejections += s.endpoint_ejections.load();
+      refused += s.connections_refused.load();
     }
     std::string b;
     b += "# HELP ingressd_connections_accepted_total Client connections accepted.\n# TYPE ingressd_connections_accepted_total counter\n";
@@ -143,6 +147,13 @@ int run_serve(const ServeOptions& o) {
     b += fmt::format("ingressd_upstream_connect_errors_total {}\n", cerr);
     b += "# HELP ingressd_upstream_timeouts_total Upstream connect or response timeouts.\n# TYPE ingressd_upstream_timeouts_total counter\n";
     b += fmt::format("ingressd_upstream_timeouts_total {}\n", tmo);
+    auto counter = [&](const char* name, const char* help, uint64_t v) {
+      b += fmt::format("# HELP {0} {1}\n# TYPE {0} counter\n{0} {2}\n", name, help, v);
+    };
+    counter("ingressd_upstream_resets_total", "Upstream connections reset or closed before a response.", resets);
+    counter("ingressd_upstream_retries_total", "Requests retried on another connection or endpoint.", retries);
+    counter("ingressd_endpoint_ejections_total", "Endpoints ejected by passive health checking.", ejections);
+    counter("ingressd_connections_refused_total", "Client connections refused over --max-connections.", refused);
     return AdminResponse{200, "text/plain; version=0.0.4", b};
   });
   if (!admin.start(o.admin_bind, o.admin_port, err)) {
@@ -192,7 +203,13 @@ int run_serve(const ServeOptions& o) {
       reload("file change");
     }
   }
-  shutting_down = true;
+  shutting_down = true;  // /readyz fails from now on
+  if (o.shutdown_delay_ms > 0) {
+    // Keep serving while load balancers notice; a second signal cuts it short.
+    log_info("readiness off; still accepting for {} ms", o.shutdown_delay_ms);
+    pollfd p{sfd, POLLIN, 0};
+    ::poll(&p, 1, o.shutdown_delay_ms);
+  }
   for (auto& w : workers) w->stop();
   for (auto& t : threads) t.join();
   admin.stop();

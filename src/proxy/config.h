@@ -21,6 +21,11 @@ struct ProxyConfig {
   int upstream_idle_timeout_ms = 30'000;   // pooled connection unused
   int upstream_max_idle_per_endpoint = 64; // per worker
   int max_connect_attempts = 3;            // endpoints tried before 502
+  uint64_t max_body_bytes = 0;             // request body limit, 413 beyond (0 = none)
+  int max_connections = 0;                 // client connections per process (0 = none); excess get 503 and close
+  int max_requests_per_backend = 0;        // concurrent requests per backend per worker (0 = none); excess get 503
+  int eject_after_failures = 3;            // passive health: consecutive connect failures/resets before ejection
+  int eject_ms = 10'000;                   // how long an ejected endpoint gets no requests
   int shutdown_grace_ms = 10'000;
 };
 

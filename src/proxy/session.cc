@@ -256,10 +256,23 @@ bool ClientConn::start_exchange() {
     send_error(503, "the backend service has no ready endpoint", has_body || !req.keep_alive);
     return false;
   }
+  if (w_.cfg.max_body_bytes && req.framing == http1::Framing::Length && req.content_length > w_.cfg.max_body_bytes) {
+    in_.consume(static_cast<size_t>(n));
+    send_error(413, "the request body is larger than allowed", true);
+    return false;
+  }
+  if (w_.cfg.max_requests_per_backend > 0 &&
+      t->backend_inflight[m.backend->id] >= static_cast<uint32_t>(w_.cfg.max_requests_per_backend)) {
+    in_.consume(static_cast<size_t>(n));
+    send_error(503, "too many requests in progress for this backend", has_body || !req.keep_alive);
+    return false;
+  }
   ex_.active = true;
   ex_.table = t;
   ++t->inflight;
+  ++t->backend_inflight[m.backend->id];
   ex_.backend = m.backend;
+  ex_.req_body_bytes = 0;
   ex_.attempts = 0;
   ex_.retried_stale = false;
   ex_.idempotent = is_idempotent(req.method);
@@ -275,7 +288,12 @@ bool ClientConn::start_exchange() {
   in_.consume(static_cast<size_t>(n));  // `req` views die here
   phase_ = Phase::Exchange;
   uint32_t& rr = t->rr[m.backend->id];
-  ex_.next_endpoint = rr++ % m.backend->endpoints.size();
+  const size_t neps = m.backend->endpoints.size();
+  ex_.next_endpoint = rr++ % neps;
+  // Skip ejected endpoints; when all are ejected, use them anyway (better a
+  // chance than a certain 503).
+  for (size_t k = 0; k < neps && w_.endpoint_ejected(m.backend->endpoints[ex_.next_endpoint]); ++k)
+    ex_.next_endpoint = (ex_.next_endpoint + 1) % neps;
   connect_upstream();
   return true;
 }
@@ -336,11 +354,13 @@ void ClientConn::connect_upstream(bool fresh) {
   const auto& eps = ex_.backend->endpoints;
   const routing::EndpointAddr& ep = eps[ex_.next_endpoint % eps.size()];
   ++ex_.attempts;
+  ex_.endpoint = &ep;
   int err = 0;
   UpstreamConn* u = w_.acquire_upstream(ep, err, fresh);
   if (!u) {
     // Immediate failure (e.g. refused on loopback): same as a failed connect.
     w_.mutable_stats().upstream_connect_errors.fetch_add(1, std::memory_order_relaxed);
+    w_.endpoint_failed(ep);
     if (ex_.attempts < std::min<int>(w_.cfg.max_connect_attempts, static_cast<int>(eps.size()))) {
       ex_.next_endpoint = (ex_.next_endpoint + 1) % eps.size();
       again_ = true;
@@ -366,18 +386,26 @@ void ClientConn::upstream_failed(const char* why, bool timeout) {
   }
   if (was_connecting && !timeout) w_.mutable_stats().upstream_connect_errors.fetch_add(1, std::memory_order_relaxed);
   if (timeout) w_.mutable_stats().upstream_timeouts.fetch_add(1, std::memory_order_relaxed);
+  if (!was_connecting && !timeout && !ex_.resp_any) w_.mutable_stats().upstream_resets.fetch_add(1, std::memory_order_relaxed);
+  // A stale pooled connection says nothing about the endpoint's health.
+  if (ex_.endpoint && !ex_.resp_any && (was_connecting || !reused)) w_.endpoint_failed(*ex_.endpoint);
   if (!ex_.resp_any && !ex_.req_body_forwarded) {
     const size_t n = ex_.backend->endpoints.size();
     if (was_connecting && ex_.attempts < std::min<int>(w_.cfg.max_connect_attempts, static_cast<int>(n))) {
       // Nothing reached the upstream: try the next endpoint.
       ex_.next_endpoint = (ex_.next_endpoint + 1) % n;
+      w_.mutable_stats().upstream_retries.fetch_add(1, std::memory_order_relaxed);
       connect_upstream();
       return;
     }
-    if (!was_connecting && reused && !timeout && ex_.idempotent && !ex_.retried_stale) {
-      // A pooled connection the upstream had closed: once more on a fresh one.
+    if (!was_connecting && !timeout && ex_.idempotent && !ex_.retried_stale) {
+      // Reset before any response byte: an idempotent request without a body
+      // goes once more, on a fresh connection (another endpoint when the
+      // connection was fresh, so it is the endpoint that failed).
       ex_.retried_stale = true;
       --ex_.attempts;
+      if (!reused && n > 1) ex_.next_endpoint = (ex_.next_endpoint + 1) % n;
+      w_.mutable_stats().upstream_retries.fetch_add(1, std::memory_order_relaxed);
       connect_upstream(/*fresh=*/true);
       return;
     }
@@ -411,7 +439,18 @@ void ClientConn::pump_request_body() {
         }
         return;
       }
-      if (r.status == http1::ChunkedDecoder::Status::Data) append_chunk(u->out, r.data, r.data_len);
+      if (r.status == http1::ChunkedDecoder::Status::Data) {
+        ex_.req_body_bytes += r.data_len;
+        if (w_.cfg.max_body_bytes && ex_.req_body_bytes > w_.cfg.max_body_bytes) {
+          if (!ex_.resp_started) send_error(413, "the request body is larger than allowed", true);
+          else {
+            abort_exchange();
+            dead_ = true;
+          }
+          return;
+        }
+        append_chunk(u->out, r.data, r.data_len);
+      }
       if (r.status == http1::ChunkedDecoder::Status::Done) {
         u->out.append("0\r\n\r\n", 5);
         ex_.req_done = true;
@@ -571,6 +610,7 @@ bool ClientConn::handle_response_head(long n) {
   }
   ex_.status = resp.status;
   ex_.resp_head_done = true;
+  if (ex_.endpoint) w_.endpoint_ok(*ex_.endpoint);
   ex_.resp_framing = resp.framing;
   ex_.resp_remaining = resp.content_length;
   ex_.resp_chunked.reset();
@@ -649,9 +689,7 @@ void ClientConn::finish_exchange() {
   w_.release_upstream(u, reusable);
   ex_.up = nullptr;
   if (!ex_.client_keep_alive) closing_ = true;
-  w_.release_table(ex_.table);
-  ex_.table = nullptr;
-  ex_.active = false;
+  end_accounting();
   phase_ = Phase::Head;
   head_started_ = client_progress_ = w_.now_ms();
   again_ = true;
@@ -663,8 +701,15 @@ void ClientConn::abort_exchange() {
     w_.close_upstream(ex_.up);
     ex_.up = nullptr;
   }
+  end_accounting();
+}
+
+void ClientConn::end_accounting() {
+  --ex_.table->backend_inflight[ex_.backend->id];
   w_.release_table(ex_.table);
   ex_.table = nullptr;
+  ex_.backend = nullptr;
+  ex_.endpoint = nullptr;
   ex_.active = false;
 }
 

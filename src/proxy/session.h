@@ -35,6 +35,8 @@ class ClientConn final : public IoHandler {
     bool active = false;
     TableRef* table = nullptr;
     const routing::Backend* backend = nullptr;
+    const routing::EndpointAddr* endpoint = nullptr;  // the one being tried
+    uint64_t req_body_bytes = 0;
     size_t next_endpoint = 0;  // index into backend->endpoints
     int attempts = 0;
     bool retried_stale = false;
@@ -79,6 +81,7 @@ class ClientConn final : public IoHandler {
   void pump_tunnel();
   void send_error(int status, const char* detail, bool close);
   void abort_exchange();
+  void end_accounting();  // the per-backend in-flight count and the table pin
   void write_upstream_head(const http1::RequestHead& req, std::string_view path);
 
   Worker& w_;

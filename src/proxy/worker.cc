@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <ctime>
+#include <thread>
 
 #include "core/log.h"
 #include "proxy/session.h"
@@ -57,6 +58,10 @@ Worker::Worker(int index, const ProxyConfig& c, TablePublisher& pub)
     : cfg(c), index_(index), pub_(pub), req_scratch_(std::make_unique<http1::RequestHead>()),
       resp_scratch_(std::make_unique<http1::ResponseHead>()) {
   listener_.w = this;
+  if (cfg.max_connections > 0) {
+    int n = cfg.workers > 0 ? cfg.workers : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    max_clients_ = std::max(1, (cfg.max_connections + n - 1) / n);
+  }
   epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   register_fd(wake_fd_, &wake_);
@@ -160,6 +165,7 @@ void Worker::refresh_table() {
   current_ = new TableRef();
   current_->table = std::move(t);
   current_->rr.assign(current_->table->backends().size(), static_cast<uint32_t>(index_));
+  current_->backend_inflight.assign(current_->table->backends().size(), 0);
 }
 
 void Worker::release_table(TableRef* t) {
@@ -185,6 +191,16 @@ void Worker::accept_all() {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if (errno == EMFILE || errno == ENFILE) log_warn("worker {}: out of file descriptors; connection refused", index_);
       return;
+    }
+    if (max_clients_ > 0 && static_cast<int>(clients_.size()) >= max_clients_) {
+      // Refused cleanly: a short answer instead of a reset, then close.
+      static const char kBusy[] =
+          "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 24\r\nConnection: close\r\n\r\n"
+          "503 too many connections";
+      [[maybe_unused]] ssize_t w = ::send(fd, kBusy, sizeof kBusy - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+      ::close(fd);
+      stats_.connections_refused.fetch_add(1, std::memory_order_relaxed);
+      continue;
     }
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -285,6 +301,40 @@ void Worker::close_client(ClientConn* c) {
   c->list_index = SIZE_MAX;
   stats_.active_connections.fetch_sub(1, std::memory_order_relaxed);
   client_graveyard_.push_back(c);
+}
+
+namespace {
+EndpointKey key_of(const routing::EndpointAddr& ep) {
+  EndpointKey k;
+  std::memset(&k.sa, 0, sizeof k.sa);
+  std::memcpy(&k.sa, &ep.sa, ep.len);
+  k.len = ep.len;
+  return k;
+}
+}  // namespace
+
+bool Worker::endpoint_ejected(const routing::EndpointAddr& ep) const {
+  if (health_.empty()) return false;  // the usual case costs one test
+  auto it = health_.find(key_of(ep));
+  return it != health_.end() && it->second.ejected_until > now_;
+}
+
+void Worker::endpoint_failed(const routing::EndpointAddr& ep) {
+  Health& h = health_[key_of(ep)];
+  if (h.ejected_until > now_) return;
+  if (++h.failures >= cfg.eject_after_failures && cfg.eject_after_failures > 0) {
+    h.ejected_until = now_ + cfg.eject_ms;
+    h.failures = 0;
+    stats_.endpoint_ejections.fetch_add(1, std::memory_order_relaxed);
+    log_warn("worker {}: endpoint {} ejected for {} ms after {} failures in a row", index_, ep.text, cfg.eject_ms,
+             cfg.eject_after_failures);
+  }
+}
+
+void Worker::endpoint_ok(const routing::EndpointAddr& ep) {
+  if (health_.empty()) return;
+  auto it = health_.find(key_of(ep));
+  if (it != health_.end() && it->second.ejected_until <= now_) health_.erase(it);
 }
 
 void Worker::redrive_later(ClientConn* c) {

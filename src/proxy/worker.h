@@ -32,7 +32,8 @@ struct IoHandler {
 // A table as one worker holds it, with the requests that started on it.
 struct TableRef {
   std::shared_ptr<const routing::RouteTable> table;
-  std::vector<uint32_t> rr;  // round-robin cursor per backend id
+  std::vector<uint32_t> rr;        // round-robin cursor per backend id
+  std::vector<uint32_t> backend_inflight;  // requests in progress per backend id (this worker)
   int inflight = 0;
   bool retired = false;
 };
@@ -76,6 +77,7 @@ struct WorkerStats {
   std::atomic<uint64_t> accepted{0}, requests{0}, active_connections{0};
   std::atomic<uint64_t> responses_by_class[6] = {};  // index status/100
   std::atomic<uint64_t> upstream_connect_errors{0}, upstream_timeouts{0};
+  std::atomic<uint64_t> upstream_resets{0}, upstream_retries{0}, endpoint_ejections{0}, connections_refused{0};
 };
 
 class Worker {
@@ -97,6 +99,11 @@ class Worker {
   // A pooled connection to `ep`, or a new one (always new when `fresh`).
   UpstreamConn* acquire_upstream(const routing::EndpointAddr& ep, int& err, bool fresh = false);
   void redrive_later(ClientConn* c);
+  // Passive health, per worker: an endpoint that fails `eject_after_failures`
+  // times in a row gets no requests for `eject_ms`.
+  bool endpoint_ejected(const routing::EndpointAddr& ep) const;
+  void endpoint_failed(const routing::EndpointAddr& ep);
+  void endpoint_ok(const routing::EndpointAddr& ep);
   void release_upstream(UpstreamConn* u, bool reusable);
   void close_upstream(UpstreamConn* u);
   void close_client(ClientConn* c);
@@ -141,6 +148,12 @@ class Worker {
   std::vector<UpstreamConn*> graveyard_;  // closed during this iteration, freed after it
   std::vector<ClientConn*> client_graveyard_;
   std::vector<ClientConn*> redrive_;
+  struct Health {
+    int failures = 0;
+    int64_t ejected_until = 0;
+  };
+  std::unordered_map<EndpointKey, Health, EndpointKeyHash> health_;  // only endpoints with recent failures
+  int max_clients_ = 0;
   std::unique_ptr<http1::RequestHead> req_scratch_;
   std::unique_ptr<http1::ResponseHead> resp_scratch_;
   std::string scratch_str_;

@@ -180,11 +180,17 @@ def ingress(name, namespace="default", default_backend=None, rules=None, class_n
     return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": meta, "spec": spec}
 
 
-def ingress_class(name, controller=CONTROLLER_NAME):
+def ingress_class(name, controller=CONTROLLER_NAME, annotations=None, default=False):
+    """An IngressClass; default=True adds ingressclass.kubernetes.io/is-default-class: "true"."""
+    meta = {"name": name}
+    if annotations or default:
+        meta["annotations"] = dict(annotations or {})
+        if default:
+            meta["annotations"]["ingressclass.kubernetes.io/is-default-class"] = "true"
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "IngressClass",
-        "metadata": {"name": name},
+        "metadata": meta,
         "spec": {"controller": controller},
     }
 
