@@ -7,6 +7,27 @@
 
 using namespace ingressd;
 
+namespace {
+// The flags that change what compile() serves: the same on every command, so
+// that `check`, `routes` and `explain` answer for the config `serve` runs.
+struct ClassFlags {
+  std::vector<std::string> watch_ns;
+  bool ignore_classless = false;
+  void add(CLI::App* cmd, routing::CompileOptions& c) {
+    cmd->add_option("--controller-name", c.controller_name,
+                    "The spec.controller value of the IngressClasses this controller owns")->capture_default_str();
+    cmd->add_option("--ingress-class", c.legacy_class,
+                    "Class name honoured in the deprecated kubernetes.io/ingress.class annotation")->capture_default_str();
+    cmd->add_flag("--ignore-classless", ignore_classless, "Do not serve Ingresses that name no class");
+    cmd->add_option("--watch-namespace", watch_ns, "Serve only Ingresses of this namespace (repeatable)");
+  }
+  void apply(routing::CompileOptions& c) const {
+    c.serve_classless = !ignore_classless;
+    c.watch_namespaces = {watch_ns.begin(), watch_ns.end()};
+  }
+};
+}  // namespace
+
 int main(int argc, char** argv) {
   CLI::App app{"ingressd: a Kubernetes ingress controller"};
   app.require_subcommand(1);
@@ -14,8 +35,7 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level, "debug, info, warn or error")->check(CLI::IsMember({"debug", "info", "warn", "error"}));
 
   ServeOptions so;
-  std::vector<std::string> watch_ns;
-  bool no_classless = false;
+  ClassFlags serve_flags, check_flags, routes_flags, explain_flags;
   auto* serve = app.add_subcommand("serve", "Serve HTTP by the Ingress objects in a folder of manifests");
   serve->add_option("--manifests", so.manifests, "A manifest file, or a folder read recursively (*.yaml, *.yml, *.json)")->required();
   serve->add_option("--http-port", so.proxy.http_port, "Plain HTTP port")->capture_default_str();
@@ -24,12 +44,7 @@ int main(int argc, char** argv) {
   serve->add_option("--admin-bind", so.admin_bind, "Admin address")->capture_default_str();
   serve->add_option("--bind", so.proxy.bind, "Address the HTTP(S) listeners bind to")->capture_default_str();
   serve->add_option("--workers", so.proxy.workers, "Worker threads (0 = one per core)")->capture_default_str();
-  serve->add_option("--controller-name", so.compile.controller_name,
-                    "The spec.controller value of the IngressClasses this controller owns")->capture_default_str();
-  serve->add_option("--ingress-class", so.compile.legacy_class,
-                    "Class name honoured in the deprecated kubernetes.io/ingress.class annotation")->capture_default_str();
-  serve->add_flag("--ignore-classless", no_classless, "Do not serve Ingresses that name no class");
-  serve->add_option("--watch-namespace", watch_ns, "Serve only Ingresses of this namespace (repeatable)");
+  serve_flags.add(serve, so.compile);
   serve->add_option("--client-header-timeout-ms", so.proxy.client_header_timeout_ms)->capture_default_str();
   serve->add_option("--client-idle-timeout-ms", so.proxy.client_idle_timeout_ms)->capture_default_str();
   serve->add_option("--client-body-timeout-ms", so.proxy.client_body_timeout_ms)->capture_default_str();
@@ -61,13 +76,13 @@ int main(int argc, char** argv) {
   auto* check = app.add_subcommand("check", "Validate manifests offline; exit 1 on errors");
   check->add_option("path", co.manifests, "A manifest file or folder")->required();
   check->add_option("--output,-o", co.output, "text or json")->check(CLI::IsMember({"text", "json"}));
-  check->add_option("--controller-name", co.compile.controller_name)->capture_default_str();
+  check_flags.add(check, co.compile);
 
   CheckOptions ro;
   auto* routes = app.add_subcommand("routes", "Print the route table compiled from manifests");
   routes->add_option("path", ro.manifests, "A manifest file or folder")->required();
   routes->add_option("--output,-o", ro.output, "text or json")->check(CLI::IsMember({"text", "json"}));
-  routes->add_option("--controller-name", ro.compile.controller_name)->capture_default_str();
+  routes_flags.add(routes, ro.compile);
 
   ExplainOptions xo;
   auto* explain = app.add_subcommand("explain", "Which route a request takes, and why the others do not");
@@ -76,7 +91,7 @@ int main(int argc, char** argv) {
   explain->add_option("--header,-H", xo.headers, "A request header K:V (repeatable)");
   explain->add_option("--method,-X", xo.method, "Request method (routing does not depend on it yet)");
   explain->add_option("--output,-o", xo.output, "text or json")->check(CLI::IsMember({"text", "json"}));
-  explain->add_option("--controller-name", xo.compile.controller_name)->capture_default_str();
+  explain_flags.add(explain, xo.compile);
 
   app.add_subcommand("version", "Print the version")->callback([] { std::printf("ingressd %s\n", INGRESSD_VERSION); });
 
@@ -85,11 +100,11 @@ int main(int argc, char** argv) {
                 : log_level == "warn" ? LogLevel::Warn
                 : log_level == "error" ? LogLevel::Error
                                        : LogLevel::Info);
-  if (*serve) {
-    so.compile.serve_classless = !no_classless;
-    so.compile.watch_namespaces = {watch_ns.begin(), watch_ns.end()};
-    return run_serve(so);
-  }
+  serve_flags.apply(so.compile);
+  check_flags.apply(co.compile);
+  routes_flags.apply(ro.compile);
+  explain_flags.apply(xo.compile);
+  if (*serve) return run_serve(so);
   if (*echo) return run_echo(eo);
   if (*check) return run_check(co);
   if (*routes) return run_routes(ro);

@@ -15,6 +15,8 @@ std::vector<std::string_view> split(std::string_view s, char sep);
 std::optional<uint64_t> parse_u64(std::string_view s);  // decimal digits only, no sign, no overflow
 std::string json_escape(std::string_view s);
 bool ends_with(std::string_view s, std::string_view suffix);
+// RFC 3339 date-time (as metav1.Time accepts) → nanoseconds since the epoch.
+std::optional<int64_t> parse_rfc3339_ns(std::string_view s);
 std::string percent_decode(std::string_view s);  // for query strings: %XX and '+'
 bool starts_with(std::string_view s, std::string_view prefix);
 

@@ -8,6 +8,7 @@
 
 #include "core/strings.h"
 #include "model/schema.h"
+#include "model/yaml_syntax.h"
 #include "model/validate.h"
 
 namespace ingressd::model {
@@ -105,6 +106,7 @@ ObjectMeta meta(const YAML::Node& n, bool namespaced) {
   m.uid = s(n["uid"]);
   m.resource_version = s(n["resourceVersion"]);
   m.creation_timestamp = s(n["creationTimestamp"]);
+  if (auto t = parse_rfc3339_ns(m.creation_timestamp)) m.creation_ns = *t;
   m.labels = smap(n["labels"]);
   m.annotations = smap(n["annotations"]);
   return m;
@@ -442,7 +444,7 @@ DecodeResult decode_manifests(std::string_view text, const std::string& file) {
         cur += '\n';
       } else {
         cur += std::string(ln);
-        cur += '\n';
+        if (nl != std::string_view::npos) cur += '\n';
       }
       if (nl == std::string_view::npos) break;
       pos = nl + 1;
@@ -450,12 +452,20 @@ DecodeResult decode_manifests(std::string_view text, const std::string& file) {
     }
     docs.emplace_back(cur_start, std::move(cur));
   }
+  int total_lines = static_cast<int>(std::count(text.begin(), text.end(), '\n')) + (text.empty() || text.back() == '\n' ? 0 : 1);
+  if (total_lines == 0) total_lines = 1;
   for (auto& [start, body] : docs) {
+    if (auto se = yaml_syntax_error(body)) {
+      int line = std::min(se->line + start, total_lines);
+      r.file_errors.push_back({Severity::Error, file, line, "", "Syntax",
+                               fmt::format("error converting YAML to JSON: yaml: line {}: {}", line, se->message)});
+      continue;
+    }
     YAML::Node node;
     try {
       node = YAML::Load(body);
     } catch (const YAML::Exception& e) {
-      int line = e.mark.line >= 0 ? e.mark.line + 1 + start : start + 1;
+      int line = std::min(e.mark.line >= 0 ? e.mark.line + 1 + start : start + 1, total_lines);
       r.file_errors.push_back({Severity::Error, file, line, "", "Syntax",
                                fmt::format("error converting YAML to JSON: yaml: line {}: {}", line, e.msg)});
       continue;

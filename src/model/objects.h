@@ -2,6 +2,7 @@
 // checks every field of the real API schema; these structs keep what we use.
 #pragma once
 #include <cstdint>
+#include <climits>
 #include <map>
 #include <optional>
 #include <string>
@@ -23,6 +24,7 @@ struct ObjectMeta {
   std::string uid;
   std::string resource_version;
   std::string creation_timestamp;  // RFC 3339 as written; "" when absent (file mode)
+  int64_t creation_ns = INT64_MAX;  // the same instant in ns since the epoch; absent = newest
   std::map<std::string, std::string> labels;
   std::map<std::string, std::string> annotations;
 };

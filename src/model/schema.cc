@@ -1,5 +1,7 @@
 #include "model/schema.h"
 
+#include "core/strings.h"
+
 #include <fmt/format.h>
 
 #include <cmath>
@@ -356,6 +358,10 @@ void check(const YAML::Node& node, const Type& type, const std::string& path, st
         // Go's json refuses a number or bool for a string field.
         return type_error(path);
       }
+      if (type.t == T::Time && !parse_rfc3339_ns(node.Scalar()))
+        out.push_back({path, line_of(node),
+                       fmt::format("parsing time \"{}\" as \"2006-01-02T15:04:05Z07:00\": {} is not an RFC 3339 time",
+                                   node.Scalar(), path)});
       return;
     case T::Int32:
     case T::Int64: {

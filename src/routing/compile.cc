@@ -75,13 +75,12 @@ class Compiler {
       }
       ingresses.push_back({&ing, &so.pos, id});
     }
-    // Precedence for conflicts: oldest creationTimestamp first, then
-    // namespace/name (ingress-nginx's rule; RFC 3339 strings sort by time
-    // when written in UTC as the API server does). Objects without a
-    // timestamp (file mode) tie and fall to namespace/name.
+    // Precedence for conflicts: oldest creationTimestamp first (compared as
+    // instants, whatever the offset or precision written), then
+    // namespace/name (ingress-nginx's rule). Objects without a timestamp
+    // (file mode) count as newest and tie among themselves.
     std::sort(ingresses.begin(), ingresses.end(), [](const StoredIngress& a, const StoredIngress& b) {
-      if (a.ing->meta.creation_timestamp != b.ing->meta.creation_timestamp)
-        return a.ing->meta.creation_timestamp < b.ing->meta.creation_timestamp;
+      if (a.ing->meta.creation_ns != b.ing->meta.creation_ns) return a.ing->meta.creation_ns < b.ing->meta.creation_ns;
       return a.id < b.id;
     });
     for (const auto& si : ingresses) add_ingress(si);

@@ -141,38 +141,47 @@ class Check(ToolsCase):
         self.assertEqual(conflict[0]["file"], self.file)
         self.assertEqual(conflict[0]["severity"], "warning")
 
-    BAD = [
-        # (case, text, needle on the line to report or None for "any line of the file")
-        ("unknown field", BAD_SCHEMA, "  service:"),
-        ("bad indentation", BAD_INDENT, "   bad: indent"),
-        ("unclosed flow sequence at end of file", BAD_EOF, None),
-        ("unterminated quoted string", BAD_QUOTE, None),
-        ("creationTimestamp that is not RFC 3339", BAD_TIMESTAMP, "creationTimestamp"),
-    ]
+    def check_bad(self, text, needle=None):
+        """A folder with good.yaml and bad.yaml: exit 1, one `bad.yaml:LINE: error:` line (LINE is the line of
+        needle, or at least a line of the file), the same in -o json; returns the line."""
+        d = self.tempdir()
+        h.write_manifests(d, manifests(), "good.yaml")
+        bad = os.path.join(d, "bad.yaml")
+        h.write_file(bad, text)
+        rc, out, err = h.run_cli(["check", d])
+        self.assertEqual(rc, 1, out + err)
+        errors = re.findall(r"(?m)^" + re.escape(bad) + r":(\d+): error: ", out)
+        self.assertEqual(len(errors), 1, out)
+        line = int(errors[0])
+        if needle is not None:
+            self.assertEqual(line, line_of(text, needle), out)
+        else:
+            # a line of the file, or the end of the file (the line after the last newline)
+            self.assertTrue(1 <= line <= len(text.splitlines()) + 1, "line %d is not in the %d-line file:\n%s" %
+                            (line, len(text.splitlines()), out))
+        self.assertNotIn("good.yaml:", "\n".join(l for l in out.splitlines() if ": error: " in l))
+        j = cli_json(self, ["check", "-o", "json", d], rc=1)
+        self.assertEqual(j["errors"], 1)
+        errs = [x for x in j["diagnostics"] if x["severity"] == "error"]
+        self.assertEqual([(x["file"], x["line"]) for x in errs], [(bad, line)])
+        self.assertIn("default/a", {s["ingress"] for s in j["ingresses"]})   # the rest still compiles
+        return line
 
     def test_folder_with_a_bad_manifest_exits_1(self):
-        for case, text, needle in self.BAD:
-            with self.subTest(case):
-                d = self.tempdir()
-                h.write_manifests(d, manifests(), "good.yaml")
-                bad = os.path.join(d, "bad.yaml")
-                h.write_file(bad, text)
-                rc, out, err = h.run_cli(["check", d])
-                self.assertEqual(rc, 1, out + err)
-                errors = re.findall(r"(?m)^" + re.escape(bad) + r":(\d+): error: ", out)
-                self.assertEqual(len(errors), 1, out)
-                line = int(errors[0])
-                if needle is not None:
-                    self.assertEqual(line, line_of(text, needle), out)
-                else:
-                    self.assertTrue(1 <= line <= len(text.splitlines()), "line %d is not in the %d-line file:\n%s" %
-                                    (line, len(text.splitlines()), out))
-                self.assertNotIn("good.yaml:", "\n".join(l for l in out.splitlines() if ": error: " in l))
-                j = cli_json(self, ["check", "-o", "json", d], rc=1)
-                self.assertEqual(j["errors"], 1)
-                errs = [x for x in j["diagnostics"] if x["severity"] == "error"]
-                self.assertEqual([(x["file"], x["line"]) for x in errs], [(bad, line)])
-                self.assertIn("default/a", {s["ingress"] for s in j["ingresses"]})   # the rest still compiles
+        with self.subTest("unknown field"):
+            self.check_bad(BAD_SCHEMA, "  service:")
+        with self.subTest("bad indentation"):
+            self.check_bad(BAD_INDENT, "   bad: indent")
+
+    def test_syntax_error_at_end_of_file_names_a_line_of_the_file(self):
+        self.check_bad(BAD_EOF)
+
+    def test_unterminated_quoted_string_is_an_error(self):
+        self.check_bad(BAD_QUOTE)
+
+    def test_creation_timestamp_must_be_rfc3339(self):
+        # the API server (metav1.Time, time.RFC3339) refuses it
+        self.check_bad(BAD_TIMESTAMP, "creationTimestamp")
 
 
 # ----------------------------------------------------------------------------
@@ -295,6 +304,12 @@ class Explain(ToolsCase):
         self.assertEqual(rc, 0)
         self.assertIn("503", out)
 
+    def test_request_is_normalised_like_the_proxy_does(self):
+        j = self.explain_json("http://FOO.example.com:8080/x/../%61pi?q=1")
+        self.assertEqual((j["normalizedHost"], j["normalizedPath"]), ("foo.example.com", "/api"))
+        self.assertEqual((j["match"]["ingress"], j["match"]["pathType"], j["match"]["rulePath"]),
+                         ("default/a", "Exact", "/api"))
+
     def test_host_header_form_equals_url_form(self):
         a = self.explain_json("http://foo.example.com/api/x")
         b = self.explain_json("/api/x", "-H", "Host: foo.example.com")
@@ -336,6 +351,16 @@ class LiveExplain(h.E2ETestCase):
         for url in self.URLS:
             with self.subTest(url=url, config="without a"):
                 self.assertEqual(self.live(srv, url=url), cli_json(self, ["explain", "-o", "json", d, url]))
+
+    def test_live_explain_with_another_controller_name(self):
+        d = self.tempdir()
+        h.write_manifests(d, manifests())
+        srv = self.start_ingressd(d, ["--controller-name", "example.com/other"])
+        url = "http://foo.example.com/api/x"
+        live = self.live(srv, url=url)
+        self.assertEqual(live["match"]["ingress"], "default/c")     # now Ingress c of class theirs is ours
+        self.assertEqual(live, cli_json(self, ["explain", "-o", "json", "--controller-name", "example.com/other",
+                                               d, url]))
 
     def test_live_explain_without_url_is_400(self):
         d = self.tempdir()
