@@ -397,7 +397,7 @@ void check(const YAML::Node& node, const Type& type, const std::string& path, st
           out.push_back({sub, line_of(it->first), fmt::format("duplicate field \"{}\"", sub), false, true});
           continue;
         }
-        const YAML::Node& v = it->second;
+        const YAML::Node v = it->second;  // a copy: it->second lives in a temporary proxy
         if (v.IsNull()) continue;
         if (!v.IsScalar() || classify_scalar(v) != ScalarKind::String)
           out.push_back({sub, line_of(v),
@@ -427,7 +427,8 @@ void check(const YAML::Node& node, const Type& type, const std::string& path, st
           if (!type.open) out.push_back({sub, line_of(it->first), fmt::format("unknown field \"{}\"", sub), true});
           continue;
         }
-        check(it->second, *ft, sub, out);
+        const YAML::Node value = it->second;  // a copy: it->second lives in a temporary proxy
+        check(value, *ft, sub, out);
       }
       return;
     }
