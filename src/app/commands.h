@@ -18,6 +18,9 @@ struct ServeOptions {
   routing::CompileOptions compile;
   int reload_holdoff_ms = 100;
   int shutdown_delay_ms = 0;
+  std::string access_log = "-";  // "-" stdout, "off", or a file
+  std::string access_log_format = "json";
+  int access_log_sample = 1;
 };
 int run_serve(const ServeOptions& o);
 

@@ -1,5 +1,7 @@
 #include "app/config_state.h"
 
+#include <fmt/format.h>
+
 #include "routing/dump.h"
 #include "routing/explain.h"
 
@@ -43,7 +45,14 @@ void ConfigState::record(const LoadOutcome& o, std::shared_ptr<const Snapshot> s
   }
   if (!last_error_.empty()) ++failed_reloads_;
   diagnostics_ = routing::diagnostics_json(o.diagnostics);
-  if (!o.listed) return;
+  diag_counts_.clear();
+  for (const auto& d : o.diagnostics) ++diag_counts_[{severity_name(d.severity), d.reason}];
+  if (!o.listed) {
+    ++failed_reloads_;
+    return;
+  }
+  if (last_error_.empty()) last_success_ms_ = unix_ms;
+  routes_ = o.table ? o.table->route_count() : 0;
   loaded_ = true;
   table_ = o.table;
   snap_ = std::move(snap_ptr);
@@ -62,6 +71,28 @@ nlohmann::json ConfigState::explain(const std::string& url, const std::string& h
   std::lock_guard<std::mutex> g(mu_);
   if (!table_ || !snap_) return {{"error", "no configuration loaded"}};
   return routing::explain(*snap_, opts_, *table_, url, host).json;
+}
+
+void ConfigState::metrics(std::string& b) const {
+  std::lock_guard<std::mutex> g(mu_);
+  auto family = [&](const char* name, const char* type, const char* help) {
+    b += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+  };
+  family("ingressd_config_reloads_total", "counter", "Configuration loads, by result (with_errors: some object was rejected).");
+  b += fmt::format("ingressd_config_reloads_total{{result=\"clean\"}} {}\n", reloads_ - failed_reloads_);
+  b += fmt::format("ingressd_config_reloads_total{{result=\"with_errors\"}} {}\n", failed_reloads_);
+  family("ingressd_config_last_clean_reload_timestamp_seconds", "gauge", "When the configuration last loaded without errors.");
+  b += fmt::format("ingressd_config_last_clean_reload_timestamp_seconds {:.3f}\n", static_cast<double>(last_success_ms_) / 1000.0);
+  family("ingressd_config_objects", "gauge", "Objects in force, by kind.");
+  for (auto it = objects_.begin(); it != objects_.end(); ++it)
+    b += fmt::format("ingressd_config_objects{{kind=\"{}\"}} {}\n", it.key(), it.value().get<uint64_t>());
+  family("ingressd_config_routes", "gauge", "Routes in the table in force.");
+  b += fmt::format("ingressd_config_routes {}\n", routes_);
+  family("ingressd_config_diagnostics", "gauge", "Diagnostics of the last load, by severity and reason.");
+  for (auto& [k, v] : diag_counts_)
+    b += fmt::format("ingressd_config_diagnostics{{severity=\"{}\",reason=\"{}\"}} {}\n", k.first, k.second, v);
+  family("ingressd_config_ready", "gauge", "1 once a configuration is loaded.");
+  b += fmt::format("ingressd_config_ready {}\n", loaded_ ? 1 : 0);
 }
 
 bool ConfigState::ready() const {

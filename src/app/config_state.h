@@ -30,6 +30,16 @@ class ConfigState {
               int64_t unix_ms);
   nlohmann::json explain(const std::string& url, const std::string& host) const;
   bool ready() const;
+  // Config families for /metrics: reloads, objects, routes, diagnostics.
+  void metrics(std::string& out) const;
+  void set_start_time(int64_t unix_ms) {
+    std::lock_guard<std::mutex> g(mu_);
+    start_ms_ = unix_ms;
+  }
+  int64_t start_time_ms() const {
+    std::lock_guard<std::mutex> g(mu_);
+    return start_ms_;
+  }
   nlohmann::json summary() const;
   std::string routes_text() const;
   nlohmann::json routes_json() const;
@@ -39,6 +49,10 @@ class ConfigState {
   bool loaded_ = false;
   uint64_t reloads_ = 0;
   uint64_t failed_reloads_ = 0;
+  int64_t last_success_ms_ = 0;
+  int64_t start_ms_ = 0;
+  size_t routes_ = 0;
+  std::map<std::pair<std::string, std::string>, uint64_t> diag_counts_;  // (severity, reason)
   int64_t last_reload_ms_ = 0;
   std::string last_error_;
   nlohmann::json diagnostics_ = nlohmann::json::array();

@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/strings.h"
 #include "observe/admin_server.h"
+#include "app/metrics_endpoint.h"
 #include "proxy/table_publisher.h"
 #include "proxy/worker.h"
 #include "routing/dump.h"
@@ -78,6 +79,7 @@ int run_serve(const ServeOptions& o) {
   std::string err;
   if (!watcher.start(err)) log_warn("file watching is off: {}", err);
   reload("start");
+  state.set_start_time(unix_ms());
 
   AdminServer admin;
   admin.handle("/healthz", [](const std::string&, const std::string&) { return AdminResponse{200, "text/plain", "ok\n"}; });
@@ -110,51 +112,25 @@ int run_serve(const ServeOptions& o) {
     return AdminResponse{200, "text/plain; charset=utf-8", state.routes_text()};
   });
 
+  AccessLog access_log;
+  if (!access_log.open(o.access_log, o.access_log_format == "text" ? AccessLogFormat::Text : AccessLogFormat::Json,
+                       o.access_log_sample, err)) {
+    log_error("{}", err);
+    return 1;
+  }
+  std::atomic<int> open_connections{0};
   int nworkers = o.proxy.workers > 0 ? o.proxy.workers : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   std::vector<std::unique_ptr<Worker>> workers;
   for (int i = 0; i < nworkers; ++i) {
     workers.push_back(std::make_unique<Worker>(i, o.proxy, publisher));
+    workers.back()->set_shared(&open_connections, &access_log);
     if (!workers.back()->listen(err)) {
       log_error("{}", err);
       return 1;
     }
   }
   admin.handle("/metrics", [&](const std::string&, const std::string&) {
-    uint64_t acc = 0, req = 0, act = 0, cls[6] = {}, cerr = 0, tmo = 0, resets = 0, retries = 0, ejections = 0, refused = 0;
-    for (auto& w : workers) {
-      const WorkerStats& s = w->stats();
-      acc += s.accepted.load();
-      req += s.requests.load();
-      act += s.active_connections.load();
-      for (int i = 1; i < 6; ++i) cls[i] += s.responses_by_class[i].load();
-      cerr += s.upstream_connect_errors.load();
-      tmo += s.upstream_timeouts.load();
-      resets += s.upstream_resets.load();
-      retries += s.upstream_retries.load();
-      ejections += s.endpoint_ejections.load();
-      refused += s.connections_refused.load();
-    }
-    std::string b;
-    b += "# HELP ingressd_connections_accepted_total Client connections accepted.\n# TYPE ingressd_connections_accepted_total counter\n";
-    b += fmt::format("ingressd_connections_accepted_total {}\n", acc);
-    b += "# HELP ingressd_connections_active Client connections open.\n# TYPE ingressd_connections_active gauge\n";
-    b += fmt::format("ingressd_connections_active {}\n", act);
-    b += "# HELP ingressd_requests_total Requests whose head was parsed.\n# TYPE ingressd_requests_total counter\n";
-    b += fmt::format("ingressd_requests_total {}\n", req);
-    b += "# HELP ingressd_responses_total Responses sent, by status class.\n# TYPE ingressd_responses_total counter\n";
-    for (int i = 1; i < 6; ++i) b += fmt::format("ingressd_responses_total{{class=\"{}xx\"}} {}\n", i, cls[i]);
-    b += "# HELP ingressd_upstream_connect_errors_total Failed connections to endpoints.\n# TYPE ingressd_upstream_connect_errors_total counter\n";
-    b += fmt::format("ingressd_upstream_connect_errors_total {}\n", cerr);
-    b += "# HELP ingressd_upstream_timeouts_total Upstream connect or response timeouts.\n# TYPE ingressd_upstream_timeouts_total counter\n";
-    b += fmt::format("ingressd_upstream_timeouts_total {}\n", tmo);
-    auto counter = [&](const char* name, const char* help, uint64_t v) {
-      b += fmt::format("# HELP {0} {1}\n# TYPE {0} counter\n{0} {2}\n", name, help, v);
-    };
-    counter("ingressd_upstream_resets_total", "Upstream connections reset or closed before a response.", resets);
-    counter("ingressd_upstream_retries_total", "Requests retried on another connection or endpoint.", retries);
-    counter("ingressd_endpoint_ejections_total", "Endpoints ejected by passive health checking.", ejections);
-    counter("ingressd_connections_refused_total", "Client connections refused over --max-connections.", refused);
-    return AdminResponse{200, "text/plain; version=0.0.4", b};
+    return AdminResponse{200, "text/plain; version=0.0.4; charset=utf-8", render_metrics(workers, state, access_log)};
   });
   if (!admin.start(o.admin_bind, o.admin_port, err)) {
     log_error("{}", err);
@@ -213,6 +189,8 @@ int run_serve(const ServeOptions& o) {
   for (auto& w : workers) w->stop();
   for (auto& t : threads) t.join();
   admin.stop();
+  workers.clear();  // flushes their access-log buffers
+  access_log.stop();
   log_info("stopped");
   return exit_code;
 }

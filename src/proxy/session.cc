@@ -8,11 +8,21 @@
 #include <cstring>
 
 #include "core/strings.h"
+#include "observe/metrics.h"
+
+#include <fmt/format.h>
+#include <ctime>
 #include "proxy/responses.h"
 #include "routing/path.h"
 
 namespace ingressd {
 namespace {
+
+int64_t mono_us() {
+  timespec ts;
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);  // vDSO: no system call
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000 + ts.tv_nsec / 1000;
+}
 
 constexpr size_t kHigh = 256 * 1024;  // stop reading a side whose output is this far behind
 constexpr size_t kReadChunk = 16 * 1024;
@@ -171,7 +181,10 @@ void ClientConn::flush() {
     dead_ = true;
     return;
   }
-  if (out_.size() != before) client_progress_ = w_.now_ms();
+  if (out_.size() != before) {
+    client_progress_ = w_.now_ms();
+    sent_total_ += before - out_.size();
+  }
   if (out_.empty() && phase_ == Phase::Head) {
     out_.release_if_empty();
     if (in_.empty()) in_.release_if_empty();  // idle: hold no buffer
@@ -184,6 +197,17 @@ bool ClientConn::start_exchange() {
   http1::RequestHead& req = w_.scratch_request();
   http1::ParseError err;
   ex_.is_head = false;  // an error before the head is parsed answers with a body
+  ex_.recorded = false;
+  ex_.stats_id = 0;
+  ex_.route = nullptr;
+  ex_.ingress = {};
+  ex_.method = kOtherMethod;
+  ex_.upstream_us = -1;
+  ex_.interim = 0;
+  ex_.start_us = mono_us();
+  ex_.out_mark = sent_total_ + out_.size();
+  ex_.bytes_in = 0;
+  ex_.request_id.clear();
   // Only re-parse when a new line ending arrived since the last attempt.
   if (head_scan_ > 0 && head_scan_ <= in_.size() &&
       !std::memchr(in_.data() + head_scan_, '\n', in_.size() - head_scan_)) {
@@ -206,6 +230,14 @@ bool ClientConn::start_exchange() {
   }
   head_scan_ = 0;
   w_.mutable_stats().requests.fetch_add(1, std::memory_order_relaxed);
+  ex_.method = method_index(req.method);
+  ex_.bytes_in = static_cast<uint64_t>(n);
+  if (!req.request_id.empty()) ex_.request_id.assign(req.request_id);
+  if (w_.access_log() && w_.access_log()->enabled()) {
+    ex_.log_method.assign(req.method);
+    ex_.log_host.assign(req.authority.empty() ? req.host : req.authority);
+    ex_.log_target.assign(req.target);
+  }
   const bool has_body = req.framing != http1::Framing::None;
   ex_.is_head = req.is_head;
   ex_.client_minor = req.minor;
@@ -246,6 +278,12 @@ bool ClientConn::start_exchange() {
     return false;
   }
   routing::Match m = t->table->match(host_, path);
+  ex_.stats_id = m.stats_id;
+  ex_.route = m.route;
+  ex_.ingress = m.route ? std::string_view(m.route->ingress)
+                : m.kind == routing::MatchKind::HostDefault ? std::string_view(m.vhost->default_source)
+                : m.kind == routing::MatchKind::GlobalDefault ? std::string_view(t->table->global_default_source())
+                                                              : std::string_view();
   if (!m.backend) {
     in_.consume(static_cast<size_t>(n));
     send_error(404, "no route matches this request", has_body || !req.keep_alive);
@@ -330,6 +368,17 @@ void ClientConn::write_upstream_head(const http1::RequestHead& req, std::string_
   h.append(peer_ip_).append("\r\nX-Real-IP: ").append(peer_ip_);
   h.append("\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: ").append(host_src_or(req));
   h.append("\r\nX-Forwarded-Port: ").append(std::to_string(w_.cfg.http_port)).append("\r\n");
+  if (ex_.request_id.empty()) {
+    // X-Request-ID: passed through when the client sent one, else ours.
+    static const char* hex = "0123456789abcdef";
+    uint64_t a = w_.next_random(), b = w_.next_random();
+    ex_.request_id.resize(32);
+    for (int i = 0; i < 16; ++i) {
+      ex_.request_id[i] = hex[(a >> (4 * i)) & 15];
+      ex_.request_id[16 + i] = hex[(b >> (4 * i)) & 15];
+    }
+    h.append("X-Request-ID: ").append(ex_.request_id).append("\r\n");
+  }
   switch (req.framing) {
     case http1::Framing::Length:
       h.append("Content-Length: ").append(std::to_string(req.content_length)).append("\r\n");
@@ -373,6 +422,7 @@ void ClientConn::connect_upstream(bool fresh) {
   ex_.up = u;
   u->progress = w_.now_ms();
   u->out.append(ex_.head);
+  ex_.upstream_start_us = mono_us();
   again_ = true;  // a pooled connection is writable now: no event will say so
 }
 
@@ -427,6 +477,7 @@ void ClientConn::pump_request_body() {
       size_t take = static_cast<size_t>(std::min<uint64_t>(ex_.req_remaining, in_.size()));
       u->out.append(in_.data(), take);
       in_.consume(take);
+      ex_.bytes_in += take;
       ex_.req_remaining -= take;
       if (ex_.req_remaining == 0) ex_.req_done = true;
     } else {
@@ -456,6 +507,7 @@ void ClientConn::pump_request_body() {
         ex_.req_done = true;
       }
       in_.consume(r.consumed);
+      ex_.bytes_in += r.consumed;
       if (r.status == http1::ChunkedDecoder::Status::NeedMore) break;
     }
     consumed = true;
@@ -584,6 +636,10 @@ bool ClientConn::handle_response_head(long n) {
   const http1::ResponseHead& resp = w_.scratch_response();
   const bool upgrade = resp.status == 101;
   if (resp.status < 200 && !upgrade) {
+    if (++ex_.interim > 8) {
+      upstream_failed("the backend sent too many interim responses", false);
+      return false;
+    }
     // Interim responses (100 Continue, 103 Early Hints) go to HTTP/1.1 clients only.
     if (ex_.client_minor >= 1) {
       out_.append("HTTP/1.1 ");
@@ -611,6 +667,7 @@ bool ClientConn::handle_response_head(long n) {
   ex_.status = resp.status;
   ex_.resp_head_done = true;
   if (ex_.endpoint) w_.endpoint_ok(*ex_.endpoint);
+  ex_.upstream_us = mono_us() - ex_.upstream_start_us;
   ex_.resp_framing = resp.framing;
   ex_.resp_remaining = resp.content_length;
   ex_.resp_chunked.reset();
@@ -674,6 +731,8 @@ bool ClientConn::handle_response_head(long n) {
   if (cls < 6) w_.mutable_stats().responses_by_class[cls].fetch_add(1, std::memory_order_relaxed);
   if (upgrade) {
     phase_ = Phase::Tunnel;
+    w_.mutable_stats().websockets_active.fetch_add(1, std::memory_order_relaxed);
+    w_.mutable_stats().websockets_total.fetch_add(1, std::memory_order_relaxed);
     again_ = true;
     return false;
   }
@@ -689,6 +748,7 @@ void ClientConn::finish_exchange() {
   w_.release_upstream(u, reusable);
   ex_.up = nullptr;
   if (!ex_.client_keep_alive) closing_ = true;
+  record(ex_.status);
   end_accounting();
   phase_ = Phase::Head;
   head_started_ = client_progress_ = w_.now_ms();
@@ -697,6 +757,8 @@ void ClientConn::finish_exchange() {
 
 void ClientConn::abort_exchange() {
   if (!ex_.active) return;
+  if (phase_ == Phase::Tunnel) w_.mutable_stats().websockets_active.fetch_sub(1, std::memory_order_relaxed);
+  if (!ex_.recorded) record(ex_.resp_started ? ex_.status : 0);  // 0: no response (cut short)
   if (ex_.up) {
     w_.close_upstream(ex_.up);
     ex_.up = nullptr;
@@ -746,14 +808,77 @@ void ClientConn::pump_tunnel() {
 
 void ClientConn::send_error(int status, const char* detail, bool close) {
   bool head_only = ex_.is_head;
-  abort_exchange();
+  // The error response is the answer to this request: appended first, so
+  // that record() counts its bytes.
   append_error_response(out_, status, detail, close, head_only, w_.date_header());
+  record(status);
+  abort_exchange();
   unsigned cls = static_cast<unsigned>(status / 100);
   if (cls < 6) w_.mutable_stats().responses_by_class[cls].fetch_add(1, std::memory_order_relaxed);
   phase_ = Phase::Head;
   head_started_ = client_progress_ = w_.now_ms();
   if (close) closing_ = true;
   else again_ = true;
+}
+
+void ClientConn::record(int status) {
+  if (ex_.recorded) return;
+  ex_.recorded = true;
+  TableRef* t = ex_.table ? ex_.table : w_.table();
+  if (!t) return;
+  const int64_t now = mono_us();
+  const int64_t dur = now - ex_.start_us;
+  const uint64_t bytes_out = sent_total_ + out_.size() - ex_.out_mark;
+  RouteCounters& c = w_.route_counters(t, ex_.stats_id);
+  int cls = status / 100;
+  if (cls < 0 || cls > 5) cls = 0;
+  c.requests[ex_.method][cls].add(1);
+  c.bytes_in.add(ex_.bytes_in);
+  c.bytes_out.add(bytes_out);
+  c.duration.observe(dur);
+  if (ex_.upstream_us >= 0) c.upstream.observe(ex_.upstream_us);
+  AccessLog* log = w_.access_log();
+  if (!log || !log->enabled()) return;
+  if (log->sample() > 1 && w_.next_random() % static_cast<uint64_t>(log->sample()) != 0) return;
+  std::string& b = w_.log_buffer();
+  std::string upstream = ex_.endpoint ? ex_.endpoint->text : std::string();
+  std::string service = ex_.backend ? ex_.backend->str() : std::string();
+  std::string host_rule = ex_.route ? ex_.route->host : std::string();
+  std::string path_rule = ex_.route ? ex_.route->path : std::string();
+  char when[40];
+  {
+    timespec rt;
+    ::clock_gettime(CLOCK_REALTIME_COARSE, &rt);
+    std::tm tm{};
+    ::gmtime_r(&rt.tv_sec, &tm);
+    size_t k = std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+    std::snprintf(when + k, sizeof when - k, ".%03ldZ", rt.tv_nsec / 1'000'000);
+  }
+  double up_ms = ex_.upstream_us >= 0 ? static_cast<double>(ex_.upstream_us) / 1000.0 : -1;
+  if (log->format() == AccessLogFormat::Json) {
+    fmt::format_to(std::back_inserter(b),
+                   "{{\"time\":\"{}\",\"client\":\"{}\",\"method\":\"{}\",\"host\":\"{}\",\"path\":\"{}\","
+                   "\"protocol\":\"HTTP/1.{}\",\"status\":{},\"bytes_in\":{},\"bytes_out\":{},\"duration_ms\":{:.3f},"
+                   "\"upstream\":\"{}\",\"upstream_ms\":{:.3f},\"ingress\":\"{}\",\"rule_host\":\"{}\","
+                   "\"rule_path\":\"{}\",\"service\":\"{}\",\"request_id\":\"{}\"}}\n",
+                   when, peer_ip_, json_escape(ex_.log_method), json_escape(ex_.log_host), json_escape(ex_.log_target),
+                   ex_.client_minor, status, ex_.bytes_in, bytes_out, static_cast<double>(dur) / 1000.0, upstream,
+                   up_ms, json_escape(ex_.ingress), json_escape(host_rule), json_escape(path_rule),
+                   json_escape(service), json_escape(ex_.request_id));
+  } else {
+    // Text: time client "method host path protocol" status bytes_in bytes_out duration_ms upstream upstream_ms
+    //       ingress service request_id
+    fmt::format_to(std::back_inserter(b), "{} {} \"{} {} {} HTTP/1.{}\" {} {} {} {:.3f} {} {:.3f} {} {} {}\n", when,
+                   peer_ip_, ex_.log_method.empty() ? "-" : ex_.log_method, ex_.log_host.empty() ? "-" : ex_.log_host,
+                   ex_.log_target.empty() ? "-" : ex_.log_target, ex_.client_minor, status, ex_.bytes_in, bytes_out,
+                   static_cast<double>(dur) / 1000.0, upstream.empty() ? "-" : upstream, up_ms,
+                   ex_.ingress.empty() ? "-" : std::string(ex_.ingress), service.empty() ? "-" : service,
+                   ex_.request_id.empty() ? "-" : ex_.request_id);
+  }
+  if (b.size() >= 64 * 1024) w_.flush_log();
+  ex_.log_method.clear();
+  ex_.log_host.clear();
+  ex_.log_target.clear();
 }
 
 // Timeouts are measured from the last progress of whichever side we wait

@@ -37,6 +37,20 @@ class ClientConn final : public IoHandler {
     const routing::Backend* backend = nullptr;
     const routing::EndpointAddr* endpoint = nullptr;  // the one being tried
     uint64_t req_body_bytes = 0;
+    // metrics and access log
+    const routing::Route* route = nullptr;
+    std::string_view ingress;  // the Ingress that routed it (a view into the pinned table)
+    uint32_t stats_id = 0;
+    int method = 0;
+    int64_t start_us = 0;
+    int64_t upstream_start_us = 0;
+    int64_t upstream_us = -1;
+    uint64_t bytes_in = 0;
+    uint64_t out_mark = 0;  // sent_total_ + out_.size() when the request started
+    bool recorded = false;
+    int interim = 0;  // 1xx responses passed on
+    std::string request_id;
+    std::string log_method, log_host, log_target;  // copies for the access log (only when it is on)
     size_t next_endpoint = 0;  // index into backend->endpoints
     int attempts = 0;
     bool retried_stale = false;
@@ -82,6 +96,7 @@ class ClientConn final : public IoHandler {
   void send_error(int status, const char* detail, bool close);
   void abort_exchange();
   void end_accounting();  // the per-backend in-flight count and the table pin
+  void record(int status);  // metrics and access log for the current request, once
   void write_upstream_head(const http1::RequestHead& req, std::string_view path);
 
   Worker& w_;
@@ -98,6 +113,7 @@ class ClientConn final : public IoHandler {
   bool in_drive_ = false;
   bool again_ = false;
   size_t head_scan_ = 0;  // bytes of `in_` already known to hold no complete head
+  uint64_t sent_total_ = 0;      // bytes written to the client
   int64_t client_progress_ = 0;  // last byte read from or written to the client (ms)
   int64_t head_started_ = 0;     // first byte of the request head now being read
   Exchange ex_;

@@ -7,6 +7,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <ctime>
 #include <thread>
 
@@ -58,10 +59,9 @@ Worker::Worker(int index, const ProxyConfig& c, TablePublisher& pub)
     : cfg(c), index_(index), pub_(pub), req_scratch_(std::make_unique<http1::RequestHead>()),
       resp_scratch_(std::make_unique<http1::ResponseHead>()) {
   listener_.w = this;
-  if (cfg.max_connections > 0) {
-    int n = cfg.workers > 0 ? cfg.workers : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    max_clients_ = std::max(1, (cfg.max_connections + n - 1) / n);
-  }
+  rng_state_ = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
+               (static_cast<uint64_t>(index_ + 1) << 56) ^ reinterpret_cast<uintptr_t>(this);
+  log_buf_.reserve(64 * 1024);
   epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   register_fd(wake_fd_, &wake_);
@@ -69,6 +69,7 @@ Worker::Worker(int index, const ProxyConfig& c, TablePublisher& pub)
 }
 
 Worker::~Worker() {
+  flush_log();
   for (ClientConn* c : clients_) c->detach();  // closes the upstreams they own
   for (ClientConn* c : clients_) delete c;
   for (auto& [_, v] : idle_)
@@ -155,22 +156,72 @@ void Worker::refresh_table() {
   if (g == gen_) return;
   auto t = pub_.current(&gen_);
   if (!t) return;
+  auto* next = new TableRef();
+  next->table = std::move(t);
+  next->rr.assign(next->table->backends().size(), static_cast<uint32_t>(index_));
+  next->backend_inflight.assign(next->table->backends().size(), 0);
+  next->n_stats = next->table->stat_labels().size();
+  next->stats = std::make_unique<std::atomic<RouteCounters*>[]>(next->n_stats);
+  std::lock_guard<std::mutex> g_(metrics_mu_);
   if (current_) {
-    if (current_->inflight == 0) delete current_;
+    if (current_->inflight == 0) retire_metrics(current_);
     else {
       current_->retired = true;
       retired_.push_back(current_);
     }
   }
-  current_ = new TableRef();
-  current_->table = std::move(t);
-  current_->rr.assign(current_->table->backends().size(), static_cast<uint32_t>(index_));
-  current_->backend_inflight.assign(current_->table->backends().size(), 0);
+  current_ = next;
+}
+
+// Folds a table's counters into the archive and frees it (metrics_mu_ held).
+void Worker::retire_metrics(TableRef* t) {
+  const auto& labels = t->table->stat_labels();
+  for (size_t i = 0; i < t->n_stats; ++i)
+    if (RouteCounters* c = t->stats[i].load(std::memory_order_relaxed)) archive_[labels[i]].add(*c);
+  delete t;
+}
+
+RouteCounters& Worker::route_counters(TableRef* t, uint32_t id) {
+  if (id >= t->n_stats) id = 0;
+  RouteCounters* c = t->stats[id].load(std::memory_order_acquire);
+  if (c) return *c;
+  std::lock_guard<std::mutex> g(metrics_mu_);
+  c = new RouteCounters();
+  t->stats[id].store(c, std::memory_order_release);
+  return *c;
+}
+
+void Worker::collect_metrics(std::map<std::string, RouteTotals>& out) {
+  std::lock_guard<std::mutex> g(metrics_mu_);
+  for (auto& [k, v] : archive_) out[k].add(v);
+  auto add = [&](TableRef* t) {
+    const auto& labels = t->table->stat_labels();
+    for (size_t i = 0; i < t->n_stats; ++i)
+      if (RouteCounters* c = t->stats[i].load(std::memory_order_acquire)) out[labels[i]].add(*c);
+  };
+  if (current_) add(current_);
+  for (TableRef* t : retired_) add(t);
+}
+
+void Worker::flush_log() {
+  if (log_buf_.empty() || !access_log_) return;
+  access_log_->submit(std::move(log_buf_));
+  log_buf_ = std::string();
+  log_buf_.reserve(64 * 1024);
+}
+
+uint64_t Worker::next_random() {
+  // splitmix64
+  uint64_t z = (rng_state_ += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
 }
 
 void Worker::release_table(TableRef* t) {
   if (!t) return;
   if (--t->inflight == 0 && t->retired) {
+    std::lock_guard<std::mutex> g(metrics_mu_);
     for (size_t i = 0; i < retired_.size(); ++i) {
       if (retired_[i] == t) {
         retired_[i] = retired_.back();
@@ -178,7 +229,7 @@ void Worker::release_table(TableRef* t) {
         break;
       }
     }
-    delete t;
+    retire_metrics(t);
   }
 }
 
@@ -192,7 +243,8 @@ void Worker::accept_all() {
       if (errno == EMFILE || errno == ENFILE) log_warn("worker {}: out of file descriptors; connection refused", index_);
       return;
     }
-    if (max_clients_ > 0 && static_cast<int>(clients_.size()) >= max_clients_) {
+    if (cfg.max_connections > 0 && connections_ &&
+        connections_->load(std::memory_order_relaxed) >= cfg.max_connections) {
       // Refused cleanly: a short answer instead of a reset, then close.
       static const char kBusy[] =
           "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 24\r\nConnection: close\r\n\r\n"
@@ -209,6 +261,7 @@ void Worker::accept_all() {
     clients_.push_back(c);
     stats_.accepted.fetch_add(1, std::memory_order_relaxed);
     stats_.active_connections.fetch_add(1, std::memory_order_relaxed);
+    if (connections_) connections_->fetch_add(1, std::memory_order_relaxed);
     register_fd(fd, c);
   }
 }
@@ -300,6 +353,7 @@ void Worker::close_client(ClientConn* c) {
   clients_.pop_back();
   c->list_index = SIZE_MAX;
   stats_.active_connections.fetch_sub(1, std::memory_order_relaxed);
+  if (connections_) connections_->fetch_sub(1, std::memory_order_relaxed);
   client_graveyard_.push_back(c);
 }
 
@@ -344,6 +398,7 @@ void Worker::redrive_later(ClientConn* c) {
 }
 
 void Worker::sweep_timers() {
+  flush_log();
   // Copy: timers may close connections.
   std::vector<ClientConn*> snapshot = clients_;
   for (ClientConn* c : snapshot) {

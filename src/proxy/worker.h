@@ -7,11 +7,15 @@
 #include <atomic>
 #include <cstring>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "observe/access_log.h"
+#include "observe/metrics.h"
 #include "proxy/buffer.h"
 #include "proxy/config.h"
 #include "proxy/http1/chunked.h"
@@ -34,8 +38,15 @@ struct TableRef {
   std::shared_ptr<const routing::RouteTable> table;
   std::vector<uint32_t> rr;        // round-robin cursor per backend id
   std::vector<uint32_t> backend_inflight;  // requests in progress per backend id (this worker)
+  // Request metrics per route target (RouteTable::stat_labels), allocated on
+  // first use. Written by the worker, read by the scraper under metrics_mu_.
+  std::unique_ptr<std::atomic<RouteCounters*>[]> stats;
+  size_t n_stats = 0;
   int inflight = 0;
   bool retired = false;
+  ~TableRef() {
+    for (size_t i = 0; i < n_stats; ++i) delete stats[i].load(std::memory_order_relaxed);
+  }
 };
 
 struct EndpointKey {
@@ -78,6 +89,7 @@ struct WorkerStats {
   std::atomic<uint64_t> responses_by_class[6] = {};  // index status/100
   std::atomic<uint64_t> upstream_connect_errors{0}, upstream_timeouts{0};
   std::atomic<uint64_t> upstream_resets{0}, upstream_retries{0}, endpoint_ejections{0}, connections_refused{0};
+  std::atomic<uint64_t> websockets_active{0}, websockets_total{0};
 };
 
 class Worker {
@@ -99,6 +111,20 @@ class Worker {
   // A pooled connection to `ep`, or a new one (always new when `fresh`).
   UpstreamConn* acquire_upstream(const routing::EndpointAddr& ep, int& err, bool fresh = false);
   void redrive_later(ClientConn* c);
+  // Shared with the other workers: the process-wide connection count (for
+  // --max-connections; touched on accept and close only) and the access log.
+  void set_shared(std::atomic<int>* connections, AccessLog* log) {
+    connections_ = connections;
+    access_log_ = log;
+  }
+  RouteCounters& route_counters(TableRef* t, uint32_t id);
+  // Sums this worker's request metrics by label set (admin thread).
+  void collect_metrics(std::map<std::string, RouteTotals>& out);
+  AccessLog* access_log() { return access_log_; }
+  // Appends one access-log line (complete, with its newline).
+  std::string& log_buffer() { return log_buf_; }
+  void flush_log();
+  uint64_t next_random();  // per-worker, not cryptographic (request ids)
   // Passive health, per worker: an endpoint that fails `eject_after_failures`
   // times in a row gets no requests for `eject_ms`.
   bool endpoint_ejected(const routing::EndpointAddr& ep) const;
@@ -153,7 +179,13 @@ class Worker {
     int64_t ejected_until = 0;
   };
   std::unordered_map<EndpointKey, Health, EndpointKeyHash> health_;  // only endpoints with recent failures
-  int max_clients_ = 0;
+  std::atomic<int>* connections_ = nullptr;
+  AccessLog* access_log_ = nullptr;
+  std::string log_buf_;
+  uint64_t rng_state_ = 0;
+  std::mutex metrics_mu_;  // current_/retired_ changes, counter allocation, archive_
+  std::map<std::string, RouteTotals> archive_;  // metrics of tables no longer in use
+  void retire_metrics(TableRef* t);
   std::unique_ptr<http1::RequestHead> req_scratch_;
   std::unique_ptr<http1::ResponseHead> resp_scratch_;
   std::string scratch_str_;

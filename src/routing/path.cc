@@ -79,6 +79,7 @@ PathVerdict normalize_path(std::string_view path, std::string& out) {
     if (h < 0 || l < 0) return PathVerdict::BadEncoding;
     unsigned char v = static_cast<unsigned char>(h * 16 + l);
     if (v == '/' || v == '\\') return PathVerdict::EncodedSlash;
+    if (v == 0) return PathVerdict::BadEncoding;  // a NUL has no business in a path
     if (is_unreserved(v)) {
       out += static_cast<char>(v);
     } else {

@@ -39,6 +39,7 @@ Match RouteTable::match(std::string_view host, std::string_view path) const {
         m.kind = MatchKind::Path;
         m.route = &it->second;
         m.backend = it->second.backend;
+        m.stats_id = it->second.stats_id;
         return m;
       }
     }
@@ -52,6 +53,7 @@ Match RouteTable::match(std::string_view host, std::string_view path) const {
           m.kind = MatchKind::Path;
           m.route = &it->second;
           m.backend = it->second.backend;
+          m.stats_id = it->second.stats_id;
           return m;
         }
         if (p.empty()) break;
@@ -63,12 +65,14 @@ Match RouteTable::match(std::string_view host, std::string_view path) const {
     if (vh->default_backend) {
       m.kind = MatchKind::HostDefault;
       m.backend = vh->default_backend;
+      m.stats_id = vh->default_stats_id;
       return m;
     }
   }
   if (global_default_) {
     m.kind = MatchKind::GlobalDefault;
     m.backend = global_default_;
+    m.stats_id = global_default_stats_id_;
   }
   return m;
 }
@@ -106,6 +110,54 @@ std::vector<const VHost*> RouteTable::sorted_vhosts() const {
   if (any_host_) out.push_back(any_host_.get());
   std::sort(out.begin(), out.end(), [](const VHost* a, const VHost* b) { return a->host < b->host; });
   return out;
+}
+
+namespace {
+std::string prom_escape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+std::string labels(std::string_view ingress, std::string_view host, std::string_view path, std::string_view type,
+                   const Backend* b) {
+  std::string svc = b ? b->namespace_ + "/" + b->service : "";
+  std::string port = b ? b->port : "";
+  return "ingress=\"" + prom_escape(ingress) + "\",host=\"" + prom_escape(host) + "\",path=\"" + prom_escape(path) +
+         "\",path_type=\"" + prom_escape(type) + "\",service=\"" + prom_escape(svc) + "\",service_port=\"" +
+         prom_escape(port) + "\"";
+}
+}  // namespace
+
+std::shared_ptr<const RouteTable> TableBuilder::finish() {
+  RouteTable& t = *table_;
+  t.stat_labels_.clear();
+  t.stat_labels_.push_back(labels("", "", "", "", nullptr));  // 0: no route
+  auto assign = [&](VHost& v) {
+    for (auto* m : {&v.exact, &v.prefix})
+      for (auto& [_, r] : *m) {
+        r.stats_id = static_cast<uint32_t>(t.stat_labels_.size());
+        t.stat_labels_.push_back(labels(r.ingress, r.host, r.path, model::path_type_name(r.type), r.backend));
+      }
+    if (v.default_backend) {
+      v.default_stats_id = static_cast<uint32_t>(t.stat_labels_.size());
+      t.stat_labels_.push_back(labels(v.default_source, v.host, "", "defaultBackend", v.default_backend));
+    }
+  };
+  for (auto& [_, v] : t.exact_hosts_) assign(v);
+  for (auto& [_, v] : t.wildcard_hosts_) assign(v);
+  if (t.any_host_) assign(*t.any_host_);
+  if (t.global_default_) {
+    t.global_default_stats_id_ = static_cast<uint32_t>(t.stat_labels_.size());
+    t.stat_labels_.push_back(labels(t.global_default_source_, "", "", "defaultBackend", t.global_default_));
+  }
+  return std::move(table_);
 }
 
 Backend* TableBuilder::add_backend(std::unique_ptr<Backend> b) {

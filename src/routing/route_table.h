@@ -42,6 +42,7 @@ struct Route {
   std::string ingress;  // "namespace/name"
   int rule = 0;
   int path_index = 0;
+  uint32_t stats_id = 0;  // index into RouteTable::stat_labels()
 };
 
 struct StringHash {
@@ -56,6 +57,7 @@ struct VHost {
   RouteMap prefix;  // key: the path without trailing slashes ("" for "/")
   const Backend* default_backend = nullptr;  // the defaultBackend of the oldest Ingress with rules for this host
   std::string default_source;
+  uint32_t default_stats_id = 0;
 };
 
 enum class MatchKind { Path, HostDefault, GlobalDefault, None };
@@ -65,6 +67,7 @@ struct Match {
   const VHost* vhost = nullptr;
   const Route* route = nullptr;
   const Backend* backend = nullptr;
+  uint32_t stats_id = 0;  // 0 = no route
 };
 
 class RouteTable {
@@ -79,6 +82,9 @@ class RouteTable {
   const Backend* global_default() const { return global_default_; }
   const std::string& global_default_source() const { return global_default_source_; }
   const VHost* find_vhost(std::string_view host) const;
+  // Prometheus label sets, one per route target (id 0: requests that matched
+  // no route). Bounded by the configuration, never by request data.
+  const std::vector<std::string>& stat_labels() const { return stat_labels_; }
   std::vector<const VHost*> sorted_vhosts() const;  // by host name
 
  private:
@@ -89,6 +95,8 @@ class RouteTable {
   std::unique_ptr<VHost> any_host_;
   const Backend* global_default_ = nullptr;
   std::string global_default_source_;
+  uint32_t global_default_stats_id_ = 0;
+  std::vector<std::string> stat_labels_;
 };
 
 // Built by compile(); kept apart so RouteTable stays read-only for workers.
@@ -102,7 +110,7 @@ class TableBuilder {
     table_->global_default_source_ = std::move(source);
   }
   const Backend* global_default() const { return table_->global_default_; }
-  std::shared_ptr<const RouteTable> finish() { return std::move(table_); }
+  std::shared_ptr<const RouteTable> finish();
 
  private:
   std::shared_ptr<RouteTable> table_;

@@ -31,14 +31,26 @@ ChunkedDecoder::Result ChunkedDecoder::feed(const char* p, size_t n) {
           ++i;
           break;
         }
-        if (c == ';' || c == ' ' || c == '\t') {  // BWS before chunk-ext
-          state_ = State::Ext;
+        if (c == ';' || c == ' ' || c == '\t') {  // chunk-ext, possibly after BWS
+          state_ = c == ';' ? State::Ext : State::ExtBws;
           ext_len_ = 0;
           ++i;
           break;
         }
         return fail(i, "invalid chunk size");
       }
+      case State::ExtBws:
+        if (c == ' ' || c == '\t') {
+          if (++ext_len_ > kMaxExtension) return fail(i, "chunk extension too long");
+          ++i;
+          break;
+        }
+        if (c == ';') {
+          state_ = State::Ext;
+          ++i;
+          break;
+        }
+        return fail(i, "invalid chunk size line");
       case State::Ext:
         if (c == '\r') {
           state_ = State::SizeLF;

@@ -27,7 +27,7 @@ class ChunkedDecoder {
   const char* error() const { return error_; }
 
  private:
-  enum class State { Size, Ext, SizeLF, Data, DataCR, DataLF, TrailerStart, Trailer, TrailerLF, FinalLF, Done, Error };
+  enum class State { Size, ExtBws, Ext, SizeLF, Data, DataCR, DataLF, TrailerStart, Trailer, TrailerLF, FinalLF, Done, Error };
   State state_ = State::Size;
   uint64_t remaining_ = 0;
   int size_digits_ = 0;

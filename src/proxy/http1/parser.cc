@@ -218,6 +218,9 @@ long parse_fields(const char* data, size_t len, size_t pos, MessageCommon& m, Pa
       case 9:
         if (IEQ(n, "x-real-ip")) h.flags = kXForwarded;
         break;
+      case 12:
+        if (req && IEQ(n, "x-request-id")) req->request_id = h.value;
+        break;
       case 10:
         if (IEQ(n, "connection")) {
           h.flags = kHopByHop;
@@ -370,7 +373,10 @@ long parse_request_head(const char* data, size_t len, RequestHead& out, ParseErr
   out.target = line.substr(sp1 + 1, sp2 - sp1 - 1);
   std::string_view version = line.substr(sp2 + 1);
   if (version.size() != 8 || version.substr(0, 7) != "HTTP/1.") {
-    err = {version.substr(0, 5) == "HTTP/" ? 505 : 400, "unsupported HTTP version"};
+    // 505 only for a well-formed HTTP-version of another major version.
+    bool well_formed = version.size() == 8 && version.substr(0, 5) == "HTTP/" && version[5] >= '0' &&
+                       version[5] <= '9' && version[6] == '.' && version[7] >= '0' && version[7] <= '9';
+    err = {well_formed ? 505 : 400, well_formed ? "unsupported HTTP version" : "invalid request line"};
     return -1;
   }
   if (version[7] == '1') out.minor = 1;
@@ -381,7 +387,7 @@ long parse_request_head(const char* data, size_t len, RequestHead& out, ParseErr
   }
   for (char c : out.target) {
     unsigned char u = static_cast<unsigned char>(c);
-    if (u <= 0x20 || u >= 0x7f) {
+    if (u <= 0x20 || u >= 0x7f || u == '#') {  // a fragment is never sent (RFC 9110 §7.1)
       err = {400, "invalid character in request target"};
       return -1;
     }
@@ -421,6 +427,7 @@ long parse_request_head(const char* data, size_t len, RequestHead& out, ParseErr
   out.host = {};
   out.expect_continue = false;
   out.x_forwarded_for = {};
+  out.request_id = {};
   out.conn_upgrade = false;
   out.upgrade = {};
   out.content_length = 0;

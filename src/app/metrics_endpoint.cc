@@ -1,0 +1,96 @@
+#include "app/metrics_endpoint.h"
+
+#include <dirent.h>
+#include <fmt/format.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <fstream>
+
+namespace ingressd {
+namespace {
+
+void family(std::string& b, const char* name, const char* type, const char* help) {
+  b += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+}
+
+void process_metrics(std::string& b, int64_t start_ms) {
+  long page = ::sysconf(_SC_PAGESIZE);
+  long pages_total = 0, pages_rss = 0;
+  if (std::ifstream statm("/proc/self/statm"); statm) statm >> pages_total >> pages_rss;
+  family(b, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+  b += fmt::format("process_resident_memory_bytes {}\n", pages_rss * page);
+  family(b, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
+  b += fmt::format("process_virtual_memory_bytes {}\n", pages_total * page);
+  int fds = 0;
+  if (DIR* d = ::opendir("/proc/self/fd")) {
+    while (dirent* e = ::readdir(d))
+      if (e->d_name[0] != '.') ++fds;
+    ::closedir(d);
+    --fds;  // the one opendir used
+  }
+  family(b, "process_open_fds", "gauge", "Open file descriptors.");
+  b += fmt::format("process_open_fds {}\n", fds);
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  double cpu = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+               static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+  family(b, "process_cpu_seconds_total", "counter", "User and system CPU time in seconds.");
+  b += fmt::format("process_cpu_seconds_total {:.6f}\n", cpu);
+  family(b, "process_start_time_seconds", "gauge", "Start time of the process since the epoch in seconds.");
+  b += fmt::format("process_start_time_seconds {:.3f}\n", static_cast<double>(start_ms) / 1000.0);
+  family(b, "ingressd_build_info", "gauge", "Build information.");
+  b += fmt::format("ingressd_build_info{{version=\"{}\"}} 1\n", INGRESSD_VERSION);
+}
+
+}  // namespace
+
+std::string render_metrics(const std::vector<std::unique_ptr<Worker>>& workers, const ConfigState& state,
+                           const AccessLog& log) {
+  uint64_t acc = 0, req = 0, act = 0, cerr = 0, tmo = 0, resets = 0, retries = 0, ejections = 0, refused = 0;
+  uint64_t ws_active = 0, ws_total = 0;
+  std::map<std::string, RouteTotals> routes;
+  for (auto& w : workers) {
+    const WorkerStats& s = w->stats();
+    acc += s.accepted.load();
+    req += s.requests.load();
+    act += s.active_connections.load();
+    cerr += s.upstream_connect_errors.load();
+    tmo += s.upstream_timeouts.load();
+    resets += s.upstream_resets.load();
+    retries += s.upstream_retries.load();
+    ejections += s.endpoint_ejections.load();
+    refused += s.connections_refused.load();
+    ws_active += s.websockets_active.load();
+    ws_total += s.websockets_total.load();
+    w->collect_metrics(routes);
+  }
+  std::string b;
+  render_route_metrics(routes, b);
+  family(b, "ingressd_connections_accepted_total", "counter", "Client connections accepted, by protocol.");
+  b += fmt::format("ingressd_connections_accepted_total{{protocol=\"http\"}} {}\n", acc);
+  family(b, "ingressd_connections_active", "gauge", "Client connections open, by protocol.");
+  b += fmt::format("ingressd_connections_active{{protocol=\"http1\"}} {}\n", act - ws_active);
+  b += fmt::format("ingressd_connections_active{{protocol=\"websocket\"}} {}\n", ws_active);
+  family(b, "ingressd_websocket_upgrades_total", "counter", "WebSocket tunnels opened.");
+  b += fmt::format("ingressd_websocket_upgrades_total {}\n", ws_total);
+  family(b, "ingressd_connections_refused_total", "counter", "Client connections refused over --max-connections.");
+  b += fmt::format("ingressd_connections_refused_total {}\n", refused);
+  family(b, "ingressd_request_heads_total", "counter", "Request heads parsed.");
+  b += fmt::format("ingressd_request_heads_total {}\n", req);
+  family(b, "ingressd_upstream_errors_total", "counter", "Upstream failures by cause.");
+  b += fmt::format("ingressd_upstream_errors_total{{cause=\"connect\"}} {}\n", cerr);
+  b += fmt::format("ingressd_upstream_errors_total{{cause=\"timeout\"}} {}\n", tmo);
+  b += fmt::format("ingressd_upstream_errors_total{{cause=\"reset\"}} {}\n", resets);
+  family(b, "ingressd_upstream_retries_total", "counter", "Requests retried on another connection or endpoint.");
+  b += fmt::format("ingressd_upstream_retries_total {}\n", retries);
+  family(b, "ingressd_endpoint_ejections_total", "counter", "Endpoints ejected by passive health checking.");
+  b += fmt::format("ingressd_endpoint_ejections_total {}\n", ejections);
+  family(b, "ingressd_access_log_dropped_total", "counter", "Access-log lines dropped because the writer fell behind.");
+  b += fmt::format("ingressd_access_log_dropped_total {}\n", log.dropped());
+  state.metrics(b);
+  process_metrics(b, state.start_time_ms());
+  return b;
+}
+
+}  // namespace ingressd
