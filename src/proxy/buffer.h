@@ -54,6 +54,11 @@ class Buffer {
   }
   void append(std::string_view s) { append(s.data(), s.size()); }
   void clear() { start_ = end_ = 0; }
+  // Drops bytes from the tail so that `n` remain.
+  void truncate(size_t n) {
+    if (n < size()) end_ = start_ + n;
+    if (start_ == end_) start_ = end_ = 0;
+  }
   // Frees the storage if empty (idle connections hold no buffer).
   void release_if_empty() {
     if (empty() && buf_) {

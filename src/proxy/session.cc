@@ -584,6 +584,13 @@ void ClientConn::pump_response() {
       if (u->in.empty()) break;
       auto r = ex_.resp_chunked.feed(u->in.data(), u->in.size());
       if (r.status == http1::ChunkedDecoder::Status::Error) {
+        if (sent_total_ <= ex_.resp_mark) {
+          // Nothing of this response reached the client yet: take it back and say 502.
+          out_.truncate(static_cast<size_t>(ex_.resp_mark - sent_total_));
+          ex_.status = 502;
+          send_error(502, "the backend sent an invalid chunked body", true);
+          return;
+        }
         abort_exchange();
         dead_ = true;
         return;
@@ -678,6 +685,7 @@ bool ClientConn::handle_response_head(long n) {
   if (!ex_.req_done) ex_.client_keep_alive = false;  // answered before the body ended: we cannot find the next request
   if (w_.stopping()) ex_.client_keep_alive = false;
 
+  ex_.resp_mark = sent_total_ + out_.size();
   Buffer& o = out_;
   char* p = o.prepare(64);
   int len = std::snprintf(p, 64, "HTTP/1.1 %d ", resp.status);

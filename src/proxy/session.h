@@ -48,6 +48,7 @@ class ClientConn final : public IoHandler {
     uint64_t bytes_in = 0;
     uint64_t out_mark = 0;  // sent_total_ + out_.size() when the request started
     bool recorded = false;
+    uint64_t resp_mark = 0;  // sent_total_ + out_.size() before the response head was queued
     int interim = 0;  // 1xx responses passed on
     std::string request_id;
     std::string log_method, log_host, log_target;  // copies for the access log (only when it is on)
