@@ -7,7 +7,8 @@
 
 namespace ingressd {
 
-LoadOutcome load_and_compile(const std::string& path, ObjectStore& store, const routing::CompileOptions& opts) {
+LoadOutcome load_and_compile(const std::string& path, ObjectStore& store, const routing::CompileOptions& opts,
+                             ManifestCache* cache) {
   LoadOutcome out;
   Diagnostics list_diags;
   std::vector<std::string> names = list_manifest_files(path, list_diags);
@@ -19,7 +20,8 @@ LoadOutcome load_and_compile(const std::string& path, ObjectStore& store, const 
   }
   std::vector<LoadedFile> files;
   files.reserve(names.size());
-  for (const auto& n : names) files.push_back(load_manifest_file(n));
+  for (const auto& n : names) files.push_back(cache ? cache->load(n) : load_manifest_file(n));
+  if (cache) cache->retain_only(names);
   out.diagnostics = store.replace_from_files(files);
   routing::CompileResult r = routing::compile(*store.snapshot(), opts);
   for (auto& d : r.diagnostics) out.diagnostics.push_back(std::move(d));

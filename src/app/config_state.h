@@ -22,7 +22,9 @@ struct LoadOutcome {
 };
 
 // Reads PATH into `store` and compiles. Pure except for reading files.
-LoadOutcome load_and_compile(const std::string& path, ObjectStore& store, const routing::CompileOptions& opts);
+// With a cache, files unchanged since the last load are not decoded again.
+LoadOutcome load_and_compile(const std::string& path, ObjectStore& store, const routing::CompileOptions& opts,
+                             ManifestCache* cache = nullptr);
 
 class ConfigState {
  public:

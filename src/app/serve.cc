@@ -55,12 +55,13 @@ int run_serve(const ServeOptions& o) {
   int sfd = ::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 
   ObjectStore store;
+  ManifestCache cache;
   ConfigState state;
   TablePublisher publisher;
 
   auto reload = [&](const char* why) {
     auto t0 = std::chrono::steady_clock::now();
-    LoadOutcome out = load_and_compile(o.manifests, store, o.compile);
+    LoadOutcome out = load_and_compile(o.manifests, store, o.compile, &cache);
     log_diagnostics(out.diagnostics);
     if (out.table) publisher.publish(out.table);
     state.record(out, store.snapshot(), o.compile, unix_ms());

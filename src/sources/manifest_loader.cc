@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <set>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -58,6 +59,38 @@ LoadedFile load_manifest_file(const std::string& path) {
   ss << in.rdbuf();
   f.decoded = model::decode_manifests(ss.str(), path);
   return f;
+}
+
+const LoadedFile& ManifestCache::load(const std::string& path) {
+  // Keyed by content, not mtime: file timestamps are coarse (a jiffy), and two
+  // same-sized writes in one tick must not look unchanged. Reading is cheap;
+  // decoding is what we save.
+  std::ifstream in(path, std::ios::binary);
+  Entry& e = entries_[path];
+  if (!in) {
+    e = Entry{};
+    e.file = load_manifest_file(path);
+    return e.file;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string text = ss.str();
+  uint64_t h = std::hash<std::string>{}(text);
+  if (e.size == text.size() && e.hash == h && !e.file.path.empty()) return e.file;
+  e.size = text.size();
+  e.hash = h;
+  e.file = LoadedFile{};
+  e.file.path = path;
+  e.file.decoded = model::decode_manifests(text, path);
+  return e.file;
+}
+
+void ManifestCache::retain_only(const std::vector<std::string>& paths) {
+  std::set<std::string> keep(paths.begin(), paths.end());
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    if (keep.count(it->first)) ++it;
+    else it = entries_.erase(it);
+  }
 }
 
 std::vector<LoadedFile> load_manifests(const std::string& root, Diagnostics& diags) {
