@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <climits>
+
 namespace ingressd {
 
 std::string to_lower(std::string_view s) {
@@ -115,7 +117,12 @@ std::optional<int64_t> parse_rfc3339_ns(std::string_view s) {
   unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
   int64_t days = static_cast<int64_t>(era) * 146097 + static_cast<int64_t>(doe) - 719468;
   int64_t secs = days * 86400 + h * 3600 + mi * 60 + sec - offset_min * 60;
-  return secs * 1'000'000'000 + frac_ns;
+  // Years before 1678 or after 2262 do not fit in int64 nanoseconds: clamp
+  // (the order is all we need them for).
+  int64_t ns;
+  if (__builtin_mul_overflow(secs, int64_t{1'000'000'000}, &ns) || __builtin_add_overflow(ns, frac_ns, &ns))
+    return secs < 0 ? INT64_MIN + 1 : INT64_MAX - 1;
+  return ns;
 }
 
 std::string percent_decode(std::string_view s) {

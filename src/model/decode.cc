@@ -81,7 +81,10 @@ std::optional<std::string> base64_decode(const std::string& in) {
 // ---- typed extraction; runs only after schema::check found no error ----
 
 std::string s(const YAML::Node& n) { return (n && n.IsScalar() && !n.IsNull()) ? n.Scalar() : std::string(); }
-int32_t i32(const YAML::Node& n) { return static_cast<int32_t>(schema::scalar_int(n).value_or(0)); }
+int32_t i32(const YAML::Node& n) {
+  if (!n || !n.IsScalar()) return 0;
+  return static_cast<int32_t>(schema::scalar_int(n).value_or(0));
+}
 std::optional<bool> ob(const YAML::Node& n) {
   if (!n || n.IsNull()) return std::nullopt;
   return schema::scalar_bool(n);
@@ -92,14 +95,24 @@ std::map<std::string, std::string> smap(const YAML::Node& n) {
     for (auto it = n.begin(); it != n.end(); ++it) m[it->first.Scalar()] = s(it->second);
   return m;
 }
+// Calls f for each element; null elements (allowed by the schema, as in
+// encoding/json) are passed as an empty map so that lookups stay valid.
 template <typename F>
 void each(const YAML::Node& n, F f) {
-  if (n && n.IsSequence())
-    for (size_t i = 0; i < n.size(); ++i) f(n[i]);
+  if (!n || !n.IsSequence()) return;
+  for (size_t i = 0; i < n.size(); ++i) {
+    YAML::Node e = n[i];
+    if (e.IsNull()) e = YAML::Node(YAML::NodeType::Map);
+    f(e);
+  }
 }
 
 ObjectMeta meta(const YAML::Node& n, bool namespaced) {
   ObjectMeta m;
+  if (!n || !n.IsMap()) {
+    if (namespaced) m.namespace_ = "default";
+    return m;  // validation reports the missing name
+  }
   m.name = s(n["name"]);
   m.namespace_ = namespaced ? s(n["namespace"]) : "";
   if (namespaced && m.namespace_.empty()) m.namespace_ = "default";
@@ -114,6 +127,7 @@ ObjectMeta meta(const YAML::Node& n, bool namespaced) {
 
 IngressBackend backend(const YAML::Node& n) {
   IngressBackend b;
+  if (!n || !n.IsMap()) return b;  // absent: validation says it is required
   if (n["service"] && !n["service"].IsNull()) {
     IngressServiceBackend sb;
     sb.name = s(n["service"]["name"]);
@@ -472,7 +486,14 @@ DecodeResult decode_manifests(std::string_view text, const std::string& file) {
     }
     if (!node || node.IsNull()) continue;  // empty document
     schema::tl_line_offset = start;
-    decode_object(node, file, "", r.objects);
+    try {
+      decode_object(node, file, "", r.objects);
+    } catch (const YAML::Exception& e) {
+      // Extraction runs after the schema check, so this is a bug of ours;
+      // still, one odd document must not take the process down.
+      r.file_errors.push_back({Severity::Error, file, start + 1, "", "Internal",
+                               fmt::format("could not decode this document: {}", e.what())});
+    }
     schema::tl_line_offset = 0;
   }
   return r;

@@ -2,6 +2,8 @@
 
 #include <yaml.h>
 
+#include <algorithm>
+
 namespace ingressd::model {
 
 std::optional<YamlSyntaxError> yaml_syntax_error(std::string_view text) {
@@ -14,7 +16,13 @@ std::optional<YamlSyntaxError> yaml_syntax_error(std::string_view text) {
     if (!yaml_parser_parse(&parser, &ev)) {
       std::string msg = parser.problem ? parser.problem : "invalid YAML";
       if (parser.context) msg = std::string(parser.context) + ": " + msg;
-      err = YamlSyntaxError{static_cast<int>(parser.problem_mark.line) + 1, msg};
+      int line = static_cast<int>(parser.problem_mark.line) + 1;
+      if (parser.error == YAML_READER_ERROR) {
+        // Encoding errors carry a byte offset, not a mark.
+        size_t off = std::min(parser.problem_offset, text.size());
+        line = 1 + static_cast<int>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(off), '\n'));
+      }
+      err = YamlSyntaxError{line, msg};
       break;
     }
     bool end = ev.type == YAML_STREAM_END_EVENT;
