@@ -277,3 +277,21 @@ TEST(Validate, ServicePorts) {
   r = decode("apiVersion: v1\nkind: Service\nmetadata: {name: My_Svc}\n");
   EXPECT_FALSE(r.objects.at(0).object);
 }
+
+// Inputs the fuzzer found: each must be a clean error (or object), never an exception.
+TEST(Decode, FuzzFindingsAreCleanErrors) {
+  auto r = decode("apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: a}\nspec:\n  rules:\n  - http:\n"
+                  "      paths:\n      - {path: /, pathType: Prefix}\n");
+  EXPECT_NE(first_error(r).find("one of `service` or `resource` must be specified"), std::string::npos) << first_error(r);
+  r = decode("apiVersion: v1\nkind: Service\n");
+  EXPECT_NE(first_error(r).find("metadata.name: Required value"), std::string::npos) << first_error(r);
+  r = decode("apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {ports: [~, {port: 80}]}\n");
+  EXPECT_NE(first_error(r).find("spec.ports[0]"), std::string::npos) << first_error(r);
+  r = decode("apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {\xdb: 1}\n");
+  ASSERT_EQ(r.file_errors.size(), 1u);
+  EXPECT_EQ(r.file_errors[0].line, 4);
+  r = decode("apiVersion: v1\nkind: Service\nmetadata: {name: a, creationTimestamp: \"0001-01-01T00:00:00Z\"}\n");
+  EXPECT_TRUE(r.objects.at(0).object) << first_error(r);
+  r = decode("apiVersion: v1\nkind: Service\nmetadata: {name: a, creationTimestamp: yesterday}\n");
+  EXPECT_NE(first_error(r).find("RFC 3339"), std::string::npos) << first_error(r);
+}
