@@ -49,10 +49,7 @@ void ConfigState::record(const LoadOutcome& o, std::shared_ptr<const Snapshot> s
   diagnostics_ = routing::diagnostics_json(o.diagnostics);
   diag_counts_.clear();
   for (const auto& d : o.diagnostics) ++diag_counts_[{severity_name(d.severity), d.reason}];
-  if (!o.listed) {
-    ++failed_reloads_;
-    return;
-  }
+  if (!o.listed) return;  // counted above: its diagnostic is an error
   if (last_error_.empty()) last_success_ms_ = unix_ms;
   routes_ = o.table ? o.table->route_count() : 0;
   loaded_ = true;

@@ -210,7 +210,7 @@ void serve_connection(int fd, EchoOptions o, std::string pod) {
       payload.assign(static_cast<size_t>(std::strtoull(s.c_str(), nullptr, 10)), 'x');
       content_type = "text/plain";
     } else {
-      payload = j.dump() + "\n";
+      payload = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     }
     bool chunked = !query_param(query, "chunked").empty() && req->minor == 1;
     if (!query_param(query, "close").empty()) keep = false;

@@ -50,6 +50,8 @@ std::string render_metrics(const std::vector<std::unique_ptr<Worker>>& workers, 
   uint64_t acc = 0, req = 0, act = 0, cerr = 0, tmo = 0, resets = 0, retries = 0, ejections = 0, refused = 0;
   uint64_t ws_active = 0, ws_total = 0;
   std::map<std::string, RouteTotals> routes;
+  Worker::UpstreamEventCounts events;
+  uint64_t pool_active = 0, pool_idle = 0;
   for (auto& w : workers) {
     const WorkerStats& s = w->stats();
     acc += s.accepted.load();
@@ -64,6 +66,9 @@ std::string render_metrics(const std::vector<std::unique_ptr<Worker>>& workers, 
     ws_active += s.websockets_active.load();
     ws_total += s.websockets_total.load();
     w->collect_metrics(routes);
+    w->collect_upstream_events(events);
+    pool_active += s.pool_active.load();
+    pool_idle += s.pool_idle.load();
   }
   std::string b;
   render_route_metrics(routes, b);
@@ -86,6 +91,17 @@ std::string render_metrics(const std::vector<std::unique_ptr<Worker>>& workers, 
   b += fmt::format("ingressd_upstream_retries_total {}\n", retries);
   family(b, "ingressd_endpoint_ejections_total", "counter", "Endpoints ejected by passive health checking.");
   b += fmt::format("ingressd_endpoint_ejections_total {}\n", ejections);
+  family(b, "ingressd_upstream_events_total", "counter",
+         "Upstream failures, retries and ejections by service and endpoint.");
+  static const char* event_names[] = {"connect_error", "timeout", "reset", "retry", "ejection"};
+  for (auto& [k, v] : events)
+    for (int i = 0; i < Worker::kUpstreamEvents; ++i)
+      if (v[i])
+        b += fmt::format("ingressd_upstream_events_total{{service=\"{}\",endpoint=\"{}\",event=\"{}\"}} {}\n", k.first,
+                         k.second, event_names[i], v[i]);
+  family(b, "ingressd_upstream_connections", "gauge", "Upstream connections, in use (active) or pooled (idle).");
+  b += fmt::format("ingressd_upstream_connections{{state=\"active\"}} {}\n", pool_active);
+  b += fmt::format("ingressd_upstream_connections{{state=\"idle\"}} {}\n", pool_idle);
   family(b, "ingressd_access_log_dropped_total", "counter", "Access-log lines dropped because the writer fell behind.");
   b += fmt::format("ingressd_access_log_dropped_total {}\n", log.dropped());
   state.metrics(b);

@@ -60,7 +60,9 @@ std::string json_escape(std::string_view s) {
       case '\r': out += "\\r"; break;
       case '\t': out += "\\t"; break;
       default:
-        if (c < 0x20) out += fmt::format("\\u{:04x}", c);
+        // Controls and every non-ASCII byte are escaped, so the output is
+        // valid JSON (and valid UTF-8) whatever bytes came in.
+        if (c < 0x20 || c >= 0x7f) out += fmt::format("\\u{:04x}", c);
         else out += static_cast<char>(c);
     }
   }
@@ -134,6 +136,16 @@ std::string percent_decode(std::string_view s) {
       out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
       i += 2;
     } else out += s[i];
+  }
+  return out;
+}
+
+std::string text_escape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (unsigned char c : s) {
+    if (c < 0x21 || c > 0x7e || c == '"' || c == '\\') out += fmt::format("\\x{:02x}", c);
+    else out += static_cast<char>(c);
   }
   return out;
 }

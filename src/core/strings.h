@@ -13,7 +13,9 @@ bool iequals(std::string_view a, std::string_view b);
 std::string_view trim_ows(std::string_view s);  // spaces and tabs
 std::vector<std::string_view> split(std::string_view s, char sep);
 std::optional<uint64_t> parse_u64(std::string_view s);  // decimal digits only, no sign, no overflow
-std::string json_escape(std::string_view s);
+std::string json_escape(std::string_view s);  // ASCII-only output: bytes >= 0x7f become \u00XX
+// For space-separated text logs: bytes outside 0x21..0x7e, '"' and '\\' become \xHH.
+std::string text_escape(std::string_view s);
 bool ends_with(std::string_view s, std::string_view suffix);
 // RFC 3339 date-time (as metav1.Time accepts) → nanoseconds since the epoch.
 std::optional<int64_t> parse_rfc3339_ns(std::string_view s);

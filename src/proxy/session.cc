@@ -208,6 +208,11 @@ bool ClientConn::start_exchange() {
   ex_.out_mark = sent_total_ + out_.size();
   ex_.bytes_in = 0;
   ex_.request_id.clear();
+  ex_.backend = nullptr;
+  ex_.endpoint = nullptr;
+  ex_.log_method.clear();
+  ex_.log_host.clear();
+  ex_.log_target.clear();
   // Only re-parse when a new line ending arrived since the last attempt.
   if (head_scan_ > 0 && head_scan_ <= in_.size() &&
       !std::memchr(in_.data() + head_scan_, '\n', in_.size() - head_scan_)) {
@@ -279,6 +284,7 @@ bool ClientConn::start_exchange() {
   }
   routing::Match m = t->table->match(host_, path);
   ex_.stats_id = m.stats_id;
+  ex_.backend = m.backend;  // for the log and metrics, also when it has no endpoint
   ex_.route = m.route;
   ex_.ingress = m.route ? std::string_view(m.route->ingress)
                 : m.kind == routing::MatchKind::HostDefault ? std::string_view(m.vhost->default_source)
@@ -409,6 +415,7 @@ void ClientConn::connect_upstream(bool fresh) {
   if (!u) {
     // Immediate failure (e.g. refused on loopback): same as a failed connect.
     w_.mutable_stats().upstream_connect_errors.fetch_add(1, std::memory_order_relaxed);
+    w_.count_upstream(ex_.backend, &ep, Worker::kConnectError);
     w_.endpoint_failed(ep);
     if (ex_.attempts < std::min<int>(w_.cfg.max_connect_attempts, static_cast<int>(eps.size()))) {
       ex_.next_endpoint = (ex_.next_endpoint + 1) % eps.size();
@@ -434,9 +441,18 @@ void ClientConn::upstream_failed(const char* why, bool timeout) {
     w_.close_upstream(u);
     ex_.up = nullptr;
   }
-  if (was_connecting && !timeout) w_.mutable_stats().upstream_connect_errors.fetch_add(1, std::memory_order_relaxed);
-  if (timeout) w_.mutable_stats().upstream_timeouts.fetch_add(1, std::memory_order_relaxed);
-  if (!was_connecting && !timeout && !ex_.resp_any) w_.mutable_stats().upstream_resets.fetch_add(1, std::memory_order_relaxed);
+  if (was_connecting && !timeout) {
+    w_.mutable_stats().upstream_connect_errors.fetch_add(1, std::memory_order_relaxed);
+    w_.count_upstream(ex_.backend, ex_.endpoint, Worker::kConnectError);
+  }
+  if (timeout) {
+    w_.mutable_stats().upstream_timeouts.fetch_add(1, std::memory_order_relaxed);
+    w_.count_upstream(ex_.backend, ex_.endpoint, Worker::kTimeout);
+  }
+  if (!was_connecting && !timeout && !ex_.resp_any) {
+    w_.mutable_stats().upstream_resets.fetch_add(1, std::memory_order_relaxed);
+    w_.count_upstream(ex_.backend, ex_.endpoint, Worker::kReset);
+  }
   // A stale pooled connection says nothing about the endpoint's health.
   if (ex_.endpoint && !ex_.resp_any && (was_connecting || !reused)) w_.endpoint_failed(*ex_.endpoint);
   if (!ex_.resp_any && !ex_.req_body_forwarded) {
@@ -445,6 +461,7 @@ void ClientConn::upstream_failed(const char* why, bool timeout) {
       // Nothing reached the upstream: try the next endpoint.
       ex_.next_endpoint = (ex_.next_endpoint + 1) % n;
       w_.mutable_stats().upstream_retries.fetch_add(1, std::memory_order_relaxed);
+      w_.count_upstream(ex_.backend, ex_.endpoint, Worker::kRetry);
       connect_upstream();
       return;
     }
@@ -456,6 +473,7 @@ void ClientConn::upstream_failed(const char* why, bool timeout) {
       --ex_.attempts;
       if (!reused && n > 1) ex_.next_endpoint = (ex_.next_endpoint + 1) % n;
       w_.mutable_stats().upstream_retries.fetch_add(1, std::memory_order_relaxed);
+      w_.count_upstream(ex_.backend, ex_.endpoint, Worker::kRetry);
       connect_upstream(/*fresh=*/true);
       return;
     }
@@ -877,11 +895,13 @@ void ClientConn::record(int status) {
     // Text: time client "method host path protocol" status bytes_in bytes_out duration_ms upstream upstream_ms
     //       ingress service request_id
     fmt::format_to(std::back_inserter(b), "{} {} \"{} {} {} HTTP/1.{}\" {} {} {} {:.3f} {} {:.3f} {} {} {}\n", when,
-                   peer_ip_, ex_.log_method.empty() ? "-" : ex_.log_method, ex_.log_host.empty() ? "-" : ex_.log_host,
-                   ex_.log_target.empty() ? "-" : ex_.log_target, ex_.client_minor, status, ex_.bytes_in, bytes_out,
+                   peer_ip_, ex_.log_method.empty() ? "-" : text_escape(ex_.log_method),
+                   ex_.log_host.empty() ? "-" : text_escape(ex_.log_host),
+                   ex_.log_target.empty() ? "-" : text_escape(ex_.log_target), ex_.client_minor, status, ex_.bytes_in,
+                   bytes_out,
                    static_cast<double>(dur) / 1000.0, upstream.empty() ? "-" : upstream, up_ms,
                    ex_.ingress.empty() ? "-" : std::string(ex_.ingress), service.empty() ? "-" : service,
-                   ex_.request_id.empty() ? "-" : ex_.request_id);
+                   ex_.request_id.empty() ? "-" : text_escape(ex_.request_id));
   }
   if (b.size() >= 64 * 1024) w_.flush_log();
   ex_.log_method.clear();

@@ -275,6 +275,8 @@ UpstreamConn* Worker::acquire_upstream(const routing::EndpointAddr& ep, int& err
   if (it != idle_.end() && !it->second.empty()) {
     UpstreamConn* u = it->second.back();
     it->second.pop_back();
+    stats_.pool_idle.fetch_sub(1, std::memory_order_relaxed);
+    stats_.pool_active.fetch_add(1, std::memory_order_relaxed);
     u->reused = true;
     u->deadline = 0;
     return u;
@@ -293,6 +295,7 @@ UpstreamConn* Worker::acquire_upstream(const routing::EndpointAddr& ep, int& err
     return nullptr;
   }
   auto* u = new UpstreamConn(*this, fd, ep);
+  stats_.pool_active.fetch_add(1, std::memory_order_relaxed);
   u->connecting = r != 0;
   u->can_write = r == 0;
   register_fd(fd, u);
@@ -320,6 +323,8 @@ void Worker::release_upstream(UpstreamConn* u, bool reusable) {
     return;
   }
   u->owner = nullptr;
+  stats_.pool_active.fetch_sub(1, std::memory_order_relaxed);
+  stats_.pool_idle.fetch_add(1, std::memory_order_relaxed);
   u->deadline = now_ + cfg.upstream_idle_timeout_ms;
   u->in.release_if_empty();
   u->out.release_if_empty();
@@ -328,7 +333,12 @@ void Worker::release_upstream(UpstreamConn* u, bool reusable) {
 
 void Worker::close_upstream(UpstreamConn* u) {
   if (u->fd < 0) return;
-  if (!u->owner) remove_idle(u);
+  if (!u->owner) {
+    remove_idle(u);
+    stats_.pool_idle.fetch_sub(1, std::memory_order_relaxed);
+  } else {
+    stats_.pool_active.fetch_sub(1, std::memory_order_relaxed);
+  }
   u->owner = nullptr;
   ::close(u->fd);  // also removes it from epoll
   u->fd = -1;
@@ -380,8 +390,23 @@ void Worker::endpoint_failed(const routing::EndpointAddr& ep) {
     h.ejected_until = now_ + cfg.eject_ms;
     h.failures = 0;
     stats_.endpoint_ejections.fetch_add(1, std::memory_order_relaxed);
+    count_upstream(nullptr, &ep, kEjection);
     log_warn("worker {}: endpoint {} ejected for {} ms after {} failures in a row", index_, ep.text, cfg.eject_ms,
              cfg.eject_after_failures);
+  }
+}
+
+void Worker::count_upstream(const routing::Backend* b, const routing::EndpointAddr* ep, UpstreamEvent ev) {
+  std::lock_guard<std::mutex> g(metrics_mu_);
+  auto& counts = upstream_events_[{b ? b->namespace_ + "/" + b->service : std::string(), ep ? ep->text : std::string()}];
+  ++counts[ev];
+}
+
+void Worker::collect_upstream_events(UpstreamEventCounts& out) {
+  std::lock_guard<std::mutex> g(metrics_mu_);
+  for (auto& [k, v] : upstream_events_) {
+    auto& dst = out[k];
+    for (int i = 0; i < kUpstreamEvents; ++i) dst[i] += v[i];
   }
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 #include <sys/epoll.h>
 
+#include <array>
 #include <atomic>
 #include <cstring>
 #include <cstdint>
@@ -90,6 +91,7 @@ struct WorkerStats {
   std::atomic<uint64_t> upstream_connect_errors{0}, upstream_timeouts{0};
   std::atomic<uint64_t> upstream_resets{0}, upstream_retries{0}, endpoint_ejections{0}, connections_refused{0};
   std::atomic<uint64_t> websockets_active{0}, websockets_total{0};
+  std::atomic<uint64_t> pool_active{0}, pool_idle{0};  // upstream connections in use / idle in the pools
 };
 
 class Worker {
@@ -130,6 +132,11 @@ class Worker {
   bool endpoint_ejected(const routing::EndpointAddr& ep) const;
   void endpoint_failed(const routing::EndpointAddr& ep);
   void endpoint_ok(const routing::EndpointAddr& ep);
+  // Upstream failures by service and endpoint (only on the failure path).
+  enum UpstreamEvent { kConnectError, kTimeout, kReset, kRetry, kEjection, kUpstreamEvents };
+  void count_upstream(const routing::Backend* b, const routing::EndpointAddr* ep, UpstreamEvent ev);
+  using UpstreamEventCounts = std::map<std::pair<std::string, std::string>, std::array<uint64_t, kUpstreamEvents>>;
+  void collect_upstream_events(UpstreamEventCounts& out);
   void release_upstream(UpstreamConn* u, bool reusable);
   void close_upstream(UpstreamConn* u);
   void close_client(ClientConn* c);
@@ -185,6 +192,7 @@ class Worker {
   uint64_t rng_state_ = 0;
   std::mutex metrics_mu_;  // current_/retired_ changes, counter allocation, archive_
   std::map<std::string, RouteTotals> archive_;  // metrics of tables no longer in use
+  UpstreamEventCounts upstream_events_;
   void retire_metrics(TableRef* t);
   std::unique_ptr<http1::RequestHead> req_scratch_;
   std::unique_ptr<http1::ResponseHead> resp_scratch_;

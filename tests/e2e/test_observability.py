@@ -18,8 +18,6 @@ import json
 import math
 import os
 import re
-import signal
-import socket
 import subprocess
 import time
 import unittest

@@ -219,7 +219,10 @@ long parse_fields(const char* data, size_t len, size_t pos, MessageCommon& m, Pa
         if (IEQ(n, "x-real-ip")) h.flags = kXForwarded;
         break;
       case 12:
-        if (req && IEQ(n, "x-request-id")) req->request_id = h.value;
+        if (req && IEQ(n, "x-request-id")) {
+          if (h.value.empty()) h.flags = kHopByHop;  // an empty id is dropped and replaced by ours
+          else req->request_id = h.value;
+        }
         break;
       case 10:
         if (IEQ(n, "connection")) {

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# What the access log costs: throughput of ingressd with the access log on
+# (JSON lines to a file on /tmp) against the access log off.
+#
+# Metrics cannot be turned off in ingressd (the per-route counters and
+# histograms are always kept), so both sides have metrics on: this compares
+# "metrics + access log" with "metrics only", not with "no observability".
+#
+# Setup: one upstream (nginx `return 200` with a 100-byte body; `ingressd echo`
+# when nginx is missing), two ingressd processes with --workers 1 on loopback,
+# identical but for --access-log. Load: wrk -t1 -c64 -d5s on a keep-alive
+# route. Runs alternate between the two (the order flips every round) so that
+# drift in the machine hits both; the log file is truncated before each run.
+#   bench/observe_cost.sh [ROUNDS] [DURATION]      (default 5 rounds, 5s)
+# Prints requests/s per run, the medians and the median ratio on/off; also
+# ingressd's CPU time per request (process_cpu_seconds_total, all threads,
+# the log writer included), which shifts less when the machine is shared.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${1:-5}
+DUR=${2:-5s}
+BIN=${INGRESSD_BIN:-build/ingressd}
+command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)" >&2; exit 1; }
+[ -x "$BIN" ] || { echo "no ingressd binary at $BIN (set INGRESSD_BIN)" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/observe-cost.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+wait_http() {  # wait_http PORT [HOST]
+  for _ in $(seq 100); do
+    curl -s -o /dev/null -H "Host: ${2:-localhost}" "http://127.0.0.1:$1/" && return 0
+    sleep 0.1
+  done
+  echo "port $1 did not answer" >&2; return 1
+}
+
+UP=$(free_port)
+if command -v nginx >/dev/null; then
+  upstream="nginx return 200"
+  cat > "$work/upstream.conf" <<CONF
+worker_processes 1; daemon off; pid $work/up.pid; error_log $work/up.err;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 10000000;
+  server { listen 127.0.0.1:$UP;
+    location / { return 200 "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"; } } }
+CONF
+  nginx -c "$work/upstream.conf" & pids+=($!)
+else
+  upstream="ingressd echo"
+  "$BIN" echo --name up --port "$UP" >"$work/echo.log" 2>&1 & pids+=($!)
+fi
+wait_http "$UP"
+
+mkdir -p "$work/m"
+cat > "$work/m/bench.yaml" <<YAML
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: bench}
+spec:
+  rules:
+  - host: bench.example.com
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: up, port: {number: 80}}}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: up}
+spec: {ports: [{port: 80}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: up, labels: {kubernetes.io/service-name: up}}
+addressType: IPv4
+ports: [{port: $UP}]
+endpoints: [{addresses: [127.0.0.1]}]
+YAML
+
+LOG="$work/access.log"
+declare -A PX AD
+start() {  # start NAME ACCESS_LOG
+  PX[$1]=$(free_port); AD[$1]=$(free_port)
+  "$BIN" serve --manifests "$work/m" --bind 127.0.0.1 --http-port "${PX[$1]}" --admin-port "${AD[$1]}" \
+    --https-port "$(free_port)" --workers 1 --access-log "$2" >"$work/$1.out" 2>&1 & pids+=($!)
+  wait_http "${PX[$1]}" bench.example.com
+}
+start on "$LOG"
+start off off
+
+cpu() { curl -s "http://127.0.0.1:${AD[$1]}/metrics" | awk '/^process_cpu_seconds_total/ {print $2}'; }
+run() {  # run NAME → "requests/s  CPU-µs-per-request" (ingressd's own CPU, all its threads)
+  : > "$LOG"
+  local out c0 c1 n
+  c0=$(cpu "$1")
+  out=$(wrk -t1 -c64 -d"$DUR" -H 'Host: bench.example.com' "http://127.0.0.1:${PX[$1]}/")
+  c1=$(cpu "$1")
+  if grep -q "Non-2xx" <<<"$out"; then echo "non-2xx answers in run $1:" >&2; echo "$out" >&2; exit 1; fi
+  n=$(awk '/requests in/ {print $1}' <<<"$out")
+  awk -v rps="$(awk '/^Requests\/sec/ {print $2}' <<<"$out")" -v c0="$c0" -v c1="$c1" -v n="$n" \
+    'BEGIN {printf "%s %.3f\n", rps, (c1 - c0) * 1e6 / n}'
+}
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+echo "upstream: $upstream; ingressd $("$BIN" version | awk '{print $2}'), 1 worker; wrk -t1 -c64 -d$DUR; $ROUNDS rounds"
+echo "round  log-on req/s  log-off req/s  on/off   CPU µs/req on  off"
+on_all=(); off_all=(); ratios=(); con_all=(); coff_all=(); lines=0
+for r in $(seq "$ROUNDS"); do
+  if (( r % 2 )); then
+    read -r on con <<<"$(run on)"; lines=$(wc -l < "$LOG"); read -r off coff <<<"$(run off)"
+  else
+    read -r off coff <<<"$(run off)"; read -r on con <<<"$(run on)"; lines=$(wc -l < "$LOG")
+  fi
+  ratio=$(awk -v a="$on" -v b="$off" 'BEGIN {printf "%.4f", a/b}')
+  printf "%5d  %12.0f  %13.0f  %6s  %13s  %4s\n" "$r" "$on" "$off" "$ratio" "$con" "$coff"
+  on_all+=("$on"); off_all+=("$off"); ratios+=("$ratio"); con_all+=("$con"); coff_all+=("$coff")
+done
+dropped=$(curl -s "http://127.0.0.1:${AD[on]}/metrics" | awk '/^ingressd_access_log_dropped_total/ {print $2}')
+on_med=$(printf "%s\n" "${on_all[@]}" | median)
+off_med=$(printf "%s\n" "${off_all[@]}" | median)
+ratio_med=$(printf "%s\n" "${ratios[@]}" | median)
+con_med=$(printf "%s\n" "${con_all[@]}" | median)
+coff_med=$(printf "%s\n" "${coff_all[@]}" | median)
+echo "the last log-on run wrote $lines lines; access-log lines dropped in total: ${dropped:-?}"
+printf "median req/s: log on %.0f, log off %.0f\n" "$on_med" "$off_med"
+printf "median ingressd CPU per request: log on %.2f µs, log off %.2f µs\n" "$con_med" "$coff_med"
+awk -v r="$ratio_med" 'BEGIN {printf "median ratio on/off: %.3f (%+.1f%% throughput with the access log on)\n", r, (r-1)*100}'
