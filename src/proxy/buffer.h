@@ -10,12 +10,43 @@
 
 namespace ingressd {
 
+// Blocks of the common size are recycled per thread, so a keep-alive
+// connection that releases its buffers between requests costs no malloc.
+class BlockCache {
+ public:
+  static constexpr size_t kBlock = 16 * 1024;
+  static char* get() {
+    auto& c = cache();
+    if (c.n == 0) return static_cast<char*>(std::malloc(kBlock));
+    return c.blocks[--c.n];
+  }
+  static void put(char* b) {
+    auto& c = cache();
+    if (c.n < kMax) c.blocks[c.n++] = b;
+    else std::free(b);
+  }
+
+ private:
+  static constexpr size_t kMax = 256;
+  struct Cache {
+    char* blocks[kMax];
+    size_t n = 0;
+    ~Cache() {
+      for (size_t i = 0; i < n; ++i) std::free(blocks[i]);
+    }
+  };
+  static Cache& cache() {
+    static thread_local Cache c;
+    return c;
+  }
+};
+
 class Buffer {
  public:
   Buffer() = default;
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;
-  ~Buffer() { std::free(buf_); }
+  ~Buffer() { free_storage(); }
 
   const char* data() const { return buf_ + start_; }
   char* data() { return buf_ + start_; }
@@ -37,9 +68,22 @@ class Buffer {
       start_ = 0;
       if (cap_ - end_ >= min) return buf_ + end_;
     }
-    size_t ncap = cap_ ? cap_ : 4096;
+    if (!buf_ && min <= BlockCache::kBlock) {
+      buf_ = BlockCache::get();
+      if (!buf_) std::abort();
+      cap_ = BlockCache::kBlock;
+      return buf_;
+    }
+    size_t ncap = cap_ ? cap_ : BlockCache::kBlock;
     while (ncap - end_ < min) ncap *= 2;
-    char* nb = static_cast<char*>(std::realloc(buf_, ncap));
+    char* nb;
+    if (cap_ == BlockCache::kBlock) {  // a cached block cannot be realloc'd in place of a malloc'd one
+      nb = static_cast<char*>(std::malloc(ncap));
+      if (nb) std::memcpy(nb, buf_, end_);
+      BlockCache::put(buf_);
+    } else {
+      nb = static_cast<char*>(std::realloc(buf_, ncap));
+    }
     if (!nb) std::abort();
     buf_ = nb;
     cap_ = ncap;
@@ -61,15 +105,18 @@ class Buffer {
   }
   // Frees the storage if empty (idle connections hold no buffer).
   void release_if_empty() {
-    if (empty() && buf_) {
-      std::free(buf_);
-      buf_ = nullptr;
-      cap_ = 0;
-      start_ = end_ = 0;
-    }
+    if (empty() && buf_) free_storage();
   }
 
  private:
+  void free_storage() {
+    if (!buf_) return;
+    if (cap_ == BlockCache::kBlock) BlockCache::put(buf_);
+    else std::free(buf_);
+    buf_ = nullptr;
+    cap_ = 0;
+    start_ = end_ = 0;
+  }
   char* buf_ = nullptr;
   size_t start_ = 0, end_ = 0, cap_ = 0;
 };

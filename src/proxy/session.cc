@@ -373,7 +373,7 @@ void ClientConn::write_upstream_head(const http1::RequestHead& req, std::string_
   }
   h.append(peer_ip_).append("\r\nX-Real-IP: ").append(peer_ip_);
   h.append("\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: ").append(host_src_or(req));
-  h.append("\r\nX-Forwarded-Port: ").append(std::to_string(w_.cfg.http_port)).append("\r\n");
+  h.append("\r\nX-Forwarded-Port: ").append(fmt::format_int(w_.cfg.http_port).c_str()).append("\r\n");
   if (ex_.request_id.empty()) {
     // X-Request-ID: passed through when the client sent one, else ours.
     static const char* hex = "0123456789abcdef";
@@ -387,7 +387,7 @@ void ClientConn::write_upstream_head(const http1::RequestHead& req, std::string_
   }
   switch (req.framing) {
     case http1::Framing::Length:
-      h.append("Content-Length: ").append(std::to_string(req.content_length)).append("\r\n");
+      h.append("Content-Length: ").append(fmt::format_int(req.content_length).c_str()).append("\r\n");
       break;
     case http1::Framing::Chunked:
       h.append("Transfer-Encoding: chunked\r\n");
@@ -668,7 +668,7 @@ bool ClientConn::handle_response_head(long n) {
     // Interim responses (100 Continue, 103 Early Hints) go to HTTP/1.1 clients only.
     if (ex_.client_minor >= 1) {
       out_.append("HTTP/1.1 ");
-      out_.append(std::to_string(resp.status));
+      out_.append(fmt::format_int(resp.status).c_str());
       out_.append(" ");
       out_.append(resp.reason);
       out_.append("\r\n");
@@ -705,9 +705,15 @@ bool ClientConn::handle_response_head(long n) {
 
   ex_.resp_mark = sent_total_ + out_.size();
   Buffer& o = out_;
-  char* p = o.prepare(64);
-  int len = std::snprintf(p, 64, "HTTP/1.1 %d ", resp.status);
-  o.commit(static_cast<size_t>(len));
+  {
+    char* p = o.prepare(13);
+    std::memcpy(p, "HTTP/1.1 ", 9);
+    p[9] = static_cast<char>('0' + resp.status / 100);
+    p[10] = static_cast<char>('0' + resp.status / 10 % 10);
+    p[11] = static_cast<char>('0' + resp.status % 10);
+    p[12] = ' ';
+    o.commit(13);
+  }
   o.append(resp.reason);
   o.append("\r\n", 2);
   for (int i = 0; i < resp.n_headers; ++i) {
@@ -726,7 +732,7 @@ bool ClientConn::handle_response_head(long n) {
     switch (resp.framing) {
       case http1::Framing::Length:
         o.append("Content-Length: ");
-        o.append(std::to_string(resp.content_length));
+        o.append(fmt::format_int(resp.content_length).c_str());
         o.append("\r\n");
         break;
       case http1::Framing::None:
@@ -735,7 +741,7 @@ bool ClientConn::handle_response_head(long n) {
         if (resp.status == 204) break;
         if (resp.has_content_length) {
           o.append("Content-Length: ");
-          o.append(std::to_string(resp.content_length));
+          o.append(fmt::format_int(resp.content_length).c_str());
           o.append("\r\n");
         } else if (!ex_.is_head && resp.status != 304) {
           o.append("Content-Length: 0\r\n");
