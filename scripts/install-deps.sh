@@ -4,7 +4,8 @@ set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config
       libyaml-cpp-dev libyaml-dev nlohmann-json3-dev libfmt-dev libcli11-dev libssl-dev
       libgtest-dev libgmock-dev libbenchmark-dev
-      python3 curl)
+      python3 curl
+      clang-14 libclang-rt-14-dev libfuzzer-14-dev llvm-14)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
