@@ -176,8 +176,15 @@ int run_serve(const ServeOptions& o) {
       reload_at = std::min(now + o.reload_holdoff_ms, first_change_at + 10 * o.reload_holdoff_ms);
     }
     if (reload_at && steady_ms() >= reload_at) {
-      reload_at = 0;
-      reload("file change");
+      int64_t now = steady_ms();
+      if (watcher.writes_in_progress() && now < first_change_at + 20 * o.reload_holdoff_ms) {
+        // A file is being rewritten in place: wait for its writer to close it
+        // (for at most 20 hold-offs, in case a writer keeps it open).
+        reload_at = now + o.reload_holdoff_ms;
+      } else {
+        reload_at = 0;
+        reload("file change");
+      }
     }
   }
   shutting_down = true;  // /readyz fails from now on

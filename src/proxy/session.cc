@@ -24,7 +24,9 @@ int64_t mono_us() {
   return static_cast<int64_t>(ts.tv_sec) * 1'000'000 + ts.tv_nsec / 1000;
 }
 
-constexpr size_t kHigh = 256 * 1024;  // stop reading a side whose output is this far behind
+// Stop reading a side whose output is this far behind: bounds the memory of a
+// busy connection (about 2 × 64 KiB per direction) while keeping the pipe full.
+constexpr size_t kHigh = 64 * 1024;
 constexpr size_t kReadChunk = 16 * 1024;
 
 // Reads until EAGAIN, EOF or a short read (which in edge-triggered mode
@@ -130,9 +132,11 @@ void ClientConn::drive() {
   int rounds = 0;
   do {
     again_ = false;
-    if (can_read_ && !read_eof_ && in_.size() < kHigh) {
+    // A request head may be larger than the flow-control mark: it must fit whole.
+    const size_t limit = phase_ == Phase::Head ? std::max(kHigh, w_.cfg.limits.max_head_bytes + 1) : kHigh;
+    if (can_read_ && !read_eof_ && in_.size() < limit) {
       size_t before = in_.size();
-      if (!read_into(fd_, in_, can_read_, read_eof_, kHigh, peer_closed_)) {
+      if (!read_into(fd_, in_, can_read_, read_eof_, limit, peer_closed_)) {
         dead_ = true;  // reset by peer
         break;
       }

@@ -12,8 +12,13 @@ namespace ingressd {
 namespace fs = std::filesystem;
 
 namespace {
+// IN_MODIFY does not trigger a reload: a file rewritten in place is
+// truncated first and written after, and reading it in between would drop its
+// objects for a moment. It marks the file as being written until its
+// IN_CLOSE_WRITE, and reloads wait for that. Renames (the atomic way, and
+// ConfigMap volume swaps) are IN_MOVED_TO. IN_CREATE matters for new folders.
 constexpr uint32_t kMask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE | IN_DELETE_SELF |
-                           IN_MOVE_SELF | IN_MODIFY | IN_ATTRIB;
+                           IN_MOVE_SELF | IN_MODIFY;
 }
 
 FileWatcher::FileWatcher(std::string root) : root_(std::move(root)) {}
@@ -71,7 +76,19 @@ bool FileWatcher::drain() {
         relevant = true;
         continue;
       }
+      // Kubernetes ConfigMap/Secret volumes swap a "..data" symlink atomically.
+      if (name.rfind("..", 0) == 0 && (ev->mask & (IN_MOVED_TO | IN_CREATE))) {
+        relevant = true;
+        continue;
+      }
       if (!name.empty() && name[0] == '.') continue;  // editor swap files
+      if ((ev->mask & IN_CREATE) && !(ev->mask & IN_ISDIR)) continue;  // its content comes with IN_CLOSE_WRITE
+      std::string full = (d != dirs_.end() ? d->second : std::string()) + "/" + name;
+      if (ev->mask & IN_MODIFY) {
+        writing_.insert(full);
+        continue;
+      }
+      if (ev->mask & (IN_CLOSE_WRITE | IN_DELETE | IN_MOVED_FROM)) writing_.erase(full);
       if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_ISDIR)) {
         relevant = true;  // a watched folder went away or moved
         continue;

@@ -3,6 +3,7 @@
 // hold-off so that a burst of writes gives one reload.
 #pragma once
 #include <map>
+#include <set>
 #include <string>
 
 namespace ingressd {
@@ -15,12 +16,15 @@ class FileWatcher {
   int fd() const { return fd_; }
   // Reads pending events; true if any may change what the manifests say.
   bool drain();
+  // Some manifest file was modified and not yet closed by its writer.
+  bool writes_in_progress() const { return !writing_.empty(); }
 
  private:
   void watch_tree(const std::string& dir);
   std::string root_;
   int fd_ = -1;
   std::map<int, std::string> dirs_;  // watch descriptor → directory
+  std::set<std::string> writing_;    // files modified since their last IN_CLOSE_WRITE
 };
 
 }  // namespace ingressd

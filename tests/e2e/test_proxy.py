@@ -706,6 +706,33 @@ class Reload(h.E2ETestCase):
         r = self.srv.get("/", "reload.test")
         return r.json()["service"] if r.status == 200 else r.status
 
+    def test_in_place_rewrite_never_serves_a_half_written_file(self):
+        # An editor or `cat > file` truncates first and writes after: ingressd
+        # must wait for the writer to close the file (found by bench/run's
+        # endpoint-churn-inplace scenario: 503s while the file was empty).
+        path = os.path.join(self.dir, "services.yaml")
+        import json as _json
+        objs = h.backend_objects("alpha", [self.alpha.port]) + h.backend_objects("beta", [self.beta.port])
+        text = "\n---\n".join(_json.dumps(o) for o in objs)
+        failures = 0
+        last = None
+        self.assertEqual(self.served_by(), "alpha")
+        for _ in range(4):
+            with open(path, "w", encoding="utf-8") as f:  # truncated to nothing, still open
+                # While the file is empty (longer than the reload hold-off):
+                deadline = time.monotonic() + 0.4
+                while time.monotonic() < deadline:
+                    r = self.srv.get("/", "reload.test")
+                    got = r.json()["service"] if r.status == 200 else (r.status, r.body[:80])
+                    if got != "alpha":
+                        failures += 1
+                        last = got
+                    time.sleep(0.02)
+                f.write(text)
+        time.sleep(0.3)
+        self.assertEqual(self.served_by(), "alpha")
+        self.assertEqual(failures, 0, "last answer: %r" % (last,))
+
     def test_reload_under_load(self):
         loops = [h.RequestLoop(self.srv.http_port, "reload.test", keep_alive=ka, max_seconds=8, max_requests=200000)
                  for ka in (True, False)]
