@@ -56,8 +56,8 @@ load() { h2load --h1 -n "$1" -c 16 -H ':authority: alpaca.example.com' "http://1
 run() {
   local tool=$1 n=$2 out="$work/$1.$2" pid child
   case $tool in
-    callgrind) valgrind --tool=callgrind --callgrind-out-file="$out" "$BIN" serve --manifests "$work/m" --http-port $PX --admin-port $AD --workers 1 >"$out.log" 2>&1 & pid=$! ;;
-    strace) strace -f -c -o "$out" "$BIN" serve --manifests "$work/m" --http-port $PX --admin-port $AD --workers 1 >"$out.log" 2>&1 & pid=$! ;;
+    callgrind) valgrind --tool=callgrind --callgrind-out-file="$out" "$BIN" serve --manifests "$work/m" --http-port $PX --admin-port $AD --workers 1 --access-log off >"$out.log" 2>&1 & pid=$! ;;
+    strace) strace -f -c -o "$out" "$BIN" serve --manifests "$work/m" --http-port $PX --admin-port $AD --workers 1 --access-log off >"$out.log" 2>&1 & pid=$! ;;
   esac
   wait_port $PX
   load "$n"
