@@ -29,7 +29,7 @@ int run_check(const CheckOptions& o) {
     nlohmann::json st = nlohmann::json::array();
     for (auto& s : out.statuses) st.push_back({{"ingress", s.ingress}, {"state", s.state}, {"detail", s.detail}});
     j["ingresses"] = st;
-    std::puts(j.dump(2).c_str());
+    std::puts(j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else {
     for (const auto& d : out.diagnostics) std::puts(d.str().c_str());
     const auto* snap = store.snapshot().get();
@@ -46,7 +46,7 @@ int run_routes(const CheckOptions& o) {
     for (const auto& d : out.diagnostics) std::fprintf(stderr, "%s\n", d.str().c_str());
     return 1;
   }
-  if (o.output == "json") std::puts(routing::dump_json(*out.table).dump(2).c_str());
+  if (o.output == "json") std::puts(routing::dump_json(*out.table).dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   else std::fputs(routing::dump_text(*out.table).c_str(), stdout);
   return 0;
 }
@@ -65,7 +65,7 @@ int run_explain(const ExplainOptions& o) {
       host = std::string(trim_ows(std::string_view(h).substr(colon + 1)));
   }
   auto e = routing::explain(*store.snapshot(), o.compile, *out.table, o.url, host);
-  if (o.output == "json") std::puts(e.json.dump(2).c_str());
+  if (o.output == "json") std::puts(e.json.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   else std::fputs(e.text.c_str(), stdout);
   return 0;
 }

@@ -90,7 +90,7 @@ int run_serve(const ServeOptions& o) {
     return state.ready() ? AdminResponse{200, "text/plain", "ready\n"} : AdminResponse{503, "text/plain", "not ready\n"};
   });
   auto config_handler = [&](const std::string&, const std::string&) {
-    return AdminResponse{200, "application/json", state.summary().dump(2) + "\n"};
+    return AdminResponse{200, "application/json", state.summary().dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"};
   };
   admin.handle("/config", config_handler);
   admin.handle("/debug/config", config_handler);
@@ -105,11 +105,11 @@ int run_serve(const ServeOptions& o) {
     std::string url = param("url"), host = param("host");
     if (url.empty()) url = param("path");
     if (url.empty()) return AdminResponse{400, "text/plain", "usage: /debug/explain?url=http://HOST/PATH (or ?host=H&path=P)\n"};
-    return AdminResponse{200, "application/json", state.explain(url, host).dump(2) + "\n"};
+    return AdminResponse{200, "application/json", state.explain(url, host).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"};
   });
   admin.handle("/debug/routes", [&](const std::string&, const std::string& q) {
     if (q.find("format=json") != std::string::npos)
-      return AdminResponse{200, "application/json", state.routes_json().dump(2) + "\n"};
+      return AdminResponse{200, "application/json", state.routes_json().dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"};
     return AdminResponse{200, "text/plain; charset=utf-8", state.routes_text()};
   });
 
