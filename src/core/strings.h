@@ -7,6 +7,13 @@
 
 namespace ingressd {
 
+// 0-15 for a hex digit, -1 otherwise.
+inline int hex_digit_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
 inline char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
 std::string to_lower(std::string_view s);
 bool iequals(std::string_view a, std::string_view b);

@@ -5,13 +5,6 @@
 namespace ingressd::routing {
 namespace {
 
-int hexval(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 bool is_unreserved(unsigned char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
          c == '_' || c == '~';
@@ -75,7 +68,7 @@ PathVerdict normalize_path(std::string_view path, std::string& out) {
       continue;
     }
     if (i + 2 >= path.size()) return PathVerdict::BadEncoding;
-    int h = hexval(path[i + 1]), l = hexval(path[i + 2]);
+    int h = hex_digit_value(path[i + 1]), l = hex_digit_value(path[i + 2]);
     if (h < 0 || l < 0) return PathVerdict::BadEncoding;
     unsigned char v = static_cast<unsigned char>(h * 16 + l);
     if (v == '/' || v == '\\') return PathVerdict::EncodedSlash;

@@ -2,15 +2,9 @@
 
 #include <algorithm>
 
+#include "core/strings.h"
+
 namespace ingressd::http1 {
-namespace {
-int hexval(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-}  // namespace
 
 ChunkedDecoder::Result ChunkedDecoder::feed(const char* p, size_t n) {
   size_t i = 0;
@@ -18,7 +12,7 @@ ChunkedDecoder::Result ChunkedDecoder::feed(const char* p, size_t n) {
     char c = p[i];
     switch (state_) {
       case State::Size: {
-        int v = hexval(c);
+        int v = hex_digit_value(c);
         if (v >= 0) {
           if (++size_digits_ > 15) return fail(i, "chunk size too large");
           remaining_ = remaining_ * 16 + static_cast<uint64_t>(v);
