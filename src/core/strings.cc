@@ -49,9 +49,8 @@ std::optional<uint64_t> parse_u64(std::string_view s) {
   return v;
 }
 
-std::string json_escape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size() + 2);
+void append_json_escaped(std::string& out, std::string_view s) {
+  static const char* hex = "0123456789abcdef";
   for (unsigned char c : s) {
     switch (c) {
       case '"': out += "\\\""; break;
@@ -62,11 +61,35 @@ std::string json_escape(std::string_view s) {
       default:
         // Controls and every non-ASCII byte are escaped, so the output is
         // valid JSON (and valid UTF-8) whatever bytes came in.
-        if (c < 0x20 || c >= 0x7f) out += fmt::format("\\u{:04x}", c);
-        else out += static_cast<char>(c);
+        if (c < 0x20 || c >= 0x7f) {
+          out += "\\u00";
+          out += hex[c >> 4];
+          out += hex[c & 15];
+        } else {
+          out += static_cast<char>(c);
+        }
     }
   }
+}
+
+std::string json_escape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + 2);
+  append_json_escaped(out, s);
   return out;
+}
+
+void append_text_escaped(std::string& out, std::string_view s) {
+  static const char* hex = "0123456789abcdef";
+  for (unsigned char c : s) {
+    if (c < 0x21 || c > 0x7e || c == '"' || c == '\\') {
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
 }
 
 std::optional<int64_t> parse_rfc3339_ns(std::string_view s) {
@@ -143,10 +166,7 @@ std::string percent_decode(std::string_view s) {
 std::string text_escape(std::string_view s) {
   std::string out;
   out.reserve(s.size());
-  for (unsigned char c : s) {
-    if (c < 0x21 || c > 0x7e || c == '"' || c == '\\') out += fmt::format("\\x{:02x}", c);
-    else out += static_cast<char>(c);
-  }
+  append_text_escaped(out, s);
   return out;
 }
 

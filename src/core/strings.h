@@ -23,6 +23,9 @@ std::optional<uint64_t> parse_u64(std::string_view s);  // decimal digits only, 
 std::string json_escape(std::string_view s);  // ASCII-only output: bytes >= 0x7f become \u00XX
 // For space-separated text logs: bytes outside 0x21..0x7e, '"' and '\\' become \xHH.
 std::string text_escape(std::string_view s);
+// The same, appended to `out` (no temporary).
+void append_json_escaped(std::string& out, std::string_view s);
+void append_text_escaped(std::string& out, std::string_view s);
 bool ends_with(std::string_view s, std::string_view suffix);
 // RFC 3339 date-time (as metav1.Time accepts) → nanoseconds since the epoch.
 std::optional<int64_t> parse_rfc3339_ns(std::string_view s);

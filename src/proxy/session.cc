@@ -877,10 +877,9 @@ void ClientConn::record(int status) {
   if (!log || !log->enabled()) return;
   if (log->sample() > 1 && w_.next_random() % static_cast<uint64_t>(log->sample()) != 0) return;
   std::string& b = w_.log_buffer();
-  std::string upstream = ex_.endpoint ? ex_.endpoint->text : std::string();
-  std::string service = ex_.backend ? ex_.backend->str() : std::string();
-  std::string host_rule = ex_.route ? ex_.route->host : std::string();
-  std::string path_rule = ex_.route ? ex_.route->path : std::string();
+  std::string_view upstream = ex_.endpoint ? std::string_view(ex_.endpoint->text) : std::string_view();
+  std::string_view host_rule = ex_.route ? std::string_view(ex_.route->host) : std::string_view();
+  std::string_view path_rule = ex_.route ? std::string_view(ex_.route->path) : std::string_view();
   char when[40];
   {
     timespec rt;
@@ -891,27 +890,72 @@ void ClientConn::record(int status) {
     std::snprintf(when + k, sizeof when - k, ".%03ldZ", rt.tv_nsec / 1'000'000);
   }
   double up_ms = ex_.upstream_us >= 0 ? static_cast<double>(ex_.upstream_us) / 1000.0 : -1;
+  // Appended field by field into the worker's buffer: no temporary strings.
+  auto service = [&](std::string& out, bool json) {
+    if (!ex_.backend) return;
+    auto put = [&](std::string_view v) { json ? append_json_escaped(out, v) : append_text_escaped(out, v); };
+    put(ex_.backend->namespace_);
+    out += '/';
+    put(ex_.backend->service);
+    out += ':';
+    put(ex_.backend->port);
+  };
   if (log->format() == AccessLogFormat::Json) {
-    fmt::format_to(std::back_inserter(b),
-                   "{{\"time\":\"{}\",\"client\":\"{}\",\"method\":\"{}\",\"host\":\"{}\",\"path\":\"{}\","
-                   "\"protocol\":\"HTTP/1.{}\",\"status\":{},\"bytes_in\":{},\"bytes_out\":{},\"duration_ms\":{:.3f},"
-                   "\"upstream\":\"{}\",\"upstream_ms\":{:.3f},\"ingress\":\"{}\",\"rule_host\":\"{}\","
-                   "\"rule_path\":\"{}\",\"service\":\"{}\",\"request_id\":\"{}\"}}\n",
-                   when, peer_ip_, json_escape(ex_.log_method), json_escape(ex_.log_host), json_escape(ex_.log_target),
-                   ex_.client_minor, status, ex_.bytes_in, bytes_out, static_cast<double>(dur) / 1000.0, upstream,
-                   up_ms, json_escape(ex_.ingress), json_escape(host_rule), json_escape(path_rule),
-                   json_escape(service), json_escape(ex_.request_id));
+    auto field = [&](const char* name, std::string_view v) {
+      b += "\"";
+      b += name;
+      b += "\":\"";
+      append_json_escaped(b, v);
+      b += "\",";
+    };
+    b += "{\"time\":\"";
+    b += when;
+    b += "\",";
+    field("client", peer_ip_);
+    field("method", ex_.log_method);
+    field("host", ex_.log_host);
+    field("path", ex_.log_target);
+    b += ex_.client_minor ? "\"protocol\":\"HTTP/1.1\"," : "\"protocol\":\"HTTP/1.0\",";
+    fmt::format_to(std::back_inserter(b), "\"status\":{},\"bytes_in\":{},\"bytes_out\":{},\"duration_ms\":{:.3f},",
+                   status, ex_.bytes_in, bytes_out, static_cast<double>(dur) / 1000.0);
+    field("upstream", upstream);
+    fmt::format_to(std::back_inserter(b), "\"upstream_ms\":{:.3f},", up_ms);
+    field("ingress", ex_.ingress);
+    field("rule_host", host_rule);
+    field("rule_path", path_rule);
+    b += "\"service\":\"";
+    service(b, true);
+    b += "\",\"request_id\":\"";
+    append_json_escaped(b, ex_.request_id);
+    b += "\"}\n";
   } else {
     // Text: time client "method host path protocol" status bytes_in bytes_out duration_ms upstream upstream_ms
-    //       ingress service request_id
-    fmt::format_to(std::back_inserter(b), "{} {} \"{} {} {} HTTP/1.{}\" {} {} {} {:.3f} {} {:.3f} {} {} {}\n", when,
-                   peer_ip_, ex_.log_method.empty() ? "-" : text_escape(ex_.log_method),
-                   ex_.log_host.empty() ? "-" : text_escape(ex_.log_host),
-                   ex_.log_target.empty() ? "-" : text_escape(ex_.log_target), ex_.client_minor, status, ex_.bytes_in,
-                   bytes_out,
-                   static_cast<double>(dur) / 1000.0, upstream.empty() ? "-" : upstream, up_ms,
-                   ex_.ingress.empty() ? "-" : std::string(ex_.ingress), service.empty() ? "-" : service,
-                   ex_.request_id.empty() ? "-" : text_escape(ex_.request_id));
+    //       ingress service request_id   (request-derived fields escaped as \xHH; "-" when empty)
+    auto field = [&](std::string_view v) {
+      if (v.empty()) b += '-';
+      else append_text_escaped(b, v);
+    };
+    b += when;
+    b += ' ';
+    b += peer_ip_;
+    b += " \"";
+    field(ex_.log_method);
+    b += ' ';
+    field(ex_.log_host);
+    b += ' ';
+    field(ex_.log_target);
+    b += ex_.client_minor ? " HTTP/1.1\" " : " HTTP/1.0\" ";
+    fmt::format_to(std::back_inserter(b), "{} {} {} {:.3f} ", status, ex_.bytes_in, bytes_out,
+                   static_cast<double>(dur) / 1000.0);
+    field(upstream);
+    fmt::format_to(std::back_inserter(b), " {:.3f} ", up_ms);
+    field(ex_.ingress);
+    b += ' ';
+    if (ex_.backend) service(b, false);
+    else b += '-';
+    b += ' ';
+    field(ex_.request_id);
+    b += '\n';
   }
   if (b.size() >= 64 * 1024) w_.flush_log();
   ex_.log_method.clear();
