@@ -32,19 +32,3 @@ inline bool ieq(std::string_view a, std::string_view b) {
 
 }  // namespace fuzz
 
-#include <cstdlib>
-
-namespace fuzz {
-
-// INGRESSD_FUZZ_SKIP_KNOWN=1: inputs that hit an already reported bug family
-// are abandoned instead of crashing, so that a long run can look past them
-// (see "Known bugs" in fuzz/README.md). Off by default: the targets are strict.
-inline bool skip_known() {
-  static const bool on = [] {
-    const char* v = std::getenv("INGRESSD_FUZZ_SKIP_KNOWN");
-    return v != nullptr && v[0] == '1';
-  }();
-  return on;
-}
-
-}  // namespace fuzz
