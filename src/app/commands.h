@@ -12,7 +12,8 @@ namespace ingressd {
 struct ServeOptions {
   std::string manifests;
   ProxyConfig proxy;
-  uint16_t https_port = 8443;
+  std::string default_ssl_certificate;  // NAMESPACE/NAME of a kubernetes.io/tls Secret
+  bool h2 = true;                       // offer HTTP/2 by ALPN
   uint16_t admin_port = 10254;
   std::string admin_bind = "127.0.0.1";
   routing::CompileOptions compile;

@@ -21,9 +21,12 @@
 #include "proxy/worker.h"
 #include "routing/dump.h"
 #include "sources/file_source.h"
+#include "tls/tls_server.h"
 
 namespace ingressd {
 namespace {
+
+constexpr bool kHttp2Built = false;
 
 int64_t unix_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -54,6 +57,28 @@ int run_serve(const ServeOptions& o) {
   ::signal(SIGPIPE, SIG_IGN);
   int sfd = ::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 
+  // TLS: the context, a self-signed default certificate, and parsed
+  // certificates reused across reloads.
+  std::unique_ptr<tls::TlsServer> tls_server;
+  tls::CertCache cert_cache;
+  CertInputs cert_inputs;
+  if (o.proxy.https_port) {
+    std::string terr;
+    cert_inputs.self_signed = tls::make_self_signed(terr);
+    tls_server = std::make_unique<tls::TlsServer>();
+    tls::TlsOptions to;
+    to.offer_h2 = o.h2 && kHttp2Built;
+    if (!cert_inputs.self_signed || !tls_server->init(to, terr)) {
+      log_error("TLS: {}", terr);
+      return 1;
+    }
+    cert_inputs.default_secret = o.default_ssl_certificate;
+    cert_inputs.cache = &cert_cache;
+    if (o.default_ssl_certificate.empty())
+      log_info("TLS: no --default-ssl-certificate; handshakes no Ingress answers for get a self-signed certificate "
+               "generated at start-up (serial {})", cert_inputs.self_signed->serial);
+  }
+
   ObjectStore store;
   ManifestCache cache;
   ConfigState state;
@@ -61,8 +86,9 @@ int run_serve(const ServeOptions& o) {
 
   auto reload = [&](const char* why) {
     auto t0 = std::chrono::steady_clock::now();
-    LoadOutcome out = load_and_compile(o.manifests, store, o.compile, &cache);
+    LoadOutcome out = load_and_compile(o.manifests, store, o.compile, &cache, tls_server ? &cert_inputs : nullptr);
     log_diagnostics(out.diagnostics);
+    if (out.certs && tls_server) tls_server->publish(out.certs);  // before the table: its hosts may redirect to https
     if (out.table) publisher.publish(out.table);
     state.record(out, store.snapshot(), o.compile, unix_ms());
     auto ms = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count() / 1000.0;
@@ -125,6 +151,7 @@ int run_serve(const ServeOptions& o) {
   for (int i = 0; i < nworkers; ++i) {
     workers.push_back(std::make_unique<Worker>(i, o.proxy, publisher));
     workers.back()->set_shared(&open_connections, &access_log);
+    if (tls_server) workers.back()->set_tls(tls_server.get());
     if (!workers.back()->listen(err)) {
       log_error("{}", err);
       return 1;
@@ -139,8 +166,10 @@ int run_serve(const ServeOptions& o) {
   }
   std::vector<std::thread> threads;
   for (auto& w : workers) threads.emplace_back([&w] { w->run(); });
-  log_info("ingressd {} serving {} on http://{}:{} with {} worker(s); admin on http://{}:{}", INGRESSD_VERSION,
-           o.manifests, o.proxy.bind, o.proxy.http_port, nworkers, o.admin_bind, o.admin_port);
+  log_info("ingressd {} serving {} on http://{}:{}{} with {} worker(s); admin on http://{}:{}", INGRESSD_VERSION,
+           o.manifests, o.proxy.bind, o.proxy.http_port,
+           tls_server ? fmt::format(" and https://{}:{}", o.proxy.bind, o.proxy.https_port) : std::string(), nworkers,
+           o.admin_bind, o.admin_port);
 
   // Control loop.
   int64_t reload_at = 0;         // pending reload (steady ms), 0 = none

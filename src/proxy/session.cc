@@ -5,6 +5,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+
 #include <cstring>
 
 #include "core/strings.h"
@@ -78,6 +80,61 @@ bool write_from(int fd, Buffer& b, bool& can_write) {
   return true;
 }
 
+// The same over TLS. SSL_read returns one record at a time, so "short read
+// means drained" does not hold: read until OpenSSL wants more from the socket.
+bool tls_read_into(SSL* ssl, Buffer& b, bool& can_read, bool& eof, size_t limit, bool& wants_write) {
+  while (can_read && b.size() < limit) {
+    char* p = b.prepare(kReadChunk);
+    size_t room = b.tail_room();
+    ERR_clear_error();
+    int n = SSL_read(ssl, p, static_cast<int>(std::min<size_t>(room, 1 << 30)));
+    if (n > 0) {
+      b.commit(static_cast<size_t>(n));
+      continue;
+    }
+    switch (SSL_get_error(ssl, n)) {
+      case SSL_ERROR_WANT_READ:
+        can_read = false;
+        return true;
+      case SSL_ERROR_WANT_WRITE:
+        can_read = false;
+        wants_write = true;
+        return true;
+      case SSL_ERROR_ZERO_RETURN:  // close_notify, or EOF (SSL_OP_IGNORE_UNEXPECTED_EOF)
+        eof = true;
+        can_read = false;
+        return true;
+      default:
+        eof = true;
+        can_read = false;
+        return false;
+    }
+  }
+  return true;
+}
+
+bool tls_write_from(SSL* ssl, Buffer& b, bool& can_write, bool& can_read) {
+  while (!b.empty() && can_write) {
+    ERR_clear_error();
+    int n = SSL_write(ssl, b.data(), static_cast<int>(std::min<size_t>(b.size(), 1 << 30)));
+    if (n > 0) {
+      b.consume(static_cast<size_t>(n));
+      continue;
+    }
+    switch (SSL_get_error(ssl, n)) {
+      case SSL_ERROR_WANT_WRITE:
+        can_write = false;
+        return true;
+      case SSL_ERROR_WANT_READ:
+        can_read = true;  // rare (a TLS 1.3 post-handshake message): the next read makes progress
+        return true;
+      default:
+        return false;
+    }
+  }
+  return true;
+}
+
 bool is_idempotent(std::string_view m) {
   return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "PUT" || m == "DELETE" || m == "TRACE";
 }
@@ -95,7 +152,8 @@ void append_chunk(Buffer& out, const char* p, size_t n) {
 
 }  // namespace
 
-ClientConn::ClientConn(Worker& w, int fd, const sockaddr_storage& peer) : w_(w), fd_(fd) {
+ClientConn::ClientConn(Worker& w, int fd, const sockaddr_storage& peer, SSL* ssl)
+    : w_(w), fd_(fd), ssl_(ssl), hs_done_(ssl == nullptr) {
   char buf[INET6_ADDRSTRLEN] = {};
   if (peer.ss_family == AF_INET) {
     inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&peer)->sin_addr, buf, sizeof buf);
@@ -107,6 +165,10 @@ ClientConn::ClientConn(Worker& w, int fd, const sockaddr_storage& peer) : w_(w),
 }
 
 ClientConn::~ClientConn() {
+  if (ssl_) {
+    if (hs_done_ && !dead_reset_) SSL_shutdown(ssl_);  // close_notify, best effort (non-blocking)
+    SSL_free(ssl_);
+  }
   if (fd_ >= 0) ::close(fd_);
 }
 
@@ -114,8 +176,41 @@ void ClientConn::on_io(uint32_t events) {
   if (dead_) return;
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) can_read_ = true;
   if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) peer_closed_ = true;
-  if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) can_write_ = true;
+  if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
+    can_write_ = true;
+    if (ssl_read_wants_write_) {
+      ssl_read_wants_write_ = false;
+      can_read_ = true;
+    }
+  }
   drive();
+}
+
+bool ClientConn::handshake() {
+  ERR_clear_error();
+  int r = SSL_do_handshake(ssl_);
+  if (r == 1) {
+    hs_done_ = true;
+    client_progress_ = head_started_ = w_.now_ms();
+    WorkerStats& st = w_.mutable_stats();
+    st.tls_handshakes[SSL_version(ssl_) == TLS1_3_VERSION ? 1 : 0].fetch_add(1, std::memory_order_relaxed);
+    if (SSL_session_reused(ssl_)) st.tls_resumed.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+  switch (SSL_get_error(ssl_, r)) {
+    case SSL_ERROR_WANT_READ:
+      can_read_ = false;
+      return true;
+    case SSL_ERROR_WANT_WRITE:
+      can_write_ = false;
+      return true;
+    default:
+      // Not a TLS client, no common protocol or cipher, a reset mid-way.
+      w_.mutable_stats().tls_handshake_errors.fetch_add(1, std::memory_order_relaxed);
+      ERR_clear_error();
+      dead_reset_ = true;
+      return false;
+  }
 }
 
 void ClientConn::on_upstream_event() {
@@ -130,13 +225,23 @@ void ClientConn::drive() {
   }
   in_drive_ = true;
   int rounds = 0;
+  if (!hs_done_) {
+    if (!handshake()) dead_ = true;
+    if (!hs_done_) {
+      in_drive_ = false;
+      if (dead_) w_.close_client(this);
+      return;
+    }
+  }
   do {
     again_ = false;
     // A request head may be larger than the flow-control mark: it must fit whole.
     const size_t limit = phase_ == Phase::Head ? std::max(kHigh, w_.cfg.limits.max_head_bytes + 1) : kHigh;
     if (can_read_ && !read_eof_ && in_.size() < limit) {
       size_t before = in_.size();
-      if (!read_into(fd_, in_, can_read_, read_eof_, limit, peer_closed_)) {
+      if (ssl_ ? !tls_read_into(ssl_, in_, can_read_, read_eof_, limit, ssl_read_wants_write_)
+               : !read_into(fd_, in_, can_read_, read_eof_, limit, peer_closed_)) {
+        dead_reset_ = true;
         dead_ = true;  // reset by peer
         break;
       }
@@ -181,8 +286,9 @@ void ClientConn::drive() {
 void ClientConn::flush() {
   if (out_.empty() || !can_write_) return;
   size_t before = out_.size();
-  if (!write_from(fd_, out_, can_write_)) {
+  if (ssl_ ? !tls_write_from(ssl_, out_, can_write_, can_read_) : !write_from(fd_, out_, can_write_)) {
     dead_ = true;
+    dead_reset_ = true;
     return;
   }
   if (out_.size() != before) {
@@ -294,6 +400,11 @@ bool ClientConn::start_exchange() {
                 : m.kind == routing::MatchKind::HostDefault ? std::string_view(m.vhost->default_source)
                 : m.kind == routing::MatchKind::GlobalDefault ? std::string_view(t->table->global_default_source())
                                                               : std::string_view();
+  if (!ssl_ && w_.cfg.ssl_redirect && w_.tls() && t->table->has_tls_hosts() && t->table->tls_host(host_) &&
+      !path.starts_with("/.well-known/acme-challenge/")) {
+    redirect_to_https(req, static_cast<size_t>(n));
+    return false;
+  }
   if (!m.backend) {
     in_.consume(static_cast<size_t>(n));
     send_error(404, "no route matches this request", has_body || !req.keep_alive);
@@ -376,8 +487,11 @@ void ClientConn::write_upstream_head(const http1::RequestHead& req, std::string_
     if ((f.flags & http1::kXForwardedFor) && !f.value.empty()) h.append(f.value).append(", ");
   }
   h.append(peer_ip_).append("\r\nX-Real-IP: ").append(peer_ip_);
-  h.append("\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: ").append(host_src_or(req));
-  h.append("\r\nX-Forwarded-Port: ").append(fmt::format_int(w_.cfg.http_port).c_str()).append("\r\n");
+  h.append(ssl_ ? "\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: " : "\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: ")
+      .append(host_src_or(req));
+  h.append("\r\nX-Forwarded-Port: ")
+      .append(fmt::format_int(ssl_ ? w_.cfg.https_port : w_.cfg.http_port).c_str())
+      .append("\r\n");
   if (ex_.request_id.empty()) {
     // X-Request-ID: passed through when the client sent one, else ours.
     static const char* hex = "0123456789abcdef";
@@ -758,6 +872,11 @@ bool ClientConn::handle_response_head(long n) {
     if (!ex_.client_keep_alive) o.append("Connection: close\r\n");
     else if (ex_.client_minor == 0) o.append("Connection: keep-alive\r\n");
   }
+  if (ssl_ && !w_.cfg.hsts.empty()) {
+    o.append("Strict-Transport-Security: ");
+    o.append(w_.cfg.hsts);
+    o.append("\r\n", 2);
+  }
   if (!resp.has_date) o.append(w_.date_header());
   if (!resp.has_server) o.append("Server: ingressd\r\n");
   o.append("\r\n", 2);
@@ -840,6 +959,29 @@ void ClientConn::pump_tunnel() {
     abort_exchange();
     closing_ = true;
   }
+}
+
+// 308 (method and body kept) to the same host and target over https, as
+// ingress-nginx does for hosts with TLS. A request with a body is answered
+// and the connection closed (the body is not read).
+void ClientConn::redirect_to_https(const http1::RequestHead& req, size_t head_len) {
+  const bool has_body = req.framing != http1::Framing::None;
+  const bool close = has_body || !req.keep_alive;
+  uint16_t port = w_.cfg.redirect_https_port ? w_.cfg.redirect_https_port : w_.cfg.https_port;
+  std::string& loc = w_.scratch_string();
+  loc.assign("Location: https://");
+  loc.append(host_);
+  if (port != 443) loc.append(":").append(fmt::format_int(port).c_str());
+  loc.append(req.path.empty() || req.path[0] != '/' ? "/" : "").append(req.path).append(req.query).append("\r\n");
+  in_.consume(head_len);  // `req` views die here
+  append_error_response(out_, 308, "this host is served over https", close, ex_.is_head, w_.date_header(), loc);
+  record(308);
+  abort_exchange();
+  w_.mutable_stats().responses_by_class[3].fetch_add(1, std::memory_order_relaxed);
+  phase_ = Phase::Head;
+  head_started_ = client_progress_ = w_.now_ms();
+  if (close) closing_ = true;
+  else again_ = true;
 }
 
 void ClientConn::send_error(int status, const char* detail, bool close) {
@@ -973,6 +1115,14 @@ void ClientConn::on_timer(int64_t now) {
     dead_ = true;
     w_.close_client(this);
   };
+  if (!hs_done_) {
+    // The TLS handshake counts as part of the request head.
+    if (now - head_started_ >= c.client_header_timeout_ms) {
+      dead_reset_ = true;
+      kill();
+    }
+    return;
+  }
   const bool client_blocked = out_.size() >= kHigh || (!out_.empty() && !can_write_);
   if (client_blocked || (closing_ && !out_.empty())) {
     // The client does not read what we have for it.

@@ -10,7 +10,9 @@ namespace ingressd {
 
 class ClientConn final : public IoHandler {
  public:
-  ClientConn(Worker& w, int fd, const sockaddr_storage& peer);
+  // `ssl`: a server-side TLS session on `fd` whose handshake is still to do
+  // (null for plain HTTP). The connection owns it.
+  ClientConn(Worker& w, int fd, const sockaddr_storage& peer, SSL* ssl = nullptr);
   ~ClientConn() override;
   void on_io(uint32_t events) override;
   // Called by the upstream connection this exchange owns.
@@ -82,7 +84,8 @@ class ClientConn final : public IoHandler {
   };
 
   void drive();
-  void do_read();
+  bool handshake();  // false: close the connection
+  void redirect_to_https(const http1::RequestHead& req, size_t head_len);
   void flush();
   bool start_exchange();
   void connect_upstream(bool fresh = false);
@@ -102,6 +105,9 @@ class ClientConn final : public IoHandler {
 
   Worker& w_;
   int fd_;
+  SSL* ssl_ = nullptr;
+  bool hs_done_ = true;           // TLS handshake finished (always, for plain HTTP)
+  bool ssl_read_wants_write_ = false;  // SSL_read needs the socket writable (TLS 1.3 key update)
   std::string peer_ip_;
   Buffer in_, out_;
   Phase phase_ = Phase::Head;
@@ -111,6 +117,7 @@ class ClientConn final : public IoHandler {
   bool peer_closed_ = false;  // EPOLLRDHUP seen: read until EOF
   bool closing_ = false;  // close once `out_` is flushed
   bool dead_ = false;
+  bool dead_reset_ = false;  // the connection failed: no TLS close_notify
   bool in_drive_ = false;
   bool again_ = false;
   size_t head_scan_ = 0;  // bytes of `in_` already known to hold no complete head

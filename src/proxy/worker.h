@@ -22,6 +22,7 @@
 #include "proxy/http1/chunked.h"
 #include "proxy/http1/parser.h"
 #include "proxy/table_publisher.h"
+#include "tls/tls_server.h"
 
 namespace ingressd {
 
@@ -92,6 +93,11 @@ struct WorkerStats {
   std::atomic<uint64_t> upstream_resets{0}, upstream_retries{0}, endpoint_ejections{0}, connections_refused{0};
   std::atomic<uint64_t> websockets_active{0}, websockets_total{0};
   std::atomic<uint64_t> pool_active{0}, pool_idle{0};  // upstream connections in use / idle in the pools
+  // TLS: handshakes completed by version (index: 0 TLS 1.2, 1 TLS 1.3), failed
+  // handshakes, and resumed sessions. Connections by protocol after ALPN.
+  std::atomic<uint64_t> tls_handshakes[2] = {}, tls_handshake_errors{0}, tls_resumed{0};
+  std::atomic<uint64_t> http2_connections_active{0}, http2_connections_total{0}, http2_streams_total{0};
+  std::atomic<uint64_t> http2_resets_refused{0};  // streams refused or connections closed for abuse (rapid reset, floods)
 };
 
 class Worker {
@@ -100,6 +106,9 @@ class Worker {
   ~Worker();
   // Opens the listener; false with `err` set on failure.
   bool listen(std::string& err);
+  // TLS: the context for the HTTPS listener (set before listen()).
+  void set_tls(tls::TlsServer* t) { tls_ = t; }
+  tls::TlsServer* tls() { return tls_; }
   void run();        // until stop() and drained
   void stop();       // from any thread: begin graceful shutdown
   bool stopping() const { return stopping_.load(std::memory_order_relaxed); }
@@ -148,7 +157,8 @@ class Worker {
   void register_fd(int fd, IoHandler* h);
 
  private:
-  void accept_all();
+  void accept_all(bool tls);
+  bool open_listener(uint16_t port, int& fd, IoHandler* h, std::string& err);
   void refresh_table();
   void sweep_timers();
   void update_clock();
@@ -156,7 +166,8 @@ class Worker {
 
   struct ListenerHandler final : IoHandler {
     Worker* w;
-    void on_io(uint32_t) override { w->accept_all(); }
+    bool tls = false;
+    void on_io(uint32_t) override { w->accept_all(tls); }
   };
 
   int index_;
@@ -165,6 +176,9 @@ class Worker {
   int listen_fd_ = -1;
   int wake_fd_ = -1;  // eventfd to interrupt epoll_wait on stop()
   ListenerHandler listener_;
+  int tls_listen_fd_ = -1;
+  ListenerHandler tls_listener_;
+  tls::TlsServer* tls_ = nullptr;
   struct WakeHandler final : IoHandler {
     void on_io(uint32_t) override {}
   } wake_;
