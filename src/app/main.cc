@@ -50,6 +50,9 @@ int main(int argc, char** argv) {
   serve->add_option("--hsts", so.proxy.hsts,
                     "Strict-Transport-Security value for HTTPS responses, e.g. \"max-age=31536000\" (default: none)");
   serve->add_option("--http2", so.h2, "Offer HTTP/2 to TLS clients by ALPN (true/false)")->capture_default_str();
+  serve->add_flag("--h2c", so.proxy.h2c, "Accept HTTP/2 with prior knowledge (h2c) on the plain HTTP port");
+  serve->add_option("--http2-max-concurrent-streams", so.proxy.h2_max_concurrent_streams,
+                    "SETTINGS_MAX_CONCURRENT_STREAMS per HTTP/2 connection")->capture_default_str();
   serve->add_option("--admin-port", so.admin_port, "Admin port: /healthz /readyz /config /debug/routes /metrics")->capture_default_str();
   serve->add_option("--admin-bind", so.admin_bind, "Admin address")->capture_default_str();
   serve->add_option("--bind", so.proxy.bind, "Address the HTTP(S) listeners bind to")->capture_default_str();

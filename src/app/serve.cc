@@ -26,7 +26,7 @@
 namespace ingressd {
 namespace {
 
-constexpr bool kHttp2Built = false;
+constexpr bool kHttp2Built = true;
 
 int64_t unix_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())

@@ -153,7 +153,7 @@ void append_chunk(Buffer& out, const char* p, size_t n) {
 }  // namespace
 
 ClientConn::ClientConn(Worker& w, int fd, const sockaddr_storage& peer, SSL* ssl)
-    : w_(w), fd_(fd), ssl_(ssl), hs_done_(ssl == nullptr) {
+    : w_(w), fd_(fd), ssl_(ssl), hs_done_(ssl == nullptr), secure_(ssl != nullptr) {
   char buf[INET6_ADDRSTRLEN] = {};
   if (peer.ss_family == AF_INET) {
     inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&peer)->sin_addr, buf, sizeof buf);
@@ -164,7 +164,20 @@ ClientConn::ClientConn(Worker& w, int fd, const sockaddr_storage& peer, SSL* ssl
   client_progress_ = head_started_ = w_.now_ms();
 }
 
+ClientConn::ClientConn(Worker& w, ClientConn& parent, H2Session* h2, int32_t stream_id)
+    : w_(w), fd_(-1), peer_ip_(parent.peer_ip_), secure_(parent.secure_), h2_parent_(h2), stream_id_(stream_id) {
+  can_read_ = false;  // its request is handed over by the session
+  client_progress_ = head_started_ = w_.now_ms();
+}
+
+void ClientConn::wake() {
+  if (dead_) return;
+  if (in_drive_) again_ = true;
+  else w_.redrive_later(this);
+}
+
 ClientConn::~ClientConn() {
+  h2_.reset();  // its stream connections are closed by detach()
   if (ssl_) {
     if (hs_done_ && !dead_reset_) SSL_shutdown(ssl_);  // close_notify, best effort (non-blocking)
     SSL_free(ssl_);
@@ -195,6 +208,10 @@ bool ClientConn::handshake() {
     WorkerStats& st = w_.mutable_stats();
     st.tls_handshakes[SSL_version(ssl_) == TLS1_3_VERSION ? 1 : 0].fetch_add(1, std::memory_order_relaxed);
     if (SSL_session_reused(ssl_)) st.tls_resumed.fetch_add(1, std::memory_order_relaxed);
+    const unsigned char* alpn = nullptr;
+    unsigned alpn_len = 0;
+    SSL_get0_alpn_selected(ssl_, &alpn, &alpn_len);
+    if (alpn_len == 2 && std::memcmp(alpn, "h2", 2) == 0) start_h2();
     return true;
   }
   switch (SSL_get_error(ssl_, r)) {
@@ -257,6 +274,13 @@ void ClientConn::drive() {
           if (read_eof_) closing_ = true;
           break;
         }
+        if (w_.cfg.h2c && !ssl_ && !is_stream() && in_.size() >= 3 && std::memcmp(in_.data(), "PRI", 3) == 0 &&
+            std::string_view("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").starts_with(in_.view().substr(0, 24))) {
+          if (in_.size() < 24) break;  // the rest of the preface is on its way
+          start_h2();  // h2c with prior knowledge (the session reads the preface)
+          again_ = true;
+          break;
+        }
         if (!start_exchange()) break;
         again_ = true;
         break;
@@ -271,6 +295,9 @@ void ClientConn::drive() {
       case Phase::Tunnel:
         pump_tunnel();
         break;
+      case Phase::H2:
+        pump_h2();
+        break;
     }
     if (dead_) break;
     size_t before = out_.size();
@@ -284,6 +311,21 @@ void ClientConn::drive() {
 }
 
 void ClientConn::flush() {
+  if (is_stream()) {
+    // A stream connection writes into its HTTP/2 stream.
+    if (!h2_parent_) {
+      out_.consume(out_.size());  // the stream is gone
+      return;
+    }
+    size_t before = out_.size();
+    if (before == 0 && !ex_.active) return;
+    h2_parent_->stream_output(stream_id_, out_, can_write_);
+    if (out_.size() != before) {
+      client_progress_ = w_.now_ms();
+      sent_total_ += before - out_.size();
+    }
+    return;
+  }
   if (out_.empty() || !can_write_) return;
   size_t before = out_.size();
   if (ssl_ ? !tls_write_from(ssl_, out_, can_write_, can_read_) : !write_from(fd_, out_, can_write_)) {
@@ -400,7 +442,7 @@ bool ClientConn::start_exchange() {
                 : m.kind == routing::MatchKind::HostDefault ? std::string_view(m.vhost->default_source)
                 : m.kind == routing::MatchKind::GlobalDefault ? std::string_view(t->table->global_default_source())
                                                               : std::string_view();
-  if (!ssl_ && w_.cfg.ssl_redirect && w_.tls() && t->table->has_tls_hosts() && t->table->tls_host(host_) &&
+  if (!secure_ && w_.cfg.ssl_redirect && w_.tls() && t->table->has_tls_hosts() && t->table->tls_host(host_) &&
       !path.starts_with("/.well-known/acme-challenge/")) {
     redirect_to_https(req, static_cast<size_t>(n));
     return false;
@@ -487,10 +529,10 @@ void ClientConn::write_upstream_head(const http1::RequestHead& req, std::string_
     if ((f.flags & http1::kXForwardedFor) && !f.value.empty()) h.append(f.value).append(", ");
   }
   h.append(peer_ip_).append("\r\nX-Real-IP: ").append(peer_ip_);
-  h.append(ssl_ ? "\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: " : "\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: ")
+  h.append(secure_ ? "\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: " : "\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: ")
       .append(host_src_or(req));
   h.append("\r\nX-Forwarded-Port: ")
-      .append(fmt::format_int(ssl_ ? w_.cfg.https_port : w_.cfg.http_port).c_str())
+      .append(fmt::format_int(secure_ ? w_.cfg.https_port : w_.cfg.http_port).c_str())
       .append("\r\n");
   if (ex_.request_id.empty()) {
     // X-Request-ID: passed through when the client sent one, else ours.
@@ -872,7 +914,7 @@ bool ClientConn::handle_response_head(long n) {
     if (!ex_.client_keep_alive) o.append("Connection: close\r\n");
     else if (ex_.client_minor == 0) o.append("Connection: keep-alive\r\n");
   }
-  if (ssl_ && !w_.cfg.hsts.empty()) {
+  if (secure_ && !w_.cfg.hsts.empty()) {
     o.append("Strict-Transport-Security: ");
     o.append(w_.cfg.hsts);
     o.append("\r\n", 2);
@@ -902,7 +944,7 @@ void ClientConn::finish_exchange() {
                   u->out.empty();
   w_.release_upstream(u, reusable);
   ex_.up = nullptr;
-  if (!ex_.client_keep_alive) closing_ = true;
+  if (!ex_.client_keep_alive || is_stream()) closing_ = true;  // one exchange per HTTP/2 stream
   record(ex_.status);
   end_accounting();
   phase_ = Phase::Head;
@@ -995,8 +1037,19 @@ void ClientConn::send_error(int status, const char* detail, bool close) {
   if (cls < 6) w_.mutable_stats().responses_by_class[cls].fetch_add(1, std::memory_order_relaxed);
   phase_ = Phase::Head;
   head_started_ = client_progress_ = w_.now_ms();
-  if (close) closing_ = true;
+  if (close || is_stream()) closing_ = true;
   else again_ = true;
+}
+
+void ClientConn::detach() {
+  abort_exchange();
+  dead_ = true;
+  if (h2_) h2_->close_all();  // its streams go with it
+  if (h2_parent_) {
+    H2Session* p = h2_parent_;
+    h2_parent_ = nullptr;
+    p->stream_detached(stream_id_);
+  }
 }
 
 void ClientConn::record(int status) {
@@ -1057,7 +1110,7 @@ void ClientConn::record(int status) {
     field("method", ex_.log_method);
     field("host", ex_.log_host);
     field("path", ex_.log_target);
-    b += ex_.client_minor ? "\"protocol\":\"HTTP/1.1\"," : "\"protocol\":\"HTTP/1.0\",";
+    b += is_stream() ? "\"protocol\":\"HTTP/2.0\"," : ex_.client_minor ? "\"protocol\":\"HTTP/1.1\"," : "\"protocol\":\"HTTP/1.0\",";
     fmt::format_to(std::back_inserter(b), "\"status\":{},\"bytes_in\":{},\"bytes_out\":{},\"duration_ms\":{:.3f},",
                    status, ex_.bytes_in, bytes_out, static_cast<double>(dur) / 1000.0);
     field("upstream", upstream);
@@ -1086,7 +1139,7 @@ void ClientConn::record(int status) {
     field(ex_.log_host);
     b += ' ';
     field(ex_.log_target);
-    b += ex_.client_minor ? " HTTP/1.1\" " : " HTTP/1.0\" ";
+    b += is_stream() ? " HTTP/2.0\" " : ex_.client_minor ? " HTTP/1.1\" " : " HTTP/1.0\" ";
     fmt::format_to(std::back_inserter(b), "{} {} {} {:.3f} ", status, ex_.bytes_in, bytes_out,
                    static_cast<double>(dur) / 1000.0);
     field(upstream);
@@ -1130,6 +1183,10 @@ void ClientConn::on_timer(int64_t now) {
     return;
   }
   switch (phase_) {
+    case Phase::H2:
+      // Streams time themselves; the connection closes when idle.
+      if (h2_->open_streams() == 0 && out_.empty() && now - client_progress_ >= c.client_idle_timeout_ms) kill();
+      return;
     case Phase::Head:
       if (closing_) return kill();
       if (in_.empty()) {
@@ -1165,6 +1222,32 @@ void ClientConn::on_timer(int64_t now) {
     upstream_failed("the backend did not answer in time", true);
     drive();
   }
+}
+
+void ClientConn::start_h2() {
+  H2Limits lim;
+  lim.max_header_list_bytes = w_.cfg.limits.max_head_bytes;
+  lim.max_concurrent_streams = w_.cfg.h2_max_concurrent_streams;
+  h2_ = std::make_unique<H2Session>(w_, *this, lim);
+  phase_ = Phase::H2;
+  client_progress_ = w_.now_ms();
+}
+
+// The HTTP/2 connection: client bytes into the session, its frames out.
+void ClientConn::pump_h2() {
+  if (!in_.empty()) {
+    client_progress_ = w_.now_ms();
+    if (!h2_->on_input(in_)) closing_ = true;  // GOAWAY is queued; close once it is out
+  }
+  if (dead_) return;
+  if (w_.stopping() && !goaway_sent_) {
+    goaway_sent_ = true;
+    h2_->shutdown();
+  }
+  h2_->produce(out_, kHigh);
+  if (h2_->wants_output() && out_.size() < kHigh) again_ = true;
+  if (h2_->finished() || (read_eof_ && in_.empty())) closing_ = true;
+  if (out_.size() >= kHigh && can_write_) again_ = true;  // flush, then produce more
 }
 
 void ClientConn::resume() {

@@ -2,8 +2,10 @@
 // it. One request at a time; pipelined requests wait in the input buffer and
 // are answered in order.
 #pragma once
+#include <memory>
 #include <string>
 
+#include "proxy/h2_session.h"
 #include "proxy/worker.h"
 
 namespace ingressd {
@@ -13,25 +15,40 @@ class ClientConn final : public IoHandler {
   // `ssl`: a server-side TLS session on `fd` whose handshake is still to do
   // (null for plain HTTP). The connection owns it.
   ClientConn(Worker& w, int fd, const sockaddr_storage& peer, SSL* ssl = nullptr);
+  // A stream connection: one HTTP/2 stream of `parent`, served as an HTTP/1.1
+  // exchange (see h2_session.h). No socket of its own.
+  ClientConn(Worker& w, ClientConn& parent, H2Session* h2, int32_t stream_id);
   ~ClientConn() override;
   void on_io(uint32_t events) override;
   // Called by the upstream connection this exchange owns.
   void on_upstream_event();
   void on_timer(int64_t now);
-  bool idle() const { return phase_ == Phase::Head && in_.empty() && out_.empty() && !ex_.active; }
+  bool idle() const {
+    if (phase_ == Phase::H2) return h2_ && h2_->open_streams() == 0 && out_.empty();
+    return phase_ == Phase::Head && in_.empty() && out_.empty() && !ex_.active;
+  }
+  bool is_stream() const { return h2_parent_ != nullptr || stream_id_ != 0; }
+  // Drive again soon (from the same event batch); safe from anywhere.
+  void wake();
+  // ---- HTTP/2 plumbing (h2_session.cc) ----
+  Buffer& h2_input() { return in_; }  // a stream connection's request bytes
+  void h2_feed() { drive(); }         // new request bytes arrived
+  void h2_orphan() { h2_parent_ = nullptr; }  // the stream is gone: do not report back
+  void h2_writable() {                // the stream has room for more response bytes
+    can_write_ = true;
+    wake();
+  }
+  void h2_idle() { client_progress_ = w_.now_ms(); }  // the last stream ended: the idle timer starts
   void resume();  // continue work left after the per-event round limit
   bool queued = false;  // in Worker's re-drive list
   void begin_close() { closing_ = true; }
   // The worker closes this connection: let go of the upstream side now.
-  void detach() {
-    abort_exchange();
-    dead_ = true;
-  }
+  void detach();
 
   size_t list_index = 0;  // position in Worker::clients_
 
  private:
-  enum class Phase { Head, Exchange, Tunnel };
+  enum class Phase { Head, Exchange, Tunnel, H2 };
 
   struct Exchange {
     bool active = false;
@@ -85,6 +102,8 @@ class ClientConn final : public IoHandler {
 
   void drive();
   bool handshake();  // false: close the connection
+  void start_h2();
+  void pump_h2();
   void redirect_to_https(const http1::RequestHead& req, size_t head_len);
   void flush();
   bool start_exchange();
@@ -109,6 +128,10 @@ class ClientConn final : public IoHandler {
   bool hs_done_ = true;           // TLS handshake finished (always, for plain HTTP)
   bool ssl_read_wants_write_ = false;  // SSL_read needs the socket writable (TLS 1.3 key update)
   std::string peer_ip_;
+  bool secure_ = false;  // came over TLS (X-Forwarded-Proto, HSTS, no redirect)
+  std::unique_ptr<H2Session> h2_;  // an HTTP/2 client connection
+  H2Session* h2_parent_ = nullptr;  // a stream connection: its session (null once orphaned)
+  int32_t stream_id_ = 0;
   Buffer in_, out_;
   Phase phase_ = Phase::Head;
   bool can_read_ = true;
@@ -117,7 +140,8 @@ class ClientConn final : public IoHandler {
   bool peer_closed_ = false;  // EPOLLRDHUP seen: read until EOF
   bool closing_ = false;  // close once `out_` is flushed
   bool dead_ = false;
-  bool dead_reset_ = false;  // the connection failed: no TLS close_notify
+  bool dead_reset_ = false;
+  bool goaway_sent_ = false;  // the connection failed: no TLS close_notify
   bool in_drive_ = false;
   bool again_ = false;
   size_t head_scan_ = 0;  // bytes of `in_` already known to hold no complete head

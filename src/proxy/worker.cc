@@ -72,8 +72,8 @@ Worker::Worker(int index, const ProxyConfig& c, TablePublisher& pub)
 
 Worker::~Worker() {
   flush_log();
-  for (ClientConn* c : clients_) c->detach();  // closes the upstreams they own
-  for (ClientConn* c : clients_) delete c;
+  while (!clients_.empty()) close_client(clients_.back());  // closes the upstreams they own
+
   for (auto& [_, v] : idle_)
     for (UpstreamConn* u : v) delete u;
   for (auto* u : graveyard_) delete u;
@@ -366,7 +366,11 @@ void Worker::close_upstream(UpstreamConn* u) {
 void Worker::close_client(ClientConn* c) {
   size_t i = c->list_index;
   if (i >= clients_.size() || clients_[i] != c) return;  // already closed
-  c->detach();
+  // Off the list first: detaching an HTTP/2 connection closes its streams.
+  clients_[i] = clients_.back();
+  clients_[i]->list_index = i;
+  clients_.pop_back();
+  c->list_index = SIZE_MAX;
   if (c->queued) {
     for (size_t k = 0; k < redrive_.size(); ++k)
       if (redrive_[k] == c) {
@@ -376,13 +380,19 @@ void Worker::close_client(ClientConn* c) {
       }
     c->queued = false;
   }
-  clients_[i] = clients_.back();
-  clients_[i]->list_index = i;
-  clients_.pop_back();
-  c->list_index = SIZE_MAX;
-  stats_.active_connections.fetch_sub(1, std::memory_order_relaxed);
-  if (connections_) connections_->fetch_sub(1, std::memory_order_relaxed);
+  if (!c->is_stream()) {
+    stats_.active_connections.fetch_sub(1, std::memory_order_relaxed);
+    if (connections_) connections_->fetch_sub(1, std::memory_order_relaxed);
+  }
   client_graveyard_.push_back(c);
+  c->detach();
+}
+
+ClientConn* Worker::add_h2_stream(ClientConn& parent, H2Session* h2, int32_t id) {
+  auto* c = new ClientConn(*this, parent, h2, id);
+  c->list_index = clients_.size();
+  clients_.push_back(c);
+  return c;
 }
 
 namespace {

@@ -28,6 +28,7 @@ namespace ingressd {
 
 class Worker;
 class ClientConn;
+class H2Session;
 
 // Anything registered with epoll.
 struct IoHandler {
@@ -149,6 +150,8 @@ class Worker {
   void release_upstream(UpstreamConn* u, bool reusable);
   void close_upstream(UpstreamConn* u);
   void close_client(ClientConn* c);
+  // A stream connection for HTTP/2 stream `id` of `parent` (see h2_session.h).
+  ClientConn* add_h2_stream(ClientConn& parent, H2Session* h2, int32_t id);
   http1::RequestHead& scratch_request() { return *req_scratch_; }
   http1::ResponseHead& scratch_response() { return *resp_scratch_; }
   std::string& scratch_string() { return scratch_str_; }
