@@ -158,7 +158,7 @@ int run_serve(const ServeOptions& o) {
     }
   }
   admin.handle("/metrics", [&](const std::string&, const std::string&) {
-    return AdminResponse{200, "text/plain; version=0.0.4; charset=utf-8", render_metrics(workers, state, access_log)};
+    return AdminResponse{200, "text/plain; version=0.0.4; charset=utf-8", render_metrics(workers, state, access_log, tls_server.get())};
   });
   if (!admin.start(o.admin_bind, o.admin_port, err)) {
     log_error("{}", err);

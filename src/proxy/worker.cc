@@ -278,6 +278,7 @@ void Worker::accept_all(bool tls) {
     c->list_index = clients_.size();
     clients_.push_back(c);
     stats_.accepted.fetch_add(1, std::memory_order_relaxed);
+    if (tls) stats_.accepted_tls.fetch_add(1, std::memory_order_relaxed);
     stats_.active_connections.fetch_add(1, std::memory_order_relaxed);
     if (connections_) connections_->fetch_add(1, std::memory_order_relaxed);
     register_fd(fd, c);

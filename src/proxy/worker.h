@@ -96,7 +96,7 @@ struct WorkerStats {
   std::atomic<uint64_t> pool_active{0}, pool_idle{0};  // upstream connections in use / idle in the pools
   // TLS: handshakes completed by version (index: 0 TLS 1.2, 1 TLS 1.3), failed
   // handshakes, and resumed sessions. Connections by protocol after ALPN.
-  std::atomic<uint64_t> tls_handshakes[2] = {}, tls_handshake_errors{0}, tls_resumed{0};
+  std::atomic<uint64_t> accepted_tls{0}, tls_handshakes[2] = {}, tls_handshake_errors{0}, tls_resumed{0};
   std::atomic<uint64_t> http2_connections_active{0}, http2_connections_total{0}, http2_streams_total{0};
   std::atomic<uint64_t> http2_resets_refused{0};  // streams refused or connections closed for abuse (rapid reset, floods)
 };

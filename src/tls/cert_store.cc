@@ -198,6 +198,14 @@ std::map<std::string, std::string> CertMap::bindings() const {
   return out;
 }
 
+std::map<std::string, int64_t> CertMap::expiries() const {
+  std::map<std::string, int64_t> out;
+  for (const auto* m : {&exact_, &wildcard_})
+    for (auto& [h, c] : *m) out[c->source] = c->not_after;
+  if (fallback_) out[fallback_->source] = fallback_->not_after;
+  return out;
+}
+
 CertPtr CertCache::get(const std::string& source, const std::string& crt, const std::string& key, std::string& err) {
   auto it = entries_.find(source);
   if (it != entries_.end() && it->second.crt == crt && it->second.key == key) {

@@ -58,6 +58,8 @@ class CertMap {
   size_t size() const { return exact_.size() + wildcard_.size(); }
   // host → source, for /debug and tests.
   std::map<std::string, std::string> bindings() const;
+  // source → notAfter of every certificate in the map (the default too).
+  std::map<std::string, int64_t> expiries() const;
 
  private:
   friend std::shared_ptr<const CertMap> build_cert_map(const Snapshot&, const std::vector<routing::TlsBinding>&,
