@@ -420,6 +420,15 @@ class TestTlsServing(TlsCase):
             self.assertEqual(r.status, 308)
             self.assertEqual(r.body, b"")
 
+    def test_redirect_normalises_the_host_and_takes_absolute_form(self):
+        port = self.d.https_port
+        r = self.d.get("/x", host="A.Example.COM")
+        self.assertEqual(r.status, 308)
+        self.assertEqual(r.headers["Location"], "https://a.example.com:%d/x" % port)
+        r = self.d.get("http://a.example.com/abs?q=2", host="a.example.com")
+        self.assertEqual(r.status, 308)
+        self.assertEqual(r.headers["Location"], "https://a.example.com:%d/abs?q=2" % port)
+
     def test_acme_challenge_is_not_redirected(self):
         r = self.d.get("/.well-known/acme-challenge/token123", host="a.example.com")
         self.assertServedBy(r, "alpaca")
@@ -470,6 +479,14 @@ class TestTlsOptions(TlsCase):
         r = h.https_request(d.https_port, host="no-route.test", sni="a.example.com")
         self.assertEqual(r.status, 404)
         self.assertEqual(r.headers.get("Strict-Transport-Security"), "max-age=600")
+
+    def test_stalled_handshake_is_closed_by_the_header_timeout(self):
+        d = self.start(self.basic_objects(), ["--client-header-timeout-ms", "300"])
+        with h.RawConn(d.https_port, timeout=5) as idle, h.RawConn(d.https_port, timeout=5) as partial:
+            partial.send(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")  # the start of a ClientHello
+            self.assertTrue(idle.is_closed(timeout=5), "a silent TLS client was not closed")
+            self.assertTrue(partial.is_closed(timeout=5), "a TLS client stalled mid-ClientHello was not closed")
+        self.assertServedOverTls(d.https_port, "a.example.com", "alpaca", serial=self.cert_a.serial)
 
     def test_http2_false_selects_http11_by_alpn(self):
         d = self.start(self.basic_objects(), ["--http2=false"])
