@@ -25,7 +25,7 @@ class ClientConn final : public IoHandler {
   void on_timer(int64_t now);
   bool idle() const {
     if (phase_ == Phase::H2) return h2_ && h2_->open_streams() == 0 && out_.empty();
-    return phase_ == Phase::Head && in_.empty() && out_.empty() && !ex_.active;
+    return phase_ == Phase::Head && in_.empty() && out_.empty() && (!ex_ || !ex_->active);
   }
   bool is_stream() const { return h2_parent_ != nullptr || stream_id_ != 0; }
   // Drive again soon (from the same event batch); safe from anywhere.
@@ -50,6 +50,11 @@ class ClientConn final : public IoHandler {
  private:
   enum class Phase { Head, Exchange, Tunnel, H2 };
 
+ public:
+  // The state of one request → response. Taken from a per-thread pool when a
+  // request starts and given back when the connection goes idle, so that an
+  // idle keep-alive connection holds none of it (nor its strings' memory) and
+  // a busy one allocates nothing per request.
   struct Exchange {
     bool active = false;
     TableRef* table = nullptr;
@@ -98,7 +103,18 @@ class ClientConn final : public IoHandler {
     http1::ChunkedDecoder resp_chunked;
     bool resp_done = false;
     int status = 0;
+    // request scratch (views into these live during start_exchange only)
+    std::string host;       // normalised Host
+    std::string norm_path;  // normalised path, when it differs
   };
+
+ private:
+  Exchange& ex() {
+    if (!ex_) ex_ = take_exchange();
+    return *ex_;
+  }
+  static Exchange* take_exchange();
+  void release_exchange();  // back to the pool (idle connection)
 
   void drive();
   bool handshake();  // false: close the connection
@@ -148,9 +164,7 @@ class ClientConn final : public IoHandler {
   uint64_t sent_total_ = 0;      // bytes written to the client
   int64_t client_progress_ = 0;  // last byte read from or written to the client (ms)
   int64_t head_started_ = 0;     // first byte of the request head now being read
-  Exchange ex_;
-  std::string norm_path_;
-  std::string host_;
+  Exchange* ex_ = nullptr;
 };
 
 }  // namespace ingressd
