@@ -11,6 +11,10 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cctype>
 
 #include <chrono>
 #include <memory>
@@ -20,6 +24,7 @@
 
 #include "test_util.h"
 #include "tls/cert_store.h"
+#include "tls/tls_server.h"
 
 using namespace ingressd;
 using namespace ingressd::testing;
@@ -579,4 +584,272 @@ TEST(TlsCertMap, CacheReusesUnchangedSecretsAndSeesRotation) {
   auto m2 = map_for(v2);
   EXPECT_EQ(m2->select("a.example.com")->serial, "02");
   EXPECT_EQ(m1->select("a.example.com")->serial, "01");  // the old map is untouched
+}
+
+// ---------------------------------------------------------------------------
+// Key formats (docs/tls.md: RSA or ECDSA, PKCS#1/SEC1/PKCS#8)
+// ---------------------------------------------------------------------------
+
+TEST(TlsParse, KeyFormats) {
+  auto traditional = [](EVP_PKEY* k) {
+    BIO* b = BIO_new(BIO_s_mem());
+    PEM_write_bio_PrivateKey_traditional(b, k, nullptr, nullptr, 0, nullptr, nullptr);
+    char* p = nullptr;
+    long n = BIO_get_mem_data(b, &p);
+    std::string s(p, static_cast<size_t>(n));
+    BIO_free(b);
+    return s;
+  };
+  Key ec = new_key();
+  Cert ec_cert = make_cert(CertSpec{"ec.example.com", {"ec.example.com"}, 1}, ec.get());
+  Key rsa(EVP_RSA_gen(2048));
+  ASSERT_NE(rsa, nullptr);
+  Cert rsa_cert = make_cert(CertSpec{"rsa.example.com", {"rsa.example.com"}, 2}, rsa.get());
+  struct Case {
+    const char* what;
+    std::string crt, key, marker;
+  } cases[] = {
+      {"EC PKCS#8", pem_of(ec_cert.get()), pem_of(ec.get()), "BEGIN PRIVATE KEY"},
+      {"EC SEC1", pem_of(ec_cert.get()), traditional(ec.get()), "BEGIN EC PRIVATE KEY"},
+      {"RSA PKCS#8", pem_of(rsa_cert.get()), pem_of(rsa.get()), "BEGIN PRIVATE KEY"},
+      {"RSA PKCS#1", pem_of(rsa_cert.get()), traditional(rsa.get()), "BEGIN RSA PRIVATE KEY"},
+  };
+  for (auto& c : cases) {
+    ASSERT_NE(c.key.find(c.marker), std::string::npos) << c.what << ": " << c.key.substr(0, 40);
+    std::string err;
+    EXPECT_NE(tls::parse_certificate(c.crt, c.key, "s", err), nullptr) << c.what << ": " << err;
+  }
+  // CRLF line ends (a Secret written on Windows) parse too.
+  auto crlf = [](std::string s) {
+    std::string o;
+    for (char ch : s) o += ch == '\n' ? std::string("\r\n") : std::string(1, ch);
+    return o;
+  };
+  std::string err;
+  EXPECT_NE(tls::parse_certificate(crlf(pem_of(ec_cert.get())), crlf(pem_of(ec.get())), "s", err), nullptr) << err;
+}
+
+TEST(TlsCertMap, IngressOfAnotherClassContributesNoCertificate) {
+  Pem a = leaf({"a.example.com"}, 1);
+  std::string ing = tls_ingress("theirs", {"a.example.com"}, {{{"a.example.com"}, "a"}});
+  ing.replace(ing.find("\"spec\": {"), 9, "\"spec\": {\"ingressClassName\": \"someone-else\",");
+  Built b = build(kSvc + secret("a", a.crt, a.key) + ing);
+  EXPECT_TRUE(b.compiled->result.tls.empty());
+  EXPECT_EQ(b.source_for("a.example.com"), "self-signed");
+  EXPECT_FALSE(b.compiled->result.table->tls_host("a.example.com"));
+}
+
+TEST(TlsCertMap, EntryWithoutSecretGetsTheDefaultButIsATlsHost) {
+  Built b = build(kSvc + tls_ingress("ing", {"a.example.com"}, {{{"a.example.com"}, ""}}));
+  EXPECT_EQ(b.source_for("a.example.com"), "self-signed");
+  EXPECT_TRUE(b.compiled->result.table->tls_host("a.example.com"));
+  EXPECT_TRUE(b.diags.empty()) << b.all();
+}
+
+// ---------------------------------------------------------------------------
+// TlsServer in process: a client and the server over a socketpair, stepped by hand
+// ---------------------------------------------------------------------------
+
+namespace {
+
+struct Pair {
+  int fds[2] = {-1, -1};
+  SSL* server = nullptr;
+  SSL* client = nullptr;
+  SSL_CTX* cctx = nullptr;
+  ~Pair() {
+    // A session whose connection ends without close_notify is marked not resumable (SSL_free).
+    if (client && SSL_is_init_finished(client)) SSL_shutdown(client);
+    SSL_free(server);
+    SSL_free(client);
+    SSL_CTX_free(cctx);
+    for (int fd : fds)
+      if (fd >= 0) ::close(fd);
+  }
+};
+
+// Runs a handshake between `srv` and a client (SNI `sni`, "" = none); true when both ends finish.
+bool handshake(tls::TlsServer& srv, Pair& p, const std::string& sni, int client_max_version = 0,
+               const std::vector<unsigned char>& alpn = {}, SSL_SESSION* resume = nullptr) {
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, p.fds) != 0) return false;
+  p.server = srv.new_ssl(p.fds[0]);
+  p.cctx = SSL_CTX_new(TLS_client_method());
+  if (client_max_version) {
+    SSL_CTX_set_min_proto_version(p.cctx, 0);
+    SSL_CTX_set_max_proto_version(p.cctx, client_max_version);
+    SSL_CTX_set_security_level(p.cctx, 0);
+    SSL_CTX_set_cipher_list(p.cctx, "DEFAULT@SECLEVEL=0");
+  }
+  p.client = SSL_new(p.cctx);
+  SSL_set_fd(p.client, p.fds[1]);
+  SSL_set_connect_state(p.client);
+  if (!sni.empty()) SSL_set_tlsext_host_name(p.client, sni.c_str());
+  if (!alpn.empty()) SSL_set_alpn_protos(p.client, alpn.data(), static_cast<unsigned>(alpn.size()));
+  if (resume) SSL_set_session(p.client, resume);
+  bool sdone = false, cdone = false;
+  for (int i = 0; i < 100 && !(sdone && cdone); ++i) {
+    if (!cdone) {
+      int r = SSL_do_handshake(p.client);
+      if (r == 1) cdone = true;
+      else if (int e = SSL_get_error(p.client, r); e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) return false;
+    }
+    if (!sdone) {
+      int r = SSL_do_handshake(p.server);
+      if (r == 1) sdone = true;
+      else if (int e = SSL_get_error(p.server, r); e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) return false;
+    }
+  }
+  if (!(sdone && cdone)) return false;
+  // TLS 1.3 tickets come after the handshake: move them to the client.
+  char buf[64];
+  SSL_write(p.server, "x", 1);
+  for (int i = 0; i < 10; ++i)
+    if (SSL_read(p.client, buf, sizeof buf) > 0) break;
+  return true;
+}
+
+std::string peer_serial(const Pair& p) {
+  X509* c = SSL_get1_peer_certificate(p.client);
+  if (!c) return "";
+  BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(c), nullptr);
+  char* hex = BN_bn2hex(bn);
+  std::string s = hex;
+  for (char& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  OPENSSL_free(hex);
+  BN_free(bn);
+  X509_free(c);
+  return s;
+}
+
+struct ServerFixture : ::testing::Test {
+  tls::TlsServer srv;
+  Built b;
+  void SetUp() override {
+    std::string err;
+    ASSERT_TRUE(srv.init(tls::TlsOptions{}, err)) << err;
+    Pem a = leaf({"a.example.com"}, 0xa), w = leaf({"*.w.example.com"}, 0xb);
+    b = build(kSvc + secret("a", a.crt, a.key) + secret("w", w.crt, w.key) +
+              tls_ingress("ing", {"a.example.com"}, {{{"a.example.com"}, "a"}, {{"*.w.example.com"}, "w"}}));
+    srv.publish(b.map);
+  }
+};
+
+}  // namespace
+
+TEST_F(ServerFixture, CertificateBySni) {
+  {
+    Pair p;
+    ASSERT_TRUE(handshake(srv, p, "a.example.com"));
+    EXPECT_EQ(peer_serial(p), "0a");
+    EXPECT_EQ(SSL_version(p.client), TLS1_3_VERSION);
+  }
+  {
+    Pair p;
+    ASSERT_TRUE(handshake(srv, p, "X.W.Example.com"));
+    EXPECT_EQ(peer_serial(p), "0b");
+  }
+  {
+    Pair p;
+    ASSERT_TRUE(handshake(srv, p, ""));
+    EXPECT_EQ(peer_serial(p), b.fallback->serial);
+  }
+}
+
+TEST_F(ServerFixture, PublishSwapsForNewHandshakesOnly) {
+  Pair before;
+  ASSERT_TRUE(handshake(srv, before, "a.example.com"));
+  Pem a2 = leaf({"a.example.com"}, 0xa2);
+  Built b2 = build(kSvc + secret("a", a2.crt, a2.key) + tls_ingress("ing", {"a.example.com"}, {{{"a.example.com"}, "a"}}));
+  srv.publish(b2.map);
+  Pair after;
+  ASSERT_TRUE(handshake(srv, after, "a.example.com"));
+  EXPECT_EQ(peer_serial(after), "a2");
+  // The connection made before still works, with its certificate.
+  EXPECT_EQ(peer_serial(before), "0a");
+  char buf[8];
+  ASSERT_EQ(SSL_write(before.client, "ping", 4), 4);
+  EXPECT_EQ(SSL_read(before.server, buf, sizeof buf), 4);
+}
+
+TEST_F(ServerFixture, OnlyTls12And13) {
+  for (int v : {TLS1_VERSION, TLS1_1_VERSION}) {
+    Pair p;
+    EXPECT_FALSE(handshake(srv, p, "a.example.com", v)) << std::hex << v;
+  }
+  Pair p;
+  ASSERT_TRUE(handshake(srv, p, "a.example.com", TLS1_2_VERSION));
+  EXPECT_EQ(SSL_version(p.client), TLS1_2_VERSION);
+  const char* cipher = SSL_get_cipher_name(p.client);
+  EXPECT_EQ(std::string(cipher).rfind("ECDHE-ECDSA-", 0), 0u) << cipher;
+}
+
+TEST_F(ServerFixture, AlpnPrefersH2WhenOffered) {
+  const std::vector<unsigned char> both = {8, 'h', 't', 't', 'p', '/', '1', '.', '1', 2, 'h', '2'};
+  const std::vector<unsigned char> h11 = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  auto selected = [](const Pair& p) {
+    const unsigned char* d = nullptr;
+    unsigned int n = 0;
+    SSL_get0_alpn_selected(p.client, &d, &n);
+    return std::string(reinterpret_cast<const char*>(d), n);
+  };
+  {
+    Pair p;
+    ASSERT_TRUE(handshake(srv, p, "a.example.com", 0, both));
+    EXPECT_EQ(selected(p), "h2");
+  }
+  {
+    Pair p;
+    ASSERT_TRUE(handshake(srv, p, "a.example.com", 0, h11));
+    EXPECT_EQ(selected(p), "http/1.1");
+  }
+  tls::TlsServer no_h2;
+  std::string err;
+  tls::TlsOptions o;
+  o.offer_h2 = false;
+  ASSERT_TRUE(no_h2.init(o, err)) << err;
+  no_h2.publish(b.map);
+  EXPECT_FALSE(no_h2.offers_h2());
+  Pair p;
+  ASSERT_TRUE(handshake(no_h2, p, "a.example.com", 0, both));
+  EXPECT_EQ(selected(p), "http/1.1");
+}
+
+TEST_F(ServerFixture, TicketsResumeAcrossTwoRotationsNotThree) {
+  for (int version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
+    SCOPED_TRACE(version == TLS1_2_VERSION ? "TLS 1.2" : "TLS 1.3");
+    auto session_of = [&](SSL_SESSION* resume, bool& reused) -> SSL_SESSION* {
+      Pair p;
+      if (!handshake(srv, p, "a.example.com", version, {}, resume)) return nullptr;
+      reused = SSL_session_reused(p.client);
+      return SSL_get1_session(p.client);
+    };
+    bool reused = false;
+    SSL_SESSION* s = session_of(nullptr, reused);
+    ASSERT_NE(s, nullptr);
+    EXPECT_FALSE(reused);
+    ASSERT_TRUE(SSL_SESSION_is_resumable(s));
+    SSL_SESSION* s2 = session_of(s, reused);
+    EXPECT_TRUE(reused);
+    SSL_SESSION_free(s2);
+    // Two rotations: the ticket's key is now the oldest kept; it still decrypts.
+    srv.rotate_ticket_keys();
+    srv.rotate_ticket_keys();
+    s2 = session_of(s, reused);
+    EXPECT_TRUE(reused);
+    SSL_SESSION_free(s2);
+    // A third: the key is gone, a full handshake.
+    srv.rotate_ticket_keys();
+    s2 = session_of(s, reused);
+    EXPECT_FALSE(reused);
+    SSL_SESSION_free(s2);
+    SSL_SESSION_free(s);
+  }
+}
+
+TEST(TlsServerNoCerts, HandshakeFailsBeforePublish) {
+  tls::TlsServer srv;
+  std::string err;
+  ASSERT_TRUE(srv.init(tls::TlsOptions{}, err)) << err;
+  Pair p;
+  EXPECT_FALSE(handshake(srv, p, "a.example.com"));
 }
