@@ -579,7 +579,10 @@ class TestTlsOptions(TlsCase):
         with h.RawConn(d.http_port, timeout=10) as c:
             self.assertEqual(self.read_slowly(c, "notls.example.com", 4 * MiB), 4 * MiB)
 
-    @unittest.expectedFailure  # BUG: over TLS the send timeout cuts a client that keeps reading (see report)
+    # BUG: over TLS, --client-send-timeout-ms kills a client that keeps reading: after write() meets EAGAIN the
+    # socket's MBs of kernel buffer drain at the client's pace, no EPOLLOUT comes before the timeout, and the
+    # timeout counts from ingressd's last write, not from the client's reading (plain HTTP passes the same test).
+    @unittest.expectedFailure
     def test_slow_reader_is_not_cut_by_the_send_timeout(self):
         d = self.start(self.basic_objects(), ["--client-send-timeout-ms", "800"])
         with h.TlsConn(d.https_port, "a.example.com", timeout=10) as c:
