@@ -35,6 +35,7 @@ int run_echo(const EchoOptions& o);
 
 struct CheckOptions {
   std::string manifests;
+  std::string default_ssl_certificate;  // check: as serve's flag
   std::string output = "text";  // text | json
   routing::CompileOptions compile;
 };

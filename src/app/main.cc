@@ -93,6 +93,8 @@ int main(int argc, char** argv) {
   auto* check = app.add_subcommand("check", "Validate manifests offline; exit 1 on errors");
   check->add_option("path", co.manifests, "A manifest file or folder")->required();
   check->add_option("--output,-o", co.output, "text or json")->check(CLI::IsMember({"text", "json"}));
+  check->add_option("--default-ssl-certificate", co.default_ssl_certificate,
+                    "NAMESPACE/NAME of the default certificate's Secret, checked like the others");
   check_flags.add(check, co.compile);
 
   CheckOptions ro;

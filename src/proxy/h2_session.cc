@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <strings.h>
+
 #include <cstring>
 
 #include "proxy/session.h"
@@ -11,6 +13,13 @@ namespace ingressd {
 namespace {
 
 constexpr size_t kHigh = 64 * 1024;  // the same mark as session.cc
+// Response bytes buffered for all streams of one connection: beyond this,
+// stream connections stop reading their upstreams until the client takes some.
+constexpr size_t kConnHigh = 1024 * 1024;
+// The connection-level receive window: wide, so that one stream whose
+// upstream is slow cannot stall the uploads of the others (each stream is
+// bounded by its own 64 KiB window).
+constexpr int32_t kConnWindow = 16 * 1024 * 1024;
 
 bool valid_request_token(std::string_view s) {
   if (s.empty()) return false;
@@ -37,6 +46,7 @@ H2Session::H2Session(Worker& w, ClientConn& conn, const H2Limits& limits) : w_(w
   nghttp2_session_callbacks_set_on_frame_recv_callback(cb, &H2Session::on_frame_recv);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, &H2Session::on_data_chunk);
   nghttp2_session_callbacks_set_on_stream_close_callback(cb, &H2Session::on_stream_close);
+  nghttp2_session_callbacks_set_on_frame_send_callback(cb, &H2Session::on_frame_send);
   nghttp2_option* opt = nullptr;
   nghttp2_option_new(&opt);
   nghttp2_option_set_no_auto_window_update(opt, 1);  // acknowledged as the stream connection takes it
@@ -53,6 +63,7 @@ H2Session::H2Session(Worker& w, ClientConn& conn, const H2Limits& limits) : w_(w
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, static_cast<uint32_t>(limits_.max_header_list_bytes)},
   };
   nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof iv[0]);
+  nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0, kConnWindow);
   WorkerStats& st = w_.mutable_stats();
   st.http2_connections_total.fetch_add(1, std::memory_order_relaxed);
   st.http2_connections_active.fetch_add(1, std::memory_order_relaxed);
@@ -76,8 +87,7 @@ bool H2Session::on_input(Buffer& in) {
   in_input_ = false;
   if (n < 0) {
     // A connection error: nghttp2 has queued a GOAWAY where it could.
-    if (n == NGHTTP2_ERR_FLOODED || n == NGHTTP2_ERR_BAD_CLIENT_MAGIC)
-      w_.mutable_stats().http2_resets_refused.fetch_add(1, std::memory_order_relaxed);
+    if (n == NGHTTP2_ERR_FLOODED) w_.mutable_stats().http2_resets_refused.fetch_add(1, std::memory_order_relaxed);
     broken_ = true;
     in.consume(in.size());
   } else {
@@ -88,6 +98,10 @@ bool H2Session::on_input(Buffer& in) {
 }
 
 void H2Session::drive_pending() {
+  if (conn_unacked_) {
+    nghttp2_session_consume_connection(session_, conn_unacked_);
+    conn_unacked_ = 0;
+  }
   // Streams whose request got new bytes: let their exchanges run.
   while (!pending_.empty()) {
     std::vector<int32_t> batch;
@@ -98,7 +112,7 @@ void H2Session::drive_pending() {
       if (s->conn) s->conn->h2_feed();
       s = find(id);
       if (s && !s->conn && s->unacked) {
-        nghttp2_session_consume(session_, id, s->unacked);
+        nghttp2_session_consume_stream(session_, id, s->unacked);
         s->unacked = 0;
       }
     }
@@ -132,6 +146,7 @@ void H2Session::shutdown() {
 void H2Session::close_all() {
   auto streams = std::move(streams_);
   streams_.clear();
+  buffered_ = 0;
   for (auto& [id, s] : streams) {
     if (ClientConn* c = s->conn) {
       s->conn = nullptr;
@@ -175,7 +190,12 @@ int H2Session::on_header(nghttp2_session*, const nghttp2_frame* f, const uint8_t
     return 0;  // nghttp2 has rejected any other pseudo-header
   }
   if (n == "host") {
-    if (s->authority.empty()) s->authority.assign(v);  // RFC 9113 §8.3.1: :authority wins
+    s->host.assign(v);
+    return 0;
+  }
+  if (n == "cookie") {  // RFC 9113 §8.2.3: split cookies are joined for HTTP/1.1
+    if (!s->cookie.empty()) s->cookie.append("; ");
+    s->cookie.append(v);
     return 0;
   }
   if (n == "content-length") s->has_content_length = true;
@@ -209,8 +229,12 @@ int H2Session::on_frame_recv(nghttp2_session*, const nghttp2_frame* f, void* ud)
 int H2Session::on_data_chunk(nghttp2_session*, uint8_t, int32_t id, const uint8_t* data, size_t len, void* ud) {
   auto* self = static_cast<H2Session*>(ud);
   Stream* s = self->find(id);
-  if (!s) return 0;
+  if (!s) {
+    self->conn_unacked_ += len;
+    return 0;
+  }
   s->unacked += len;
+  self->conn_unacked_ += len;
   if (s->conn && !s->request_ended) {
     Buffer& in = s->conn->h2_input();
     if (s->chunked_body) append_chunk(in, data, len);
@@ -226,6 +250,7 @@ int H2Session::on_stream_close(nghttp2_session*, int32_t id, uint32_t, void* ud)
   if (it == self->streams_.end()) return 0;
   Stream* s = it->second;
   self->streams_.erase(it);
+  self->buffered_ -= s->body.size();
   if (ClientConn* c = s->conn) {
     // Reset by the client (or ended) while its exchange runs: stop it.
     s->conn = nullptr;
@@ -241,6 +266,13 @@ int H2Session::on_stream_close(nghttp2_session*, int32_t id, uint32_t, void* ud)
 
 void H2Session::start_request(Stream& s) {
   s.request_started = true;
+  if (!s.host.empty()) {
+    // RFC 9113 §8.3.1: :authority wins; a host field that differs makes the request malformed.
+    if (s.authority.empty()) s.authority = s.host;
+    else if (s.authority.size() != s.host.size() ||
+             strncasecmp(s.authority.data(), s.host.data(), s.host.size()) != 0)
+      s.header_error = true;
+  }
   if (s.header_error || !valid_request_token(s.method) || !valid_request_token(s.path) ||
       s.authority.find_first_of(" \t\r\n") != std::string::npos) {
     nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s.id, NGHTTP2_PROTOCOL_ERROR);
@@ -262,6 +294,11 @@ void H2Session::start_request(Stream& s) {
   in.append(s.authority);
   in.append("\r\n");
   in.append(s.head);
+  if (!s.cookie.empty()) {
+    in.append("Cookie: ");
+    in.append(s.cookie);
+    in.append("\r\n");
+  }
   if (s.chunked_body) in.append("Transfer-Encoding: chunked\r\n");
   in.append("\r\n");
   std::string().swap(s.head);
@@ -289,14 +326,15 @@ void H2Session::stream_output(int32_t id, Buffer& out, bool& can_write) {
     out.consume(out.size());
   }
   if (s->resp_done) out.consume(out.size());  // nothing follows a response on a stream
-  can_write = s->body.size() < kHigh;
+  can_write = s->body.size() < kHigh && buffered_ < kConnHigh;
+  s->blocked = !can_write;
   if (s->deferred && (!s->body.empty() || s->resp_done)) {
     s->deferred = false;
     nghttp2_session_resume_data(session_, id);
   }
   // Acknowledge request bytes the exchange has taken.
   if (s->unacked && s->conn && s->conn->h2_input().size() < kHigh) {
-    nghttp2_session_consume(session_, id, s->unacked);
+    nghttp2_session_consume_stream(session_, id, s->unacked);
     s->unacked = 0;
   }
   conn_.wake();
@@ -315,6 +353,7 @@ bool H2Session::decode_response(Stream& s, Buffer& out) {
       continue;
     }
     s.resp_head_done = true;
+    s.progress_ms = w_.now_ms();
     s.framing = h.framing;
     s.remaining = h.content_length;
     s.resp_done = h.framing == http1::Framing::None || (h.framing == http1::Framing::Length && h.content_length == 0);
@@ -326,6 +365,7 @@ bool H2Session::decode_response(Stream& s, Buffer& out) {
       case http1::Framing::Length: {
         size_t k = static_cast<size_t>(std::min<uint64_t>(s.remaining, out.size()));
         s.body.append(out.data(), k);
+        buffered_ += k;
         out.consume(k);
         s.remaining -= k;
         if (s.remaining == 0) s.resp_done = true;
@@ -334,7 +374,10 @@ bool H2Session::decode_response(Stream& s, Buffer& out) {
       case http1::Framing::Chunked: {
         auto r = s.chunked.feed(out.data(), out.size());
         if (r.status == http1::ChunkedDecoder::Status::Error) return false;
-        if (r.status == http1::ChunkedDecoder::Status::Data) s.body.append(r.data, r.data_len);
+        if (r.status == http1::ChunkedDecoder::Status::Data) {
+          s.body.append(r.data, r.data_len);
+          buffered_ += r.data_len;
+        }
         out.consume(r.consumed);
         if (r.status == http1::ChunkedDecoder::Status::Done) s.resp_done = true;
         if (r.status == http1::ChunkedDecoder::Status::NeedMore) return true;
@@ -342,6 +385,7 @@ bool H2Session::decode_response(Stream& s, Buffer& out) {
       }
       case http1::Framing::UntilClose:
         s.body.append(out.data(), out.size());
+        buffered_ += out.size();
         out.consume(out.size());
         break;
       default:
@@ -405,10 +449,15 @@ ssize_t H2Session::read_body(nghttp2_session*, int32_t id, uint8_t* buf, size_t 
   if (!s) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   size_t k = std::min(len, s->body.size());
   if (k > 0) {
-    const bool was_full = s->body.size() >= kHigh;
     std::memcpy(buf, s->body.data(), k);
     s->body.consume(k);
-    if (was_full && s->body.size() < kHigh && s->conn) s->conn->h2_writable();  // room again: read the upstream on
+    self->buffered_ -= k;
+    s->progress_ms = self->w_.now_ms();
+    if (s->blocked && s->body.size() < kHigh && self->buffered_ < kConnHigh && s->conn) {
+      s->blocked = false;
+      s->conn->h2_writable();  // room again: read the upstream on
+    }
+    if (self->buffered_ < kConnHigh) self->wake_blocked();
   }
   if (s->body.empty()) {
     if (s->resp_done) {
@@ -424,6 +473,43 @@ ssize_t H2Session::read_body(nghttp2_session*, int32_t id, uint8_t* buf, size_t 
   return static_cast<ssize_t>(k);
 }
 
+void H2Session::wake_blocked() {
+  for (auto& [id, s] : streams_) {
+    if (s->blocked && s->conn && s->body.size() < kHigh) {
+      s->blocked = false;
+      s->conn->h2_writable();
+    }
+  }
+}
+
+void H2Session::sweep(int64_t now, int64_t stall_ms) {
+  std::vector<int32_t> stalled;
+  for (auto& [id, s] : streams_)
+    if (s->resp_head_done && !s->body.empty() && now - s->progress_ms >= stall_ms) stalled.push_back(id);
+  for (int32_t id : stalled) {
+    // The client keeps this stream's window shut: give up on it (the
+    // connection's other streams go on).
+    nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+    if (Stream* s = find(id)) {
+      buffered_ -= s->body.size();
+      s->body.consume(s->body.size());
+      s->body.release_if_empty();
+    }
+  }
+  if (!stalled.empty()) conn_.wake();
+}
+
+// A response is complete but the client still sends its request body: tell
+// it to stop (RFC 9113 §8.1), so that the stream does not linger half-closed.
+int H2Session::on_frame_send(nghttp2_session* session, const nghttp2_frame* f, void* ud) {
+  auto* self = static_cast<H2Session*>(ud);
+  if ((f->hd.type != NGHTTP2_DATA && f->hd.type != NGHTTP2_HEADERS) || !(f->hd.flags & NGHTTP2_FLAG_END_STREAM))
+    return 0;
+  Stream* s = self->find(f->hd.stream_id);
+  if (s && !s->request_ended) nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_NO_ERROR);
+  return 0;
+}
+
 void H2Session::stream_detached(int32_t id) {
   Stream* s = find(id);
   if (!s) return;
@@ -433,7 +519,7 @@ void H2Session::stream_detached(int32_t id) {
     // timeout): the stream is reset, as an HTTP/1 connection would be closed.
     nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_INTERNAL_ERROR);
   } else if (s->unacked) {
-    nghttp2_session_consume(session_, id, s->unacked);
+    nghttp2_session_consume_stream(session_, id, s->unacked);
     s->unacked = 0;
   }
   conn_.wake();

@@ -54,6 +54,9 @@ class H2Session {
   bool wants_output() const;
   bool finished() const;  // nothing more to read or write: close
   size_t open_streams() const { return streams_.size(); }
+  // Streams whose response the client has not taken for `stall_ms` (window
+  // kept shut) are reset. Called from the connection's timer.
+  void sweep(int64_t now_ms, int64_t stall_ms);
   // Graceful shutdown: GOAWAY; streams in progress finish.
   void shutdown();
   // Every stream connection is closed (the client connection goes away).
@@ -73,6 +76,8 @@ class H2Session {
     // request
     std::string method, path, authority, scheme;
     std::string head;  // regular fields, "Name: value\r\n"
+    std::string cookie;  // cookie fields joined with "; " (RFC 9113 §8.2.3)
+    std::string host;    // a host field, checked against :authority
     size_t header_bytes = 0;
     bool has_content_length = false;
     bool chunked_body = false;  // the request body is passed on chunked (no content-length)
@@ -85,6 +90,8 @@ class H2Session {
     bool resp_submitted = false;
     bool resp_done = false;  // the whole body is in `body`
     bool deferred = false;   // the data provider waits for more
+    bool blocked = false;    // the stream connection was told to stop (buffers full)
+    int64_t progress_ms = 0;  // last time the client took response bytes (or the response began)
     http1::Framing framing = http1::Framing::None;
     uint64_t remaining = 0;
     http1::ChunkedDecoder chunked;
@@ -98,6 +105,7 @@ class H2Session {
   static int on_frame_recv(nghttp2_session*, const nghttp2_frame*, void*);
   static int on_data_chunk(nghttp2_session*, uint8_t, int32_t, const uint8_t*, size_t, void*);
   static int on_stream_close(nghttp2_session*, int32_t, uint32_t, void*);
+  static int on_frame_send(nghttp2_session*, const nghttp2_frame*, void*);
   static ssize_t read_body(nghttp2_session*, int32_t, uint8_t*, size_t, uint32_t*, nghttp2_data_source*, void*);
 
   Stream* find(int32_t id);
@@ -113,6 +121,9 @@ class H2Session {
   nghttp2_session* session_ = nullptr;
   std::unordered_map<int32_t, Stream*> streams_;
   std::vector<int32_t> pending_;  // streams with new request bytes to drive after this input
+  size_t conn_unacked_ = 0;       // DATA bytes to acknowledge at the connection level
+  size_t buffered_ = 0;           // response bytes held in all streams' `body`
+  void wake_blocked();
   bool broken_ = false;
   bool in_input_ = false;
 };

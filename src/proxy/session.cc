@@ -2,12 +2,15 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
 
 #include <cstring>
+#include <strings.h>
 
 #include "core/strings.h"
 #include "observe/metrics.h"
@@ -189,7 +192,16 @@ void ClientConn::release_exchange() {
   if (!ex_ || ex_->active) return;
   auto& f = t_exchanges.free;
   if (f.size() < kMaxPooledExchanges && ex_->head.capacity() <= 16 * 1024) {
-    ex_->request_id.clear();
+    // Back to a fresh state, keeping the strings' capacity.
+    Exchange& e = *ex_;
+    std::string strs[] = {std::move(e.head), std::move(e.request_id), std::move(e.log_method), std::move(e.log_host),
+                          std::move(e.log_target), std::move(e.host), std::move(e.norm_path)};
+    e = Exchange();
+    std::string* dst[] = {&e.head, &e.request_id, &e.log_method, &e.log_host, &e.log_target, &e.host, &e.norm_path};
+    for (size_t i = 0; i < 7; ++i) {
+      strs[i].clear();
+      *dst[i] = std::move(strs[i]);
+    }
     f.push_back(ex_);
   } else {
     delete ex_;
@@ -322,7 +334,8 @@ void ClientConn::drive() {
           if (read_eof_) closing_ = true;
           break;
         }
-        if (w_.cfg.h2c && !ssl_ && !is_stream() && in_.size() >= 3 && std::memcmp(in_.data(), "PRI", 3) == 0 &&
+        if (w_.cfg.h2c && !ssl_ && !is_stream() && sent_total_ == 0 && requests_ == 0 && in_.size() >= 3 &&
+            std::memcmp(in_.data(), "PRI", 3) == 0 &&
             std::string_view("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").starts_with(in_.view().substr(0, 24))) {
           if (in_.size() < 24) break;  // the rest of the preface is on its way
           start_h2();  // h2c with prior knowledge (the session reads the preface)
@@ -348,6 +361,9 @@ void ClientConn::drive() {
         break;
     }
     if (dead_) break;
+    // Reading stopped at the limit with bytes still in the socket: no new edge
+    // will come for them, so go round again once the phase has taken some.
+    if (can_read_ && !read_eof_ && !is_stream() && in_.size() < limit) again_ = true;
     size_t before = out_.size();
     flush();
     if (before >= kHigh && out_.size() < kHigh) again_ = true;  // room again for the response
@@ -437,6 +453,7 @@ bool ClientConn::start_exchange() {
     return false;
   }
   head_scan_ = 0;
+  ++requests_;
   w_.mutable_stats().requests.fetch_add(1, std::memory_order_relaxed);
   ex().method = method_index(req.method);
   ex().bytes_in = static_cast<uint64_t>(n);
@@ -965,7 +982,12 @@ bool ClientConn::handle_response_head(long n) {
     if (!ex().client_keep_alive) o.append("Connection: close\r\n");
     else if (ex().client_minor == 0) o.append("Connection: keep-alive\r\n");
   }
-  if (secure_ && !w_.cfg.hsts.empty()) {
+  bool upstream_hsts = false;
+  if (secure_ && !w_.cfg.hsts.empty())
+    for (int i = 0; i < resp.n_headers; ++i)
+      if (resp.headers[i].name.size() == 25 && strncasecmp(resp.headers[i].name.data(), "strict-transport-security", 25) == 0)
+        upstream_hsts = true;  // the application's own policy stands
+  if (secure_ && !w_.cfg.hsts.empty() && !upstream_hsts) {
     o.append("Strict-Transport-Security: ");
     o.append(w_.cfg.hsts);
     o.append("\r\n", 2);
@@ -1067,7 +1089,7 @@ void ClientConn::redirect_to_https(const http1::RequestHead& req, size_t head_le
   if (port != 443) loc.append(":").append(fmt::format_int(port).c_str());
   loc.append(req.path.empty() || req.path[0] != '/' ? "/" : "").append(req.path).append(req.query).append("\r\n");
   in_.consume(head_len);  // `req` views die here
-  append_error_response(out_, 308, "this host is served over https", close, ex().is_head, w_.date_header(), loc);
+  append_error_response(out_, 308, "this host is served over https", close, ex().is_head, w_.date_header(), loc);  // plain HTTP: no HSTS
   record(308);
   abort_exchange();
   w_.mutable_stats().responses_by_class[3].fetch_add(1, std::memory_order_relaxed);
@@ -1081,7 +1103,13 @@ void ClientConn::send_error(int status, const char* detail, bool close) {
   bool head_only = ex().is_head;
   // The error response is the answer to this request: appended first, so
   // that record() counts its bytes.
-  append_error_response(out_, status, detail, close, head_only, w_.date_header());
+  std::string_view extra;
+  std::string hsts;
+  if (secure_ && !w_.cfg.hsts.empty()) {
+    hsts = "Strict-Transport-Security: " + w_.cfg.hsts + "\r\n";
+    extra = hsts;
+  }
+  append_error_response(out_, status, detail, close, head_only, w_.date_header(), extra);
   record(status);
   abort_exchange();
   unsigned cls = static_cast<unsigned>(status / 100);
@@ -1229,13 +1257,24 @@ void ClientConn::on_timer(int64_t now) {
   }
   const bool client_blocked = out_.size() >= kHigh || (!out_.empty() && !can_write_);
   if (client_blocked || (closing_ && !out_.empty())) {
-    // The client does not read what we have for it.
+    // We cannot write: does the client still read? The socket reports
+    // writable only once a large part of its send buffer is free, so a client
+    // that reads slowly can go long without an event: the bytes still queued
+    // in the kernel tell whether it took any since the last look.
+    int unsent = 0;
+    if (fd_ >= 0 && ::ioctl(fd_, SIOCOUTQ, &unsent) == 0) {
+      if (unsent < last_outq_) client_progress_ = now;
+      last_outq_ = unsent;
+    }
     if (now - client_progress_ >= c.client_send_timeout_ms) kill();
     return;
   }
+  last_outq_ = INT32_MAX;
   switch (phase_) {
     case Phase::H2:
-      // Streams time themselves; the connection closes when idle.
+      // Streams time themselves (a response the client will not take is reset
+      // after the send timeout); the connection closes when idle.
+      h2_->sweep(now, c.client_send_timeout_ms);
       if (h2_->open_streams() == 0 && out_.empty() && now - client_progress_ >= c.client_idle_timeout_ms) kill();
       return;
     case Phase::Head:
@@ -1269,6 +1308,13 @@ void ClientConn::on_timer(int64_t now) {
     }
     return;
   }
+  // Waiting on the upstream only when everything it sent has been taken:
+  // bytes held back for a slow client are the client's delay (covered by the
+  // send timeout above), not the upstream's.
+  if (u && (!u->in.empty() || u->can_read)) {
+    u->progress = now;
+    return;
+  }
   if (u && now - u->progress >= c.upstream_read_timeout_ms) {
     upstream_failed("the backend did not answer in time", true);
     drive();
@@ -1276,6 +1322,7 @@ void ClientConn::on_timer(int64_t now) {
 }
 
 void ClientConn::start_h2() {
+  release_exchange();  // the connection itself serves no exchange from now on
   H2Limits lim;
   lim.max_header_list_bytes = w_.cfg.limits.max_head_bytes;
   lim.max_concurrent_streams = w_.cfg.h2_max_concurrent_streams;
@@ -1299,6 +1346,17 @@ void ClientConn::pump_h2() {
   if (h2_->wants_output() && out_.size() < kHigh) again_ = true;
   if (h2_->finished() || (read_eof_ && in_.empty())) closing_ = true;
   if (out_.size() >= kHigh && can_write_) again_ = true;  // flush, then produce more
+}
+
+bool ClientConn::close_when_idle() {
+  if (phase_ != Phase::H2) return true;
+  if (!goaway_sent_) {
+    goaway_sent_ = true;
+    h2_->shutdown();
+    closing_ = true;  // once the GOAWAY is out
+    wake();
+  }
+  return false;
 }
 
 void ClientConn::resume() {

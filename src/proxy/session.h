@@ -27,6 +27,9 @@ class ClientConn final : public IoHandler {
     if (phase_ == Phase::H2) return h2_ && h2_->open_streams() == 0 && out_.empty();
     return phase_ == Phase::Head && in_.empty() && out_.empty() && (!ex_ || !ex_->active);
   }
+  // Shutdown of an idle connection: true when it can be closed now; an
+  // HTTP/2 connection first sends GOAWAY and closes itself once it is out.
+  bool close_when_idle();
   bool is_stream() const { return h2_parent_ != nullptr || stream_id_ != 0; }
   // Drive again soon (from the same event batch); safe from anywhere.
   void wake();
@@ -161,7 +164,9 @@ class ClientConn final : public IoHandler {
   bool in_drive_ = false;
   bool again_ = false;
   size_t head_scan_ = 0;  // bytes of `in_` already known to hold no complete head
-  uint64_t sent_total_ = 0;      // bytes written to the client
+  uint64_t sent_total_ = 0;
+  uint32_t requests_ = 0;  // request heads parsed on this connection
+  int last_outq_ = INT32_MAX;  // bytes unsent in the socket at the last timer look (while blocked)      // bytes written to the client
   int64_t client_progress_ = 0;  // last byte read from or written to the client (ms)
   int64_t head_started_ = 0;     // first byte of the request head now being read
   Exchange* ex_ = nullptr;

@@ -292,7 +292,7 @@ std::shared_ptr<const CertMap> build_cert_map(const Snapshot& snap, const std::v
       const bool wild = h.size() > 2 && h[0] == '*' && h[1] == '.';
       auto& slot = wild ? map->wildcard_[h.substr(2)] : map->exact_[h];
       if (slot) {
-        if (slot.get() != c.get())
+        if (slot->source != c->source)
           diags.push_back({Severity::Warning, b.pos.file, b.pos.line, object, "Conflict",
                            fmt::format("{}: host {} already has the certificate of secret \"{}\" (an older Ingress, "
                                        "or first by namespace/name); secret \"{}/{}\" is not used for it",

@@ -59,7 +59,7 @@ bool TlsServer::init(const TlsOptions& o, std::string& err) {
   // between workers); keys rotate, see ticket().
   SSL_CTX_set_session_cache_mode(ctx_, SSL_SESS_CACHE_OFF);
   SSL_CTX_set_num_tickets(ctx_, 1);
-  SSL_CTX_set_timeout(ctx_, static_cast<long>(2 * o.ticket_key_rotation_s));
+  SSL_CTX_set_timeout(ctx_, static_cast<long>(3 * o.ticket_key_rotation_s));  // as long as a key can decrypt
   SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx_, &TlsServer::ticket_cb);
   {
     std::lock_guard<std::mutex> g(mu_);
