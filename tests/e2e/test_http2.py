@@ -621,10 +621,9 @@ class TestFloods(Http2Case):
         h.wait_until(lambda: self.metric(self.d, "ingressd_http2_protocol_closes_total") > before, timeout=2,
                      what="ingressd_http2_protocol_closes_total to move (was %s)" % before)
 
-    # BUG: ingressd_http2_protocol_closes_total counts only NGHTTP2_ERR_FLOODED from nghttp2_session_mem_recv
+    # Regression test (was a bug): ingressd_http2_protocol_closes_total counts only NGHTTP2_ERR_FLOODED from nghttp2_session_mem_recv
     # (h2_session.cc on_input). nghttp2's rapid-reset limit queues a GOAWAY and returns no error, so the
     # connection is closed for abuse and the counter stays at 0.
-    @unittest.expectedFailure
     def test_rapid_reset_moves_the_protocol_closes_metric(self):
         before = self.metric(self.d, "ingressd_http2_protocol_closes_total")
         c = self.client()
@@ -666,12 +665,11 @@ class TestFloods(Http2Case):
         self.assertNotIn(h.H2_HEADERS, [f.type for f in frames], frames)
         self.assertStillServes()
 
-    # BUG: a CONTINUATION flood closes the connection without a GOAWAY (docs/tls.md: "then GOAWAY and close";
+    # Regression test (was a bug): a CONTINUATION flood closes the connection without a GOAWAY (docs/tls.md: "then GOAWAY and close";
     # RFC 9113 §5.4.1). nghttp2_session_mem_recv returns NGHTTP2_ERR_TOO_MANY_CONTINUATIONS without queueing
     # one, and H2Session::on_input only marks the session broken (no nghttp2_session_terminate_session).
     # Reproduction: h2c preface + SETTINGS, HEADERS(stream 1, END_STREAM, no END_HEADERS), 9 CONTINUATION
     # frames without END_HEADERS → SETTINGS, SETTINGS ACK, WINDOW_UPDATE, then EOF.
-    @unittest.expectedFailure
     def test_continuation_flood_gets_goaway(self):
         c = self.continuation_flood(self.d.http_port, 9)
         frames, closed = h.read_h2_frames_until_close(c, timeout=5)
@@ -680,9 +678,8 @@ class TestFloods(Http2Case):
         self.assertTrue(goaway, "closed without a GOAWAY: %r" % frames)
         self.assertNotEqual(goaway[0].error_code, h.H2_NO_ERROR, goaway)
 
-    # BUG: as for rapid reset: NGHTTP2_ERR_TOO_MANY_CONTINUATIONS is not counted in
+    # Regression test (was a bug): as for rapid reset: NGHTTP2_ERR_TOO_MANY_CONTINUATIONS is not counted in
     # ingressd_http2_protocol_closes_total (only NGHTTP2_ERR_FLOODED is).
-    @unittest.expectedFailure
     def test_continuation_flood_moves_the_protocol_closes_metric(self):
         before = self.metric(self.d, "ingressd_http2_protocol_closes_total")
         c = self.continuation_flood(self.d.http_port, 9)
@@ -700,9 +697,8 @@ class TestFloods(Http2Case):
         self.assertEqual([f.error_code for f in goaway], [h.H2_PROTOCOL_ERROR], frames)
         self.assertStillServes()
 
-    # BUG: the metric's help says "closed for a protocol error or abuse (flood, rapid reset, bad preface)", but
+    # Regression test (was a bug): the metric's help says "closed for a protocol error or abuse (flood, rapid reset, bad preface)", but
     # a connection closed with GOAWAY(PROTOCOL_ERROR) (here: DATA on stream 0) does not move it either.
-    @unittest.expectedFailure
     def test_connection_error_moves_the_protocol_closes_metric(self):
         before = self.metric(self.d, "ingressd_http2_protocol_closes_total")
         c = raw_h2c(self.d.http_port)
@@ -888,12 +884,11 @@ class TestShutdown(Http2Case):
         self.assertEqual(d.popen.wait(timeout=5), 0)
 
 
-    # BUG: a busy HTTP/2 connection gets its GOAWAY only at its next I/O (ClientConn::pump_h2 checks
+    # Regression test (was a bug): a busy HTTP/2 connection gets its GOAWAY only at its next I/O (ClientConn::pump_h2 checks
     # w_.stopping()), not at SIGTERM: the worker's shutdown loop calls close_when_idle() for idle connections
     # only. Until the in-flight response comes (here 800 ms), the client is not told to stop, and a new stream
     # it opens meanwhile is accepted (the late GOAWAY names it). Reproduction: h2c, HEADERS for
     # /?delay_ms=800, SIGTERM 100 ms later → frames: HEADERS(1), GOAWAY(last=1), DATA(1, END_STREAM).
-    @unittest.expectedFailure
     def test_busy_connection_gets_goaway_at_sigterm_not_after_its_response(self):
         d = self.start_ingressd(self.dir, ["--h2c", "--shutdown-grace-ms", "3000"])
         self.log_on_failure(d)
