@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
+#include <set>
 
 #include "routing/dump.h"
 #include "routing/explain.h"
@@ -25,7 +27,8 @@ void compile_into(const Snapshot& snap, const routing::CompileOptions& opts, con
 }
 
 LoadOutcome load_and_compile(const std::string& path, ObjectStore& store, const routing::CompileOptions& opts,
-                             ManifestCache* cache, const CertInputs* certs) {
+                             ManifestCache* cache, const CertInputs* certs,
+                             const std::function<bool(int64_t, bool)>& settled) {
   LoadOutcome out;
   Diagnostics list_diags;
   std::vector<std::string> names = list_manifest_files(path, list_diags);
@@ -38,6 +41,23 @@ LoadOutcome load_and_compile(const std::string& path, ObjectStore& store, const 
   std::vector<LoadedFile> files;
   files.reserve(names.size());
   for (const auto& n : names) files.push_back(cache ? cache->load(n) : load_manifest_file(n));
+  int64_t newest = 0;
+  bool emptied = false;  // a file with objects in force now holds none: likely truncated, not yet written
+  std::set<std::string> empty_files;
+  for (const auto& f : files) {
+    newest = std::max(newest, f.mtime_ns);
+    if (f.decoded.objects.empty() && f.decoded.file_errors.empty() && f.read_errors.empty()) empty_files.insert(f.path);
+  }
+  if (settled && !empty_files.empty())
+    for (const auto& [key, so] : store.snapshot()->objects)
+      if (empty_files.count(so.pos.file)) {
+        emptied = true;
+        break;
+      }
+  if (settled && !settled(newest, emptied)) {
+    out.deferred = true;
+    return out;
+  }
   if (cache) cache->retain_only(names);
   out.diagnostics = store.replace_from_files(files);
   compile_into(*store.snapshot(), opts, certs, out);

@@ -2,6 +2,7 @@
 // what compile() said, and the history of reloads. Written by the control
 // thread, read by the admin thread.
 #pragma once
+#include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -20,6 +21,7 @@ struct LoadOutcome {
   std::vector<routing::IngressStatus> statuses;
   size_t ignored_other_class = 0, ignored_other_namespace = 0;
   bool listed = true;                // the manifest path could be read at all
+  bool deferred = false;             // files changed while being read: nothing applied, try again
   std::shared_ptr<const tls::CertMap> certs;  // null when TLS is off or nothing was (re)built
 };
 
@@ -36,8 +38,14 @@ void compile_into(const Snapshot& snap, const routing::CompileOptions& opts, con
 
 // Reads PATH into `store` and compiles. Pure except for reading files.
 // With a cache, files unchanged since the last load are not decoded again.
+// `settled`, when given, is asked after the files are read (with the newest
+// modification time among them, and whether a file that had objects now reads
+// empty) and before anything is applied: false means
+// a file changed meanwhile (a writer truncating and rewriting it in place),
+// and the outcome is `deferred`.
 LoadOutcome load_and_compile(const std::string& path, ObjectStore& store, const routing::CompileOptions& opts,
-                             ManifestCache* cache = nullptr, const CertInputs* certs = nullptr);
+                             ManifestCache* cache = nullptr, const CertInputs* certs = nullptr,
+                             const std::function<bool(int64_t newest_mtime_ns, bool emptied)>& settled = {});
 
 class ConfigState {
  public:

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -85,9 +86,40 @@ int run_serve(const ServeOptions& o) {
   ConfigState state;
   TablePublisher publisher;
 
-  auto reload = [&](const char* why) {
+  FileWatcher watcher(o.manifests);
+  int deferrals = 0;  // file-change reloads in a row that found files changing under them
+  // Returns false when a file changed while it was being read (nothing applied).
+  auto reload = [&](const char* why, bool check_settled) {
     auto t0 = std::chrono::steady_clock::now();
-    LoadOutcome out = load_and_compile(o.manifests, store, o.compile, &cache, tls_server ? &cert_inputs : nullptr);
+    std::function<bool(int64_t, bool)> settled;
+    uint64_t changes_before = 0;
+    const char* unsettled = "";
+    if (check_settled && watcher.fd() >= 0) {
+      watcher.drain();
+      changes_before = watcher.changes();
+      // A file truncated and rewritten in place can be read empty or half
+      // written. Not settled: an event came while reading, a writer still has a
+      // file open, or a file was modified in the last 50 ms (the kernel changes
+      // a file a moment before it queues the event that says so).
+      // A file that became empty is most likely a writer between truncating
+      // and writing: wait for it up to 10 attempts (about a second), then
+      // believe it.
+      settled = [&](int64_t newest_mtime_ns, bool emptied) {
+        watcher.drain();
+        if (emptied && deferrals < 10) unsettled = "a manifest that had objects reads empty (a writer between truncating and writing?)";
+        else if (watcher.changes() != changes_before) unsettled = "a manifest changed while it was read";
+        else if (watcher.writes_in_progress()) unsettled = "a manifest is open for writing";
+        else if (newest_mtime_ns >= unix_ms() * 1'000'000 - 50'000'000) unsettled = "a manifest was modified in the last 50 ms";
+        else return true;
+        return false;
+      };
+    }
+    LoadOutcome out =
+        load_and_compile(o.manifests, store, o.compile, &cache, tls_server ? &cert_inputs : nullptr, settled);
+    if (out.deferred) {
+      log_debug("reload ({}) deferred: {}", why, unsettled);
+      return false;
+    }
     log_diagnostics(out.diagnostics);
     if (out.certs && tls_server) tls_server->publish(out.certs);  // before the table: its hosts may redirect to https
     if (out.table) publisher.publish(out.table);
@@ -95,18 +127,18 @@ int run_serve(const ServeOptions& o) {
     auto ms = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count() / 1000.0;
     if (!out.listed) {
       log_error("reload ({}) skipped: {} cannot be read; the previous configuration stays in force", why, o.manifests);
-      return;
+      return true;
     }
     size_t errors = 0;
     for (auto& d : out.diagnostics) errors += d.severity == Severity::Error;
     log_info("configuration loaded ({}): {} ingresses, {} routes, {} errors, in {:.1f} ms", why,
              store.snapshot()->count(model::Kind::Ingress), out.table ? out.table->route_count() : 0, errors, ms);
+    return true;
   };
 
-  FileWatcher watcher(o.manifests);
   std::string err;
   if (!watcher.start(err)) log_warn("file watching is off: {}", err);
-  reload("start");
+  reload("start", false);
   state.set_start_time(unix_ms());
 
   AdminServer admin;
@@ -191,7 +223,7 @@ int run_serve(const ServeOptions& o) {
       bool stop = false;
       while (::read(sfd, &si, sizeof si) == sizeof si) {
         if (si.ssi_signo == SIGHUP) {
-          reload("SIGHUP");
+          reload("SIGHUP", false);
         } else {
           log_info("received {}, shutting down", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
           stop = true;
@@ -211,9 +243,16 @@ int run_serve(const ServeOptions& o) {
         // A file is being rewritten in place: wait for its writer to close it
         // (for at most 20 hold-offs, in case a writer keeps it open).
         reload_at = now + o.reload_holdoff_ms;
-      } else {
+      } else if (reload("file change", true)) {
         reload_at = 0;
-        reload("file change");
+        deferrals = 0;
+      } else {
+        // A file changed while it was read: the previous configuration stays until a quiet read. The
+        // retry is jittered so that it does not fall into step with a writer working on a fixed period.
+        reload_at = now + o.reload_holdoff_ms / 2 + static_cast<int64_t>(std::rand() % (o.reload_holdoff_ms + 1));
+        if (++deferrals % 50 == 0)
+          log_warn("manifests keep changing while being read ({} attempts); the previous configuration stays in "
+                   "force until a quiet moment (write files elsewhere and rename them in to avoid this)", deferrals);
       }
     }
   }

@@ -63,6 +63,7 @@ bool FileWatcher::drain() {
       p += sizeof(inotify_event) + ev->len;
       if (ev->mask & IN_Q_OVERFLOW) {
         relevant = true;
+        ++changes_;
         continue;
       }
       auto d = dirs_.find(ev->wd);
@@ -79,18 +80,15 @@ bool FileWatcher::drain() {
       // Kubernetes ConfigMap/Secret volumes swap a "..data" symlink atomically.
       if (name.rfind("..", 0) == 0 && (ev->mask & (IN_MOVED_TO | IN_CREATE))) {
         relevant = true;
+        ++changes_;
         continue;
       }
       if (!name.empty() && name[0] == '.') continue;  // editor swap files
       if ((ev->mask & IN_CREATE) && !(ev->mask & IN_ISDIR)) continue;  // its content comes with IN_CLOSE_WRITE
       std::string full = (d != dirs_.end() ? d->second : std::string()) + "/" + name;
-      if (ev->mask & IN_MODIFY) {
-        writing_.insert(full);
-        continue;
-      }
-      if (ev->mask & (IN_CLOSE_WRITE | IN_DELETE | IN_MOVED_FROM)) writing_.erase(full);
       if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_ISDIR)) {
         relevant = true;  // a watched folder went away or moved
+        ++changes_;
         continue;
       }
       // Only manifest files matter (a log written into the folder must not cause reloads).
@@ -98,7 +96,14 @@ bool FileWatcher::drain() {
         size_t len = std::strlen(suf);
         return name.size() >= len && name.compare(name.size() - len, len, suf) == 0;
       };
-      if (ends(".yaml") || ends(".yml") || ends(".json")) relevant = true;
+      if (!(ends(".yaml") || ends(".yml") || ends(".json"))) continue;
+      ++changes_;
+      if (ev->mask & IN_MODIFY) {
+        writing_.insert(full);
+        continue;
+      }
+      if (ev->mask & (IN_CLOSE_WRITE | IN_DELETE | IN_MOVED_FROM)) writing_.erase(full);
+      relevant = true;
     }
   }
   return relevant;

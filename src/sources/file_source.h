@@ -18,6 +18,9 @@ class FileWatcher {
   bool drain();
   // Some manifest file was modified and not yet closed by its writer.
   bool writes_in_progress() const { return !writing_.empty(); }
+  // Counts every event on manifest files (writes too): a reload compares it
+  // before and after reading, to notice a file that changed under it.
+  uint64_t changes() const { return changes_; }
 
  private:
   void watch_tree(const std::string& dir);
@@ -25,6 +28,7 @@ class FileWatcher {
   int fd_ = -1;
   std::map<int, std::string> dirs_;  // watch descriptor → directory
   std::set<std::string> writing_;    // files modified since their last IN_CLOSE_WRITE
+  uint64_t changes_ = 0;
 };
 
 }  // namespace ingressd

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <set>
 #include <filesystem>
+#include <sys/stat.h>
+
 #include <fstream>
 #include <sstream>
 
@@ -47,9 +49,18 @@ std::vector<std::string> list_manifest_files(const std::string& root, Diagnostic
   return out;
 }
 
+namespace {
+int64_t mtime_ns_of(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return 0;
+  return static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+}
+}  // namespace
+
 LoadedFile load_manifest_file(const std::string& path) {
   LoadedFile f;
   f.path = path;
+  f.mtime_ns = mtime_ns_of(path);
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     f.read_errors.push_back({Severity::Error, path, 0, "", "ReadError", "cannot read file"});
@@ -76,12 +87,17 @@ const LoadedFile& ManifestCache::load(const std::string& path) {
   ss << in.rdbuf();
   std::string text = ss.str();
   uint64_t h = std::hash<std::string>{}(text);
-  if (e.size == text.size() && e.hash == h && !e.file.path.empty()) return e.file;
+  const int64_t mtime = mtime_ns_of(path);
+  if (e.size == text.size() && e.hash == h && !e.file.path.empty()) {
+    e.file.mtime_ns = mtime;
+    return e.file;
+  }
   e.size = text.size();
   e.hash = h;
   e.file = LoadedFile{};
   e.file.path = path;
   e.file.decoded = model::decode_manifests(text, path);
+  e.file.mtime_ns = mtime;
   return e.file;
 }
 

@@ -32,6 +32,7 @@ struct LoadedFile {
   std::string path;
   model::DecodeResult decoded;
   Diagnostics read_errors;  // could not read the file at all
+  int64_t mtime_ns = 0;     // modification time when read (0 if unknown)
 };
 
 class ObjectStore {

@@ -20,6 +20,7 @@
 """
 
 import base64
+import json
 import os
 import select
 import signal
@@ -997,3 +998,50 @@ class HitlessReload(h.E2ETestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class InPlaceRewrites(h.E2ETestCase):
+    """A manifest rewritten in place (truncate, then write, as `cat > file` or a careless script does) must
+    never be read half done: no request may fail while the EndpointSlice file is rewritten ten times a second,
+    in step with the reload hold-off (the worst case), and a file really emptied is still believed in the end."""
+
+    def test_in_place_rewrites_lose_no_request(self):
+        a1 = self.start_echo("alpha")
+        a2 = self.start_echo("alpha")
+        d = self.tempdir()
+        h.write_manifests(d, [h.service("alpha"),
+                              h.ingress("inplace", rules=[h.rule("inplace.test", [h.http_path("/", "alpha")])])],
+                          "ingress.yaml")
+        slice_path = os.path.join(d, "slice.yaml")
+
+        def slice_text(port):
+            return "---\n" + json.dumps(h.endpoint_slice("alpha", port, name="alpha-slice")) + "\n"
+
+        with open(slice_path, "w") as f:
+            f.write(slice_text(a1.port))
+        srv = self.start_ingressd(d)
+        self.log_on_failure(srv)
+        loop = h.RequestLoop(srv.http_port, "inplace.test", keep_alive=True, max_seconds=20, max_requests=500000)
+        loop.start()
+        self.addCleanup(loop.join, 5)
+        self.addCleanup(loop.stop)
+        time.sleep(0.2)
+        for i in range(30):
+            with open(slice_path, "w") as f:  # O_TRUNC, then the write: a reader can see it empty
+                f.write(slice_text(a2.port if i % 2 == 0 else a1.port))
+            time.sleep(0.1)
+        time.sleep(0.5)
+        loop.stop()
+        loop.join(timeout=5)
+        statuses = {}
+        for _, status, _ in loop.results:
+            statuses[status] = statuses.get(status, 0) + 1
+        self.assertEqual(loop.failures[:5], [])
+        self.assertEqual(set(statuses), {200}, "statuses while the slice was rewritten in place: %r" % statuses)
+        self.assertGreater(len(loop.results), 100)
+        self.assertEqual({p for _, _, p in loop.results}, {"alpha"})
+        # Really emptied: believed after about a second of waiting for a writer that never comes.
+        with open(slice_path, "w"):
+            pass
+        h.wait_until(lambda: srv.get("/", "inplace.test").status == 503, timeout=5, interval=0.05,
+                     what="the emptied EndpointSlice file to take effect")
