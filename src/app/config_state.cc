@@ -32,6 +32,17 @@ LoadOutcome load_and_compile(const std::string& path, ObjectStore& store, const 
   return out;
 }
 
+LoadOutcome compile_store(const ObjectStore& store, const routing::CompileOptions& opts) {
+  LoadOutcome out;
+  routing::CompileResult r = routing::compile(*store.snapshot(), opts);
+  out.diagnostics = std::move(r.diagnostics);
+  out.table = std::move(r.table);
+  out.statuses = std::move(r.statuses);
+  out.ignored_other_class = r.ignored_other_class;
+  out.ignored_other_namespace = r.ignored_other_namespace;
+  return out;
+}
+
 void ConfigState::record(const LoadOutcome& o, std::shared_ptr<const Snapshot> snap_ptr,
                          const routing::CompileOptions& opts, int64_t unix_ms) {
   const Snapshot& snap = *snap_ptr;

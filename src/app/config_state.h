@@ -26,6 +26,9 @@ struct LoadOutcome {
 LoadOutcome load_and_compile(const std::string& path, ObjectStore& store, const routing::CompileOptions& opts,
                              ManifestCache* cache = nullptr);
 
+// Kube mode: compiles what the store holds (its changes committed).
+LoadOutcome compile_store(const ObjectStore& store, const routing::CompileOptions& opts);
+
 class ConfigState {
  public:
   void record(const LoadOutcome& o, std::shared_ptr<const Snapshot> snap, const routing::CompileOptions& opts,
