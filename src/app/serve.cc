@@ -136,6 +136,9 @@ int run_serve(const ServeOptions& o) {
     if (url.empty()) return AdminResponse{400, "text/plain", "usage: /debug/explain?url=http://HOST/PATH (or ?host=H&path=P)\n"};
     return AdminResponse{200, "application/json", state.explain(url, host).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"};
   });
+  admin.handle("/debug/objects", [&](const std::string&, const std::string&) {
+    return AdminResponse{200, "application/json", state.objects_json().dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"};
+  });
   admin.handle("/debug/routes", [&](const std::string&, const std::string& q) {
     if (q.find("format=json") != std::string::npos)
       return AdminResponse{200, "application/json", state.routes_json().dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"};

@@ -192,8 +192,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.reply(code, status_obj(code, reason, message, details))
 
     def body_json(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(n) if n else b""
+        raw = self.raw_body
         if not raw:
             return None
         return json.loads(raw.decode())
@@ -224,6 +223,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.dispatch("DELETE")
 
     def dispatch(self, method):
+        # Read the body whatever the method (kubectl sends DELETE with
+        # DeleteOptions), so that the next request on the connection is framed.
+        n = int(self.headers.get("Content-Length") or 0)
+        self.raw_body = self.rfile.read(n) if n else b""
         try:
             if not self.auth_ok():
                 return

@@ -1,0 +1,371 @@
+"""Operator mode end to end: ingressd against a fixture API server.
+
+The fixture (kube_fixture.py) speaks HTTPS with a test CA and bearer tokens,
+discovery, paginated LIST, chunked WATCH with bookmarks and 410s; the real
+`kubectl` drives it where it is installed. Each test checks what ingressd
+routes after each change, through its HTTP port.
+
+Run: INGRESSD_BIN=build/ingressd python3 -m unittest -v tests/e2e/test_kube.py
+"""
+
+import json
+import os
+import stat
+import sys
+import time
+import unittest
+
+try:
+    from . import harness as h
+    from . import kube_harness as k
+except ImportError:
+    import harness as h
+    import kube_harness as k
+
+
+def tls_secret(name, crt="CERT", key="KEY", namespace="default", type_="kubernetes.io/tls"):
+    import base64
+    data = {}
+    if crt is not None:
+        data["tls.crt"] = base64.b64encode(crt.encode()).decode()
+    if key is not None:
+        data["tls.key"] = base64.b64encode(key.encode()).decode()
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace},
+            "type": type_, "data": data}
+
+
+class KubeTestCase(h.E2ETestCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.certdir = k.make_certs(cls.cres)
+
+    def fixture(self, tokens=("test-token",), port=None, extra=()):
+        return k.start_fixture(self.res, self.certdir, tokens=tokens, port=port, extra=extra)
+
+    def ingressd(self, fixture, extra=(), token=None, wait_ready=True, **kw):
+        d = self.tempdir()
+        kc = k.write_kubeconfig(d, fixture.server, fixture.ca, token=fixture.tokens[0] if token is None else token, **kw)
+        proc = k.start_ingressd_kube(self.res, kc, extra, wait_ready=wait_ready)
+        self.log_on_failure(proc)
+        return proc
+
+    def backend(self, api, name, namespace="default"):
+        e = self.start_echo(name, namespace=namespace)
+        api.create(h.service(name, namespace=namespace))
+        api.create(h.endpoint_slice(name, e.port, namespace=namespace))
+        return e
+
+
+class TestSync(KubeTestCase):
+    def test_initial_sync_of_many_objects_paginated(self):
+        f = self.fixture()
+        api = f.api()
+        self.backend(api, "alpaca")
+        n = 620  # more than one LIST page (500)
+        for i in range(n):
+            api.create(h.ingress("ing-%03d" % i, rules=[h.rule("h%03d.example.com" % i, [h.http_path("/", "alpaca")])]))
+        ing = self.ingressd(f)
+        cfg = ing.config()
+        self.assertEqual(cfg["objects"]["Ingress"], n)
+        for i in (0, 499, 500, n - 1):
+            self.assertEqual(k.served_by(ing, "h%03d.example.com" % i), "alpaca")
+        self.assertEqual(k.served_by(ing, "nope.example.com"), 404)
+        # Nothing failed on the way.
+        self.assertEqual(k.metric(ing, "ingressd_kube_relists_total", {"resource": "ingresses"}), 0)
+
+    def test_add_modify_delete_of_each_kind(self):
+        f = self.fixture()
+        api = f.api()
+        a = self.backend(api, "alpaca")
+        b2 = self.start_echo("alpaca2")
+        ing = self.ingressd(f, ["--ignore-classless"])
+        # Ingress of a class that does not exist yet: not ours.
+        api.create(h.ingress("web", class_name="fast", rules=[h.rule("web.example.com", [h.http_path("/", "alpaca")])]))
+        time.sleep(0.3)
+        self.assertEqual(k.served_by(ing, "web.example.com"), 404)
+        # IngressClass: add (ours) → served; modify (another controller) → not; add back; delete → not.
+        api.create(h.ingress_class("fast"))
+        k.wait_served(ing, "web.example.com", "alpaca")
+        api.patch("IngressClass", "fast", {"spec": {"controller": "example.com/other"}}, namespace=None)
+        k.wait_served(ing, "web.example.com", 404)
+        api.patch("IngressClass", "fast", {"spec": {"controller": h.CONTROLLER_NAME}}, namespace=None)
+        k.wait_served(ing, "web.example.com", "alpaca")
+        # EndpointSlice: modify (another endpoint) → the other echo answers; delete → 503.
+        api.patch("EndpointSlice", "alpaca-%d" % a.port, {"ports": [{"port": b2.port}]})
+        k.wait_served(ing, "web.example.com", "alpaca2")
+        api.delete("EndpointSlice", "alpaca-%d" % a.port)
+        k.wait_served(ing, "web.example.com", 503)
+        api.create(h.endpoint_slice("alpaca", a.port))
+        k.wait_served(ing, "web.example.com", "alpaca")
+        # Service: modify (port no longer matches the Ingress) → 503; delete → 503; add → served.
+        api.patch("Service", "alpaca", {"spec": {"ports": [{"port": 9999, "targetPort": 8080}]}})
+        k.wait_served(ing, "web.example.com", 503)
+        api.delete("Service", "alpaca")
+        time.sleep(0.2)
+        self.assertEqual(k.served_by(ing, "web.example.com"), 503)
+        api.create(h.service("alpaca"))
+        k.wait_served(ing, "web.example.com", "alpaca")
+        # Ingress: modify the host; delete.
+        api.patch("Ingress", "web", {"spec": {"rules": [h.rule("www.example.com", [h.http_path("/", "alpaca")])]}})
+        k.wait_served(ing, "www.example.com", "alpaca")
+        self.assertEqual(k.served_by(ing, "web.example.com"), 404)
+        api.delete("Ingress", "web")
+        k.wait_served(ing, "www.example.com", 404)
+        api.delete("IngressClass", "fast", namespace=None)
+        h.wait_until(lambda: ing.config()["objects"]["IngressClass"] == 0, what="IngressClass gone from the store")
+
+    def test_secret_rotation_and_only_tls_secrets(self):
+        f = self.fixture()
+        api = f.api()
+        self.backend(api, "alpaca")
+        ing = self.ingressd(f)
+        i = h.ingress("secure", rules=[h.rule("s.example.com", [h.http_path("/", "alpaca")])])
+        i["spec"]["tls"] = [{"hosts": ["s.example.com"], "secretName": "s-cert"}]
+        api.create(i)
+        k.wait_served(ing, "s.example.com", "alpaca")
+
+        def secret_diags():
+            return [d for d in ing.config()["diagnostics"] if d.get("reason") == "SecretNotFound"]
+        h.wait_until(lambda: len(secret_diags()) == 1, what="a SecretNotFound diagnostic")
+        # An Opaque Secret of that name is not watched (fieldSelector type=kubernetes.io/tls).
+        api.create(tls_secret("s-cert", type_="Opaque"))
+        time.sleep(0.3)
+        self.assertEqual(ing.config()["objects"]["Secret"], 0)
+        api.delete("Secret", "s-cert")
+        api.create(tls_secret("s-cert"))
+        h.wait_until(lambda: not secret_diags(), what="the diagnostic to go")
+        self.assertEqual(ing.config()["objects"]["Secret"], 1)
+        # Rotation: the new version is what ingressd holds.
+
+        def held_rv():
+            for o in ing.admin("/debug/objects").json()["objects"]:
+                if o["kind"] == "Secret" and o["name"] == "s-cert":
+                    return o["resourceVersion"]
+            return None
+        for n in range(2):
+            new = api.patch("Secret", "s-cert", {"data": {"tls.crt": "Uk9UQVRFRA%d=" % n}})
+            h.wait_until(lambda: held_rv() == new["metadata"]["resourceVersion"], what="the rotated Secret")
+            self.assertFalse(secret_diags())
+
+
+class TestKubectl(KubeTestCase):
+    @unittest.skipUnless(k.KUBECTL, "kubectl is not installed")
+    def test_kubectl_apply_patch_delete_of_the_example(self):
+        # kubectl validates with the server's OpenAPI document, which the
+        # fixture does not serve: --validate=false (the API server's own
+        # validation is not what is under test; ingressd's decoder is).
+        f = self.fixture()
+        alpaca, dflt = self.start_echo("alpaca"), self.start_echo("be-default")
+        d = self.tempdir()
+        backends = h.write_manifests(d, [h.service("alpaca"), h.endpoint_slice("alpaca", alpaca.port),
+                                         h.service("be-default"), h.endpoint_slice("be-default", dflt.port)])
+        ing = self.ingressd(f)
+        rc, out, err = k.kubectl(f, ["apply", "--validate=false", "-f", backends])
+        self.assertEqual(rc, 0, err)
+        example = os.path.join(h.EXAMPLES, "host-ingress.yaml")
+        rc, out, err = k.kubectl(f, ["apply", "--validate=false", "-f", example])
+        self.assertEqual(rc, 0, err)
+        self.assertIn("created", out)
+        k.wait_served(ing, "alpaca.example.com", "alpaca")
+        self.assertEqual(k.served_by(ing, "other.example.com"), "be-default")
+        rc, out, err = k.kubectl(f, ["apply", "--validate=false", "-f", example])
+        self.assertEqual((rc, "unchanged" in out), (0, True), out + err)
+        rc, out, err = k.kubectl(f, ["patch", "ingress", "host-ingress", "--type=merge", "-p", json.dumps(
+            {"spec": {"rules": [h.rule("llama.example.com", [h.http_path("/", "alpaca")])]}})])
+        self.assertEqual(rc, 0, err)
+        k.wait_served(ing, "llama.example.com", "alpaca")
+        self.assertEqual(k.served_by(ing, "alpaca.example.com"), "be-default")
+        rc, out, err = k.kubectl(f, ["delete", "-f", example])
+        self.assertEqual(rc, 0, err)
+        k.wait_served(ing, "llama.example.com", 404)
+        self.assertEqual(k.served_by(ing, "other.example.com"), 404)
+
+
+class TestResilience(KubeTestCase):
+    def test_watch_stream_cut_mid_event(self):
+        f = self.fixture()
+        api = f.api()
+        self.backend(api, "alpaca")
+        ing = self.ingressd(f)
+        api.control("drop-watches?mid_event=1")
+        api.create(h.ingress("after-cut", rules=[h.rule("cut.example.com", [h.http_path("/", "alpaca")])]))
+        k.wait_served(ing, "cut.example.com", "alpaca")
+        h.wait_until(lambda: k.metric(ing, "ingressd_kube_watch_restarts_total", {"resource": "ingresses"}) >= 1,
+                     what="a watch restart counted")
+        self.assertEqual(k.metric(ing, "ingressd_kube_relists_total", {"resource": "ingresses"}), 0)
+
+    def _gone_relist(self, extra=()):
+        f = self.fixture(extra=extra)
+        api = f.api()
+        self.backend(api, "alpaca")
+        self.start_echo("x")
+        for name in ("keep", "drop", "change"):
+            api.create(h.ingress(name, rules=[h.rule(name + ".example.com", [h.http_path("/", "alpaca")])]))
+        ing = self.ingressd(f)
+        for name in ("keep", "drop", "change"):
+            self.assertEqual(k.served_by(ing, name + ".example.com"), "alpaca")
+        # While no watch can be opened: delete one, add one, change one; then
+        # compact, so that the informers' resourceVersion is gone (410).
+        api.control("block-watches?on=1")
+        api.control("drop-watches")
+        api.delete("Ingress", "drop")
+        api.create(h.ingress("new", rules=[h.rule("new.example.com", [h.http_path("/", "alpaca")])]))
+        api.patch("Ingress", "change", {"spec": {"rules": [h.rule("changed.example.com", [h.http_path("/", "alpaca")])]}})
+        api.control("compact")
+        api.control("block-watches?on=0")
+        h.wait_until(lambda: k.metric(ing, "ingressd_kube_relists_total", {"resource": "ingresses"}) >= 1,
+                     timeout=10, what="a relist")
+        k.wait_served(ing, "new.example.com", "alpaca")
+        k.wait_served(ing, "changed.example.com", "alpaca")
+        self.assertEqual(k.served_by(ing, "drop.example.com"), 404)   # no phantom
+        self.assertEqual(k.served_by(ing, "change.example.com"), 404)
+        self.assertEqual(k.served_by(ing, "keep.example.com"), "alpaca")
+        self.assertEqual(ing.config()["objects"]["Ingress"], 3)
+        # And the watch works again afterwards.
+        api.create(h.ingress("later", rules=[h.rule("later.example.com", [h.http_path("/", "alpaca")])]))
+        k.wait_served(ing, "later.example.com", "alpaca")
+
+    def test_gone_as_error_event_relists_without_loss_or_phantoms(self):
+        self._gone_relist()
+
+    def test_gone_as_http_status_relists_too(self):
+        self._gone_relist(extra=("--gone-as-status",))
+
+    def test_api_server_unreachable_at_start_then_later(self):
+        port = h.free_port()
+        d = self.tempdir()
+        kc = k.write_kubeconfig(d, "https://127.0.0.1:%d" % port, os.path.join(self.certdir, "ca.crt"),
+                                token="test-token")
+        ing = k.start_ingressd_kube(self.res, kc, wait_ready=False)
+        self.log_on_failure(ing)
+        time.sleep(1.0)
+        self.assertTrue(ing.alive())
+        self.assertEqual(ing.admin("/readyz").status, 503)
+        f = self.fixture(port=port)
+        api = f.api()
+        self.backend(api, "alpaca")
+        api.create(h.ingress("web", rules=[h.rule("web.example.com", [h.http_path("/", "alpaca")])]))
+        h.wait_until(lambda: ing.admin("/readyz").status == 200, timeout=40, what="ready once the server is up")
+        k.wait_served(ing, "web.example.com", "alpaca")
+        f.stop()  # the API server goes away: the last table keeps serving
+        time.sleep(1.0)
+        self.assertEqual(k.served_by(ing, "web.example.com"), "alpaca")
+        self.assertEqual(ing.admin("/readyz").status, 200)
+        self.assertTrue(ing.alive())
+
+    def test_token_file_rotation_and_exec_plugin(self):
+        f = self.fixture(tokens=("token-1",))
+        api = f.api()
+        self.backend(api, "alpaca")
+        d = self.tempdir()
+        token_file = os.path.join(d, "token")
+        with open(token_file, "w") as fh:
+            fh.write("token-1\n")
+        ing = self.ingressd(f, token="", token_file=token_file)
+        # Rotate: the server takes only the new token; the file says it.
+        with open(token_file, "w") as fh:
+            fh.write("token-2\n")
+        api.control("tokens?set=token-2")
+        api = f.api("token-2")
+        api.control("drop-watches")
+        api.create(h.ingress("rot", rules=[h.rule("rot.example.com", [h.http_path("/", "alpaca")])]))
+        k.wait_served(ing, "rot.example.com", "alpaca", timeout=10)
+        # An exec credential plugin (client.authentication.k8s.io/v1).
+        plugin = os.path.join(d, "plugin.py")
+        with open(plugin, "w") as fh:
+            fh.write("#!%s\nimport json, os\nassert 'KUBERNETES_EXEC_INFO' in os.environ\n"
+                     "print(json.dumps({'apiVersion': 'client.authentication.k8s.io/v1', 'kind': 'ExecCredential',"
+                     " 'status': {'token': os.environ['PLUGIN_TOKEN'],"
+                     " 'expirationTimestamp': '2099-01-01T00:00:00Z'}}))\n" % sys.executable)
+        os.chmod(plugin, os.stat(plugin).st_mode | stat.S_IEXEC)
+        ing2 = self.ingressd(f, token="", name="kubeconfig-exec", exec_={
+            "apiVersion": "client.authentication.k8s.io/v1", "command": plugin,
+            "env": [{"name": "PLUGIN_TOKEN", "value": "token-2"}], "interactiveMode": "Never"})
+        self.assertEqual(k.served_by(ing2, "rot.example.com"), "alpaca")
+
+
+class TestWriteBack(KubeTestCase):
+    def status_patches(self, api, name=None, token=None):
+        return [r for r in api.write_requests() if r["method"] == "PATCH" and r["path"].endswith("/status")
+                and "/ingresses/" in r["path"] and (name is None or ("/ingresses/%s/" % name) in r["path"])
+                and r["token"] != "test-token"]
+
+    def lb(self, api, name):
+        return (api.get("Ingress", name).get("status") or {}).get("loadBalancer", {}).get("ingress")
+
+    def test_status_written_once_and_cleared(self):
+        f = self.fixture(tokens=("test-token", "ingressd-token"))
+        api = f.api()
+        self.backend(api, "alpaca")
+        api.create(h.ingress("web", rules=[h.rule("web.example.com", [h.http_path("/", "alpaca")])]))
+        api.create(h.ingress("theirs", class_name="other", rules=[h.rule("t.example.com", [h.http_path("/", "alpaca")])]))
+        api.patch("Ingress", "theirs", {"status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.9"}]}}}, status=True)
+        ing = self.ingressd(f, ["--publish-status-address", "10.1.2.3,lb.example.com"], token="ingressd-token")
+        want = [{"hostname": "lb.example.com"}, {"ip": "10.1.2.3"}]
+        h.wait_until(lambda: self.lb(api, "web") == want, what="status written")
+        # Unrelated changes recompile; the status is not written again.
+        api.patch("Service", "alpaca", {"metadata": {"labels": {"x": "1"}}})
+        api.create(h.service("unrelated"))
+        time.sleep(1.0)
+        self.assertEqual(len(self.status_patches(api, "web")), 1)
+        # Another controller's Ingress is never touched.
+        self.assertEqual(self.status_patches(api, "theirs"), [])
+        self.assertEqual(self.lb(api, "theirs"), [{"ip": "192.0.2.9"}])
+        # Not ours any more: cleared.
+        api.patch("Ingress", "web", {"spec": {"ingressClassName": "other"}})
+        h.wait_until(lambda: self.lb(api, "web") is None, what="status cleared")
+        self.assertEqual(len(self.status_patches(api, "web")), 2)
+
+    def test_publish_service(self):
+        f = self.fixture()
+        api = f.api()
+        self.backend(api, "alpaca")
+        api.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ingressd"}})
+        api.create(h.service("ingressd", namespace="ingressd"))
+        api.patch("Service", "ingressd", {"status": {"loadBalancer": {"ingress": [{"ip": "203.0.113.7"}]}}},
+                  namespace="ingressd", status=True)
+        api.create(h.ingress("web", rules=[h.rule("web.example.com", [h.http_path("/", "alpaca")])]))
+        self.ingressd(f, ["--publish-service", "ingressd/ingressd"])
+        h.wait_until(lambda: self.lb(api, "web") == [{"ip": "203.0.113.7"}], what="status from the Service")
+
+    def test_two_replicas_one_leader_writes(self):
+        f = self.fixture(tokens=("replica-a", "replica-b", "test-token"))
+        api = f.api("test-token")
+        self.backend(api, "alpaca")
+        api.create(h.ingress("web", rules=[h.rule("web.example.com", [h.http_path("/", "alpaca")])]))
+        # A diagnostic worth an Event: a backend Service that does not exist.
+        api.create(h.ingress("broken", rules=[h.rule("b.example.com", [h.http_path("/", "missing")])]))
+        flags = ["--publish-status-address", "10.9.9.9", "--lease-duration", "2s", "--renew-deadline", "1500ms",
+                 "--retry-period", "200ms", "--leader-election-namespace", "kube-system"]
+        a = self.ingressd(f, flags, token="replica-a")
+        b = self.ingressd(f, flags, token="replica-b")
+        for r in (a, b):
+            self.assertEqual(k.served_by(r, "web.example.com"), "alpaca")  # both serve traffic
+        h.wait_until(lambda: (k.metric(a, "ingressd_leader") or 0) + (k.metric(b, "ingressd_leader") or 0) == 1,
+                     what="exactly one leader")
+        leader, follower = (a, b) if k.metric(a, "ingressd_leader") == 1 else (b, a)
+        lt = "replica-a" if leader is a else "replica-b"
+        h.wait_until(lambda: self.lb(api, "web") == [{"ip": "10.9.9.9"}], what="status written")
+        h.wait_until(lambda: any(e["involvedObject"]["name"] == "broken" for e in api.list("Event", "default")),
+                     what="an Event on the broken Ingress")
+        time.sleep(0.6)
+        writes = [r for r in api.write_requests() if r["path"].endswith("/status") or "/events" in r["path"]]
+        self.assertTrue(writes)
+        self.assertEqual({r["token"] for r in writes}, {lt})
+        events = [e for e in api.list("Event", "default") if e["involvedObject"]["name"] == "broken"]
+        self.assertEqual(len(events), 1, events)  # deduplicated
+        self.assertEqual(k.metric(follower, "ingressd_leader"), 0)
+        lease = api.get("Lease", "ingressd-leader", namespace="kube-system")
+        self.assertTrue(lease["spec"]["holderIdentity"])
+        # The leader stops (and hands the lease back): the other takes over and writes.
+        leader.stop()
+        h.wait_until(lambda: k.metric(follower, "ingressd_leader") == 1, timeout=8, what="the follower to lead")
+        api.create(h.ingress("web2", rules=[h.rule("web2.example.com", [h.http_path("/", "alpaca")])]))
+        h.wait_until(lambda: self.lb(api, "web2") == [{"ip": "10.9.9.9"}], what="status written by the new leader")
+        ft = "replica-b" if lt == "replica-a" else "replica-a"
+        self.assertEqual({r["token"] for r in self.status_patches(api, "web2")}, {ft})
+
+
+if __name__ == "__main__":
+    unittest.main()
