@@ -26,6 +26,7 @@ for ingressd's client and for the real `kubectl`:
 Test controls (same auth), all POST unless said:
   /_test/drop-watches[?mid_event=1]   end every open watch stream (mid_event:
                                       after half of an event line)
+  /_test/load                         create the objects of a List body at once
   /_test/compact                      nothing older than now can be watched
                                       or continued (410)
   /_test/block-watches?on=1|0         new watches get 503 while on
@@ -304,6 +305,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 st.drop_mid_event = q.get("mid_event") == "1"
                 st.drop_generation += 1
                 st.lock.notify_all()
+            elif name == "load":
+                # Bulk creation (a List body), for tests that need many
+                # objects in place before ingressd starts.
+                for obj in (self.body_json() or {}).get("items", []):
+                    g, _, v = obj["apiVersion"].rpartition("/")
+                    res = next(r for r, info in RESOURCES.items() if r[0] == g and r[1] == v and info[0] == obj["kind"])
+                    obj = copy.deepcopy(obj)
+                    m = obj["metadata"]
+                    ns = (m.get("namespace") or "default") if RESOURCES[res][1] else ""
+                    if ns:
+                        m["namespace"] = ns
+                    m.update(uid=str(uuid.uuid4()), creationTimestamp=now_rfc3339(), generation=1,
+                             resourceVersion=str(st.next_rv()))
+                    st.objects[res + (ns, m["name"])] = obj
+                    st.record("ADDED", res, ns, obj)
             elif name == "compact":
                 st.compacted = st.rv
                 st.continues.clear()

@@ -94,8 +94,11 @@ class KubeApi:
     def delete(self, kind, name, namespace="default"):
         return self.request("DELETE", object_path(kind, namespace, name))
 
-    def control(self, what, method="POST"):
-        return self.request(method, "/_test/" + what)
+    def control(self, what, method="POST", body=None):
+        return self.request(method, "/_test/" + what, body)
+
+    def load(self, objects):
+        return self.control("load", body={"apiVersion": "v1", "kind": "List", "items": list(objects)})
 
     def write_requests(self):
         return self.control("requests", "GET")["requests"]

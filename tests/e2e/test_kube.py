@@ -63,8 +63,8 @@ class TestSync(KubeTestCase):
         api = f.api()
         self.backend(api, "alpaca")
         n = 620  # more than one LIST page (500)
-        for i in range(n):
-            api.create(h.ingress("ing-%03d" % i, rules=[h.rule("h%03d.example.com" % i, [h.http_path("/", "alpaca")])]))
+        api.load(h.ingress("ing-%03d" % i, rules=[h.rule("h%03d.example.com" % i, [h.http_path("/", "alpaca")])])
+                 for i in range(n))
         ing = self.ingressd(f)
         cfg = ing.config()
         self.assertEqual(cfg["objects"]["Ingress"], n)

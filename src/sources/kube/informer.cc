@@ -139,12 +139,16 @@ std::string Informer::name() const { return r_.namespaced && !ns_.empty() ? r_.p
 
 void Informer::start() { thread_ = std::thread([this] { run(); }); }
 
-void Informer::stop() {
+void Informer::request_stop() {
   {
     std::lock_guard<std::mutex> g(mu_);
     stop_ = true;
   }
   cv_.notify_all();
+}
+
+void Informer::stop() {
+  request_stop();
   if (thread_.joinable()) thread_.join();
 }
 

@@ -97,7 +97,8 @@ class Informer {
            Observe observe = nullptr);
   ~Informer();
   void start();
-  void stop();  // returns within about a second
+  void request_stop();  // asks the thread to end; does not wait
+  void stop();          // request_stop() and join: returns within about a second
   const ResourceInfo& resource() const { return r_; }
   const std::string& namespace_() const { return ns_; }
   const InformerStats& stats() const { return stats_; }

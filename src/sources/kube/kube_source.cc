@@ -81,6 +81,8 @@ void KubeSource::start() {
 }
 
 void KubeSource::stop() {
+  // All at once: each may take up to a second to notice.
+  for (auto& i : informers_) i->request_stop();
   for (auto& i : informers_) i->stop();
 }
 
