@@ -24,7 +24,7 @@ namespace ingressd::kube {
 namespace {
 
 std::string str(const YAML::Node& n, const char* key) {
-  YAML::Node v = n[key];
+  const YAML::Node v = n[key];
   return (v && v.IsScalar()) ? v.Scalar() : std::string();
 }
 
@@ -34,16 +34,17 @@ std::string resolve(const std::string& base_dir, const std::string& p) {
 }
 
 // The entry `name` of a kubeconfig list (clusters, users, contexts): its inner map.
-YAML::Node named(const YAML::Node& root, const char* list, const char* inner, const std::string& name) {
-  YAML::Node l = root[list];
-  if (!l || !l.IsSequence()) return YAML::Node();
+std::optional<YAML::Node> named(const YAML::Node& root, const char* list, const char* inner, const std::string& name) {
+  const YAML::Node l = root[list];
+  if (!l || !l.IsSequence()) return std::nullopt;
   for (size_t i = 0; i < l.size(); ++i) {
-    if (str(l[i], "name") == name) {
-      YAML::Node v = l[i][inner];
-      return v ? v : YAML::Node(YAML::NodeType::Map);
+    const YAML::Node e = l[i];
+    if (e.IsMap() && str(e, "name") == name) {
+      const YAML::Node v = e[inner];
+      return v && v.IsMap() ? v : YAML::Node(YAML::NodeType::Map);
     }
   }
-  return YAML::Node();
+  return std::nullopt;
 }
 
 int64_t now_unix_s() {
@@ -98,18 +99,20 @@ std::optional<KubeConfig> parse_kubeconfig(std::string_view text, const std::str
     err = "kubeconfig: no current-context, and no --context given";
     return std::nullopt;
   }
-  YAML::Node ctx = named(root, "contexts", "context", c.context);
-  if (!ctx) {
+  auto ctx_n = named(root, "contexts", "context", c.context);
+  if (!ctx_n) {
     err = fmt::format("kubeconfig: context \"{}\" not found", c.context);
     return std::nullopt;
   }
+  const YAML::Node ctx = *ctx_n;
   std::string cluster_name = str(ctx, "cluster"), user_name = str(ctx, "user");
   c.namespace_ = str(ctx, "namespace");
-  YAML::Node cl = named(root, "clusters", "cluster", cluster_name);
-  if (!cl) {
+  auto cl_n = named(root, "clusters", "cluster", cluster_name);
+  if (!cl_n) {
     err = fmt::format("kubeconfig: cluster \"{}\" (of context \"{}\") not found", cluster_name, c.context);
     return std::nullopt;
   }
+  const YAML::Node cl = *cl_n;
   c.server = str(cl, "server");
   while (!c.server.empty() && c.server.back() == '/') c.server.pop_back();
   if (c.server.empty()) {
@@ -128,11 +131,12 @@ std::optional<KubeConfig> parse_kubeconfig(std::string_view text, const std::str
   c.insecure_skip_tls_verify = str(cl, "insecure-skip-tls-verify") == "true";
   c.tls_server_name = str(cl, "tls-server-name");
   if (!user_name.empty()) {
-    YAML::Node u = named(root, "users", "user", user_name);
-    if (!u) {
+    auto u_n = named(root, "users", "user", user_name);
+    if (!u_n) {
       err = fmt::format("kubeconfig: user \"{}\" (of context \"{}\") not found", user_name, c.context);
       return std::nullopt;
     }
+    const YAML::Node u = *u_n;
     c.token = str(u, "token");
     c.token_file = resolve(base_dir, str(u, "tokenFile"));
     c.client_cert_file = resolve(base_dir, str(u, "client-certificate"));
@@ -148,7 +152,7 @@ std::optional<KubeConfig> parse_kubeconfig(std::string_view text, const std::str
         *out = *pem;
       }
     }
-    if (YAML::Node ex = u["exec"]; ex && ex.IsMap()) {
+    if (const YAML::Node ex = u["exec"]; ex && ex.IsMap()) {
       ExecConfig e;
       e.api_version = str(ex, "apiVersion");
       e.command = str(ex, "command");
