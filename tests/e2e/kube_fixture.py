@@ -30,7 +30,7 @@ Test controls (same auth), all POST unless said:
   /_test/compact                      nothing older than now can be watched
                                       or continued (410)
   /_test/block-watches?on=1|0         new watches get 503 while on
-  /_test/requests (GET)               the log of write requests
+  /_test/requests (GET)               the log of requests
   /_test/tokens?set=a,b               the accepted tokens
   /_test/bookmark-interval?s=N
 
@@ -65,6 +65,14 @@ RESOURCES = {
     ("networking.k8s.io", "v1", "ingressclasses"): ("IngressClass", False, False),
     ("discovery.k8s.io", "v1", "endpointslices"): ("EndpointSlice", True, False),
     ("coordination.k8s.io", "v1", "leases"): ("Lease", True, False),
+    # for `kubectl apply -f deploy/kubernetes/`
+    ("", "v1", "serviceaccounts"): ("ServiceAccount", True, False),
+    ("apps", "v1", "deployments"): ("Deployment", True, True),
+    ("policy", "v1", "poddisruptionbudgets"): ("PodDisruptionBudget", True, True),
+    ("rbac.authorization.k8s.io", "v1", "clusterroles"): ("ClusterRole", False, False),
+    ("rbac.authorization.k8s.io", "v1", "clusterrolebindings"): ("ClusterRoleBinding", False, False),
+    ("rbac.authorization.k8s.io", "v1", "roles"): ("Role", True, False),
+    ("rbac.authorization.k8s.io", "v1", "rolebindings"): ("RoleBinding", True, False),
 }
 SHORT = {"services": ["svc"], "ingresses": ["ing"], "namespaces": ["ns"], "endpoints": ["ep"],
          "configmaps": ["cm"], "events": ["ev"]}
@@ -243,11 +251,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             parts = [p for p in u.path.split("/") if p]
             if parts and parts[0] == "_test":
                 return self.control(method, parts[1:], q)
-            if method != "GET":
-                with self.store.lock:
-                    self.store.requests.append({"method": method, "path": u.path, "token": self.token,
-                                                "contentType": self.headers.get("Content-Type"),
-                                                "time": time.time()})
+            with self.store.lock:
+                self.store.requests.append({"method": method, "path": u.path, "token": self.token,
+                                            "watch": q.get("watch") in ("1", "true"),
+                                            "contentType": self.headers.get("Content-Type"),
+                                            "time": time.time()})
             if u.path == "/version":
                 return self.reply(200, {"major": "1", "minor": "32", "gitVersion": "v1.32.0-fixture",
                                         "platform": "linux/amd64"})

@@ -100,8 +100,11 @@ class KubeApi:
     def load(self, objects):
         return self.control("load", body={"apiVersion": "v1", "kind": "List", "items": list(objects)})
 
-    def write_requests(self):
+    def requests(self):
         return self.control("requests", "GET")["requests"]
+
+    def write_requests(self):
+        return [r for r in self.requests() if r["method"] != "GET"]
 
 
 class Fixture(h.Proc):

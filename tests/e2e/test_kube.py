@@ -367,5 +367,103 @@ class TestWriteBack(KubeTestCase):
         self.assertEqual({r["token"] for r in self.status_patches(api, "web2")}, {ft})
 
 
+DEPLOY = os.path.join(h.REPO, "deploy", "kubernetes")
+
+
+def parse_request(path, method, watch):
+    """An API request as RBAC sees it: (group, resource, verb, namespace, name)."""
+    parts = [p for p in path.split("/") if p]
+    if parts[0] == "api":
+        group, rest = "", parts[2:]
+    else:
+        group, rest = parts[1], parts[3:]
+    ns = None
+    if len(rest) >= 3 and rest[0] == "namespaces":
+        ns, rest = rest[1], rest[2:]
+    resource = rest[0]
+    name = rest[1] if len(rest) > 1 else None
+    if len(rest) > 2:
+        resource += "/" + rest[2]
+    verb = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(method)
+    if verb is None:
+        verb = "get" if name else ("watch" if watch else "list")
+    return group, resource, verb, ns, name
+
+
+def allowed(rules, req):
+    group, resource, verb, _ns, name = req
+    for r in rules:
+        if group in r.get("apiGroups", []) and resource in r.get("resources", []) and verb in r.get("verbs", []):
+            if not r.get("resourceNames") or name in r["resourceNames"]:
+                return True
+    return False
+
+
+@unittest.skipUnless(k.KUBECTL, "kubectl is not installed")
+class TestDeploy(KubeTestCase):
+    def test_manifests_apply_and_rbac_covers_every_request(self):
+        f = self.fixture(tokens=("admin", "ingressd-token"))
+        api = f.api("admin")
+        # kubectl's client-side dry run needs a server for discovery; the
+        # fixture's mirrors the real groups and kinds (no OpenAPI document:
+        # --validate=false).
+        rc, out, err = k.kubectl(f, ["apply", "--dry-run=client", "--validate=false", "-f", DEPLOY])
+        self.assertEqual(rc, 0, err)
+        rc, out, err = k.kubectl(f, ["apply", "--validate=false", "-f", DEPLOY])
+        self.assertEqual(rc, 0, err)
+        for kind, path in (("Deployment", "/apis/apps/v1/namespaces/ingressd/deployments/ingressd"),
+                           ("PodDisruptionBudget", "/apis/policy/v1/namespaces/ingressd/poddisruptionbudgets/ingressd"),
+                           ("IngressClass", "/apis/networking.k8s.io/v1/ingressclasses/ingressd")):
+            self.assertEqual(api.request("GET", path)["kind"], kind)
+        dep = api.request("GET", "/apis/apps/v1/namespaces/ingressd/deployments/ingressd")
+        pod = dep["spec"]["template"]["spec"]
+        c = pod["containers"][0]
+        self.assertEqual(dep["spec"]["replicas"], 2)
+        self.assertTrue(c["securityContext"]["readOnlyRootFilesystem"])
+        self.assertTrue(pod["securityContext"]["runAsNonRoot"])
+        self.assertEqual(c["readinessProbe"]["httpGet"]["path"], "/readyz")
+        ic = api.request("GET", "/apis/networking.k8s.io/v1/ingressclasses/ingressd")
+        self.assertEqual(ic["spec"]["controller"], h.CONTROLLER_NAME)
+        cluster_rules = api.request("GET", "/apis/rbac.authorization.k8s.io/v1/clusterroles/ingressd")["rules"]
+        ns_rules = api.request("GET", "/apis/rbac.authorization.k8s.io/v1/namespaces/ingressd/roles/ingressd")["rules"]
+
+        # The Deployment's own arguments, with the kubeconfig for --in-cluster
+        # and loopback ports.
+        args = []
+        for a in c["args"][1:]:
+            name = a.split("=")[0]
+            if name in ("--in-cluster", "--bind", "--admin-bind", "--http-port", "--https-port", "--admin-port",
+                        "--access-log"):
+                continue
+            args.append(a)
+        args += ["--lease-duration", "3s", "--renew-deadline", "2s", "--retry-period", "300ms"]
+        self.backend(api, "alpaca")
+        api.patch("Service", "ingressd", {"status": {"loadBalancer": {"ingress": [{"ip": "198.51.100.1"}]}}},
+                  namespace="ingressd", status=True)
+        api.create(h.ingress("web", rules=[h.rule("web.example.com", [h.http_path("/", "alpaca")])]))
+        api.create(h.ingress("broken", rules=[h.rule("b.example.com", [h.http_path("/", "missing")])]))
+        ing = self.ingressd(f, args, token="ingressd-token", namespace="ingressd")
+        # Classless Ingresses are ours because our class is the default one.
+        self.assertEqual(k.served_by(ing, "web.example.com"), "alpaca")
+        h.wait_until(lambda: (api.get("Ingress", "web").get("status") or {}).get("loadBalancer", {}).get("ingress")
+                     == [{"ip": "198.51.100.1"}], what="status from the published Service")
+        h.wait_until(lambda: any(e["involvedObject"]["name"] == "broken" for e in api.list("Event", "default")),
+                     what="an Event")
+        self.assertIsNotNone(api.get("Lease", "ingressd-leader", namespace="ingressd"))
+        ing.stop()
+        reqs = [r for r in api.requests() if r["token"] == "ingressd-token"]
+        self.assertTrue(reqs)
+        seen = set()
+        for r in reqs:
+            req = parse_request(r["path"], r["method"], r["watch"])
+            seen.add(req[:3])
+            ok = allowed(cluster_rules, req) or (req[3] == "ingressd" and allowed(ns_rules, req))
+            self.assertTrue(ok, "RBAC does not allow %r (%s %s)" % (req, r["method"], r["path"]))
+        for want in (("networking.k8s.io", "ingresses", "watch"), ("", "secrets", "list"),
+                     ("networking.k8s.io", "ingresses/status", "patch"), ("", "events", "create"),
+                     ("coordination.k8s.io", "leases", "update")):
+            self.assertIn(want, seen)
+
+
 if __name__ == "__main__":
     unittest.main()
