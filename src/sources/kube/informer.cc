@@ -286,6 +286,7 @@ Informer::WatchEnd Informer::watch(KubeSession& s, int timeout_s) {
 
 void Informer::run() {
   KubeSession s(client_);
+  s.set_stop_flag(&stop_);
   Backoff backoff(opts_.backoff_base_ms, opts_.backoff_max_ms);
   std::mt19937 rng(std::random_device{}());
   bool need_list = true;

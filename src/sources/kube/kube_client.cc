@@ -146,11 +146,17 @@ HttpResult KubeSession::request(std::string_view method, const std::string& path
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
+    if (stop_) {
+      t.stop = stop_;
+      curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+      curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+      curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t);
+    }
     CURLcode rc = curl_easy_perform(c);
     curl_slist_free_all(hdrs);
     r = HttpResult{};
     if (rc != CURLE_OK) {
-      r.error = curl_easy_strerror(rc);
+      r.error = rc == CURLE_ABORTED_BY_CALLBACK ? "stopped" : curl_easy_strerror(rc);
       return r;
     }
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);

@@ -54,10 +54,15 @@ class KubeSession {
   HttpResult stream_lines(const std::string& path, const std::function<bool(std::string_view)>& on_line,
                           const std::atomic<bool>& stop, int idle_timeout_s);
 
+  // While *stop is true, requests end within about a second ("stopped"), so
+  // that a hung server cannot hold up shutdown. nullptr = never.
+  void set_stop_flag(const std::atomic<bool>* stop) { stop_ = stop; }
+
  private:
   void setup(const std::string& path, int timeout_ms, std::string& auth_header, std::string& err);
   KubeClient& client_;
   void* curl_ = nullptr;
+  const std::atomic<bool>* stop_ = nullptr;
 };
 
 }  // namespace ingressd::kube

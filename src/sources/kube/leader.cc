@@ -152,6 +152,7 @@ void LeaderElector::release(KubeSession& s) {
 
 void LeaderElector::run() {
   KubeSession s(client_);
+  s.set_stop_flag(&stop_);
   while (!stop_) {
     held_by_other_ = false;
     bool ok = try_acquire_or_renew(s);
@@ -170,6 +171,7 @@ void LeaderElector::run() {
     cv_.wait_for(lk, std::chrono::milliseconds(opts_.retry_period_ms), [this] { return stop_.load(); });
   }
   if (leader_) {
+    s.set_stop_flag(nullptr);  // the release itself must go through (3 s at most)
     release(s);
     set_leader(false);
   }

@@ -178,11 +178,12 @@ void StatusWriter::pass(KubeSession& s) {
 
 void StatusWriter::run() {
   KubeSession s(client_);
+  s.set_stop_flag(&stop_);
   for (;;) {
     {
       std::unique_lock<std::mutex> lk(mu_);
       // Also every 30 s: the publish Service's address may have changed.
-      cv_.wait_for(lk, std::chrono::seconds(30), [this] { return stop_ || dirty_; });
+      cv_.wait_for(lk, std::chrono::seconds(30), [this] { return stop_.load() || dirty_; });
       if (stop_) return;
       dirty_ = false;
       if (!have_input_) continue;

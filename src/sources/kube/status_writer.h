@@ -76,7 +76,8 @@ class StatusWriter {
   StatusOptions opts_;
   std::mutex mu_;
   std::condition_variable cv_;
-  bool dirty_ = false, have_input_ = false, stop_ = false;
+  bool dirty_ = false, have_input_ = false;
+  std::atomic<bool> stop_{false};
   std::set<std::string> served_;
   std::set<EventNote> notes_;
   std::set<EventNote> posted_;  // notes posted while they stay current (writer thread only)
