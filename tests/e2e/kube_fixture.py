@@ -99,6 +99,16 @@ def make_certs(directory):
                 "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n")
     run(["openssl", "x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key, "-CAcreateserial", "-out", crt,
          "-days", "2", "-extfile", ext])
+    # A client certificate (CN = the user name), for kubeconfigs that
+    # authenticate with client-certificate(-data) and client-key(-data).
+    ckey, ccsr, ccrt = (os.path.join(directory, n) for n in ("client.key", "client.csr", "client.crt"))
+    cext = os.path.join(directory, "client-ext.cnf")
+    run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", ckey, "-out", ccsr, "-subj",
+         "/CN=ingressd-client"])
+    with open(cext, "w") as f:
+        f.write("basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n")
+    run(["openssl", "x509", "-req", "-in", ccsr, "-CA", ca_crt, "-CAkey", ca_key, "-CAcreateserial", "-out", ccrt,
+         "-days", "2", "-extfile", cext])
     return ca_crt, crt, key
 
 
@@ -219,6 +229,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.token = tok
         if tok in self.server.tokens:
             return True
+        # Or a client certificate signed by the test CA: the user is its CN.
+        cert = self.connection.getpeercert() if hasattr(self.connection, "getpeercert") else None
+        if tok is None and cert:
+            cn = dict(x[0] for x in cert.get("subject", ())).get("commonName")
+            if cn and ("cert:" + cn) in self.server.tokens:
+                self.token = "cert:" + cn
+                return True
         self.fail(401, "Unauthorized", "Unauthorized")
         return False
 
@@ -623,6 +640,8 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
         self.gone_as_status = gone_as_status
         self.ssl_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ssl_ctx.load_cert_chain(os.path.join(certdir, "server.crt"), os.path.join(certdir, "server.key"))
+        self.ssl_ctx.load_verify_locations(os.path.join(certdir, "ca.crt"))
+        self.ssl_ctx.verify_mode = ssl.CERT_OPTIONAL  # client certificates are one way to authenticate
 
     def finish_request(self, request, client_address):
         # The TLS handshake runs on the connection's own thread, so that a
@@ -650,7 +669,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--certdir", required=True)
-    ap.add_argument("--token", action="append", default=[])
+    ap.add_argument("--token", action="append", default=[],
+                    help="an accepted bearer token; cert:CN accepts a client certificate with that CN")
     ap.add_argument("--make-certs", action="store_true")
     ap.add_argument("--gone-as-status", action="store_true")
     a = ap.parse_args()

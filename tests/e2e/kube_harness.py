@@ -141,9 +141,16 @@ def start_fixture(res, certdir, tokens=("test-token",), port=None, extra=()):
 
 
 def write_kubeconfig(directory, server, ca, token=None, token_file=None, name="kubeconfig", exec_=None,
-                     ca_inline=False, namespace=None):
-    """A kubeconfig with one context; the credential is a token, a token file or an exec plugin."""
+                     ca_inline=False, namespace=None, client_cert=None, client_key=None, insecure=False):
+    """A kubeconfig with one context; the credential is a token, a token file, an exec plugin or a client
+    certificate (client_cert/client_key: paths, embedded as -data)."""
+    import base64
     user = {}
+    if client_cert:
+        with open(client_cert, "rb") as f:
+            user["client-certificate-data"] = base64.b64encode(f.read()).decode()
+        with open(client_key, "rb") as f:
+            user["client-key-data"] = base64.b64encode(f.read()).decode()
     if token:
         user["token"] = token
     if token_file:
@@ -151,8 +158,9 @@ def write_kubeconfig(directory, server, ca, token=None, token_file=None, name="k
     if exec_:
         user["exec"] = exec_
     cluster = {"server": server}
-    if ca_inline:
-        import base64
+    if insecure:
+        cluster["insecure-skip-tls-verify"] = True
+    elif ca_inline:
         with open(ca, "rb") as f:
             cluster["certificate-authority-data"] = base64.b64encode(f.read()).decode()
     else:

@@ -285,6 +285,60 @@ class TestResilience(KubeTestCase):
         self.assertEqual(k.served_by(ing2, "rot.example.com"), "alpaca")
 
 
+class TestClient(KubeTestCase):
+    def test_server_certificate_is_verified(self):
+        f = self.fixture()
+        api = f.api()
+        self.backend(api, "alpaca")
+        api.create(h.ingress("web", rules=[h.rule("web.example.com", [h.http_path("/", "alpaca")])]))
+        other = k.make_certs(self.res)  # another CA: the server's certificate does not chain to it
+        d = self.tempdir()
+        kc = k.write_kubeconfig(d, f.server, os.path.join(other, "ca.crt"), token=f.tokens[0])
+        bad = k.start_ingressd_kube(self.res, kc, wait_ready=False)
+        # With the right CA given inline (certificate-authority-data): fine.
+        good = self.ingressd(f, ca_inline=True)
+        self.assertEqual(k.served_by(good, "web.example.com"), "alpaca")
+        self.assertEqual(bad.admin("/readyz").status, 503)
+        self.assertIn("certificate", bad.log().lower())
+        self.assertEqual([r for r in api.requests() if r["token"] is None], [])
+        # insecure-skip-tls-verify is honoured, with a warning.
+        kc2 = k.write_kubeconfig(d, f.server, None, token=f.tokens[0], name="insecure", insecure=True)
+        ins = k.start_ingressd_kube(self.res, kc2)
+        self.assertEqual(k.served_by(ins, "web.example.com"), "alpaca")
+        self.assertIn("NOT verified", ins.log())
+
+    def test_client_certificate(self):
+        f = self.fixture(tokens=("admin", "cert:ingressd-client"))
+        api = f.api("admin")
+        self.backend(api, "alpaca")
+        api.create(h.ingress("web", rules=[h.rule("web.example.com", [h.http_path("/", "alpaca")])]))
+        ing = self.ingressd(f, token="", client_cert=os.path.join(self.certdir, "client.crt"),
+                            client_key=os.path.join(self.certdir, "client.key"))
+        self.assertEqual(k.served_by(ing, "web.example.com"), "alpaca")
+        self.assertIn("cert:ingressd-client", {r["token"] for r in api.requests()})
+
+    def test_watch_namespace_and_resync(self):
+        f = self.fixture()
+        api = f.api()
+        self.backend(api, "alpaca", namespace="team")
+        self.backend(api, "alpaca")
+        api.create(h.ingress("web", namespace="team", rules=[h.rule("team.example.com", [h.http_path("/", "alpaca")])]))
+        api.create(h.ingress("web", rules=[h.rule("default.example.com", [h.http_path("/", "alpaca")])]))
+        ing = self.ingressd(f, ["--watch-namespace", "team", "--resync-period", "1s"])
+        self.assertEqual(k.served_by(ing, "team.example.com"), "alpaca")
+        self.assertEqual(k.served_by(ing, "default.example.com"), 404)
+        self.assertEqual(ing.config()["objects"]["Ingress"], 1)  # the other namespace is not even listed
+        paths = {r["path"] for r in api.requests() if r["token"] == f.tokens[0] and r["method"] == "GET"}
+        self.assertIn("/apis/networking.k8s.io/v1/namespaces/team/ingresses", paths)
+        self.assertIn("/apis/networking.k8s.io/v1/ingressclasses", paths)
+        self.assertNotIn("/apis/networking.k8s.io/v1/ingresses", paths)
+        # Periodic resync: relists without any 410.
+        h.wait_until(lambda: k.metric(ing, "ingressd_kube_relists_total",
+                                      {"resource": "ingresses", "namespace": "team"}) >= 2,
+                     timeout=6, what="two resyncs")
+        self.assertEqual(k.served_by(ing, "team.example.com"), "alpaca")
+
+
 class TestWriteBack(KubeTestCase):
     def status_patches(self, api, name=None, token=None):
         return [r for r in api.write_requests() if r["method"] == "PATCH" and r["path"].endswith("/status")
@@ -365,6 +419,25 @@ class TestWriteBack(KubeTestCase):
         h.wait_until(lambda: self.lb(api, "web2") == [{"ip": "10.9.9.9"}], what="status written by the new leader")
         ft = "replica-b" if lt == "replica-a" else "replica-a"
         self.assertEqual({r["token"] for r in self.status_patches(api, "web2")}, {ft})
+
+    def test_leader_that_cannot_renew_steps_down(self):
+        f = self.fixture(tokens=("replica-a", "replica-b", "test-token"))
+        api = f.api("test-token")
+        self.backend(api, "alpaca")
+        api.create(h.ingress("web", rules=[h.rule("web.example.com", [h.http_path("/", "alpaca")])]))
+        flags = ["--publish-status-address", "10.9.9.9", "--lease-duration", "2s", "--renew-deadline", "1s",
+                 "--retry-period", "200ms"]
+        a = self.ingressd(f, flags, token="replica-a")
+        h.wait_until(lambda: k.metric(a, "ingressd_leader") == 1, what="a leads")
+        b = self.ingressd(f, flags, token="replica-b")
+        self.assertEqual(k.metric(b, "ingressd_leader"), 0)
+        # a loses the API server (its token is revoked): it steps down after the
+        # renew deadline, keeps serving, and b takes the lease once it expires.
+        api.control("tokens?set=replica-b,test-token")
+        h.wait_until(lambda: k.metric(a, "ingressd_leader") == 0, timeout=4, what="a steps down")
+        h.wait_until(lambda: k.metric(b, "ingressd_leader") == 1, timeout=6, what="b leads")
+        self.assertEqual(k.served_by(a, "web.example.com"), "alpaca")
+        self.assertEqual(k.metric(a, "ingressd_leader_transitions_total"), 2)
 
 
 DEPLOY = os.path.join(h.REPO, "deploy", "kubernetes")
