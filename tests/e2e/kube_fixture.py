@@ -33,6 +33,7 @@ Test controls (same auth), all POST unless said:
   /_test/requests (GET)               the log of requests
   /_test/tokens?set=a,b               the accepted tokens
   /_test/bookmark-interval?s=N
+  /_test/expire-continues?n=N         the next N continue tokens are expired (410)
 
 Run: python3 kube_fixture.py --port P --certdir DIR --token T [--token T2]
 """
@@ -174,6 +175,7 @@ class Store:
         self.drop_mid_event = False
         self.block_watches = False
         self.bookmark_interval = 1.0
+        self.expire_continues = 0  # the next N continue requests get 410
 
     def next_rv(self):
         self.rv += 1
@@ -361,6 +363,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return self.reply(200, {"requests": list(st.requests)})
             elif name == "tokens":
                 self.server.tokens = set(t for t in q.get("set", "").split(",") if t)
+            elif name == "expire-continues":
+                st.expire_continues = int(q.get("n", "1"))
             elif name == "bookmark-interval":
                 st.bookmark_interval = float(q.get("s", "1"))
             elif name == "state":
@@ -525,6 +529,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         selector = q.get("fieldSelector", "")
         with st.lock:
             cont = q.get("continue")
+            if cont and st.expire_continues > 0:
+                st.expire_continues -= 1
+                st.continues.pop(cont, None)
             if cont:
                 entry = st.continues.get(cont)
                 if entry is None:

@@ -65,13 +65,16 @@ class TestSync(KubeTestCase):
         n = 620  # more than one LIST page (500)
         api.load(h.ingress("ing-%03d" % i, rules=[h.rule("h%03d.example.com" % i, [h.http_path("/", "alpaca")])])
                  for i in range(n))
+        # The first continue token has expired by the time it is used: the
+        # list starts again from its first page.
+        api.control("expire-continues?n=1")
         ing = self.ingressd(f)
         cfg = ing.config()
         self.assertEqual(cfg["objects"]["Ingress"], n)
         for i in (0, 499, 500, n - 1):
             self.assertEqual(k.served_by(ing, "h%03d.example.com" % i), "alpaca")
         self.assertEqual(k.served_by(ing, "nope.example.com"), 404)
-        # Nothing failed on the way.
+        self.assertIn("continue token expired", ing.log())
         self.assertEqual(k.metric(ing, "ingressd_kube_relists_total", {"resource": "ingresses"}), 0)
 
     def test_add_modify_delete_of_each_kind(self):
@@ -194,6 +197,26 @@ class TestResilience(KubeTestCase):
         h.wait_until(lambda: k.metric(ing, "ingressd_kube_watch_restarts_total", {"resource": "ingresses"}) >= 1,
                      what="a watch restart counted")
         self.assertEqual(k.metric(ing, "ingressd_kube_relists_total", {"resource": "ingresses"}), 0)
+
+    def test_bookmarks_keep_a_quiet_watch_current(self):
+        # Ingresses do not change, Services do. Bookmarks move the Ingress
+        # watch's resourceVersion along, so that after a compaction and a
+        # broken stream it resumes without a relist.
+        f = self.fixture()
+        api = f.api()
+        self.backend(api, "alpaca")
+        api.create(h.ingress("web", rules=[h.rule("web.example.com", [h.http_path("/", "alpaca")])]))
+        api.control("bookmark-interval?s=0.1")
+        ing = self.ingressd(f)
+        for i in range(3):
+            api.create(h.service("other-%d" % i))
+        time.sleep(0.5)  # a few bookmarks
+        api.control("compact")
+        api.control("drop-watches")
+        api.create(h.ingress("web2", rules=[h.rule("web2.example.com", [h.http_path("/", "alpaca")])]))
+        k.wait_served(ing, "web2.example.com", "alpaca")
+        self.assertEqual(k.metric(ing, "ingressd_kube_relists_total", {"resource": "ingresses"}), 0)
+        self.assertGreaterEqual(k.metric(ing, "ingressd_kube_watch_restarts_total", {"resource": "ingresses"}), 1)
 
     def _gone_relist(self, extra=()):
         f = self.fixture(extra=extra)
