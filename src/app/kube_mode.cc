@@ -6,6 +6,7 @@
 #include <random>
 
 #include "core/log.h"
+#include "routing/compile.h"
 
 namespace ingressd {
 
@@ -104,6 +105,12 @@ bool KubeMode::drain_into(ObjectStore& store, std::chrono::steady_clock::time_po
       if (synced()) log_info("kube: every informer has synced");
     }
     for (kube::Change& c : b.changes) {
+      if (!c.errors.empty()) {
+        invalid_[c.key] = Invalid{std::move(c.errors), std::move(c.invalid_ingress)};
+        contributes = true;
+      } else if (invalid_.erase(c.key)) {
+        contributes = true;
+      }
       if (store.apply(c.key, std::move(c.object))) {
         contributes = true;
         ++applied_;
@@ -115,6 +122,13 @@ bool KubeMode::drain_into(ObjectStore& store, std::chrono::steady_clock::time_po
     }
   }
   return any;
+}
+
+Diagnostics KubeMode::invalid_objects() const {
+  Diagnostics out;
+  for (auto& [key, inv] : invalid_)
+    for (auto& d : inv.errors) out.push_back(d);
+  return out;
 }
 
 void KubeMode::after_compile(const LoadOutcome& out, const Snapshot& snap, std::chrono::steady_clock::time_point arrived) {
@@ -143,6 +157,22 @@ void KubeMode::after_compile(const LoadOutcome& out, const Snapshot& snap, std::
     n.type = "Warning";
     n.reason = d.reason;
     n.message = d.message;
+    notes.insert(std::move(n));
+  }
+  // Ingresses of ours that we could not decode: say why on them.
+  bool default_class = routing::have_default_class(snap, o_.compile);
+  for (auto& [key, inv] : invalid_) {
+    if (!inv.ingress) continue;
+    std::string why;
+    if (!routing::ingress_is_ours(snap, *inv.ingress, o_.compile, default_class, why)) continue;
+    std::string msg;
+    for (auto& d : inv.errors) msg += (msg.empty() ? "" : "; ") + d.message;
+    kube::EventNote n;
+    n.namespace_ = key.namespace_;
+    n.name = key.name;
+    n.uid = inv.ingress->meta.uid;
+    n.reason = "Invalid";
+    n.message = msg + "; ingressd does not serve it";
     notes.insert(std::move(n));
   }
   status_->update(std::move(served), std::move(notes));

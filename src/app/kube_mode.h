@@ -5,6 +5,7 @@
 #pragma once
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -33,6 +34,8 @@ class KubeMode {
   // status writer; `arrived` = when the oldest event in this table arrived.
   void after_compile(const LoadOutcome& out, const Snapshot& snap, std::chrono::steady_clock::time_point arrived);
   void metrics(std::string& out) const;  // ingressd_kube_*, ingressd_leader
+  // Decoding errors of objects in the cluster, for the compile's diagnostics.
+  Diagnostics invalid_objects() const;
 
  private:
   const ServeOptions& o_;
@@ -40,6 +43,12 @@ class KubeMode {
   std::unique_ptr<kube::KubeSource> source_;
   std::unique_ptr<kube::LeaderElector> leader_;
   std::unique_ptr<kube::StatusWriter> status_;
+  // Objects the API server has but we could not decode, with why.
+  struct Invalid {
+    Diagnostics errors;
+    std::optional<model::Ingress> ingress;
+  };
+  std::map<model::ObjectKey, Invalid> invalid_;
   std::vector<bool> synced_;
   size_t synced_count_ = 0;
   std::atomic<int64_t> last_lag_us_{0};

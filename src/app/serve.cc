@@ -86,6 +86,8 @@ int run_serve(const ServeOptions& o) {
     auto t0 = std::chrono::steady_clock::now();
     store.commit();
     LoadOutcome out = compile_store(store, o.compile);
+    Diagnostics invalid = kube->invalid_objects();
+    out.diagnostics.insert(out.diagnostics.begin(), invalid.begin(), invalid.end());
     log_diagnostics(out.diagnostics);
     if (out.table) publisher.publish(out.table);
     state.record(out, store.snapshot(), o.compile, unix_ms());

@@ -394,6 +394,33 @@ class TestWriteBack(KubeTestCase):
         h.wait_until(lambda: self.lb(api, "web") is None, what="status cleared")
         self.assertEqual(len(self.status_patches(api, "web")), 2)
 
+    def test_invalid_ingress_gets_an_event(self):
+        # The fixture does not validate; a real API server rejects this one,
+        # but one that our decoder rejects and the server's does not would be
+        # treated the same way.
+        f = self.fixture()
+        api = f.api()
+        self.backend(api, "alpaca")
+        bad = h.ingress("bad", rules=[h.rule("bad.example.com", [h.http_path("/", "alpaca", path_type="Sometimes")])])
+        api.create(bad)
+        api.create(h.ingress("good", rules=[h.rule("good.example.com", [h.http_path("/", "alpaca")])]))
+        ing = self.ingressd(f, ["--publish-status-address", "10.0.0.9"])
+        self.assertEqual(k.served_by(ing, "good.example.com"), "alpaca")
+        self.assertEqual(k.served_by(ing, "bad.example.com"), 404)
+        self.assertTrue(any("pathType" in d["message"] and d["object"] == "Ingress default/bad"
+                            for d in ing.config()["diagnostics"]), ing.config()["diagnostics"])
+
+        def events():
+            return [e for e in api.list("Event", "default") if e["involvedObject"]["name"] == "bad"]
+        h.wait_until(lambda: len(events()) == 1, what="an Invalid Event")
+        e = events()[0]
+        self.assertEqual((e["type"], e["reason"]), ("Warning", "Invalid"))
+        self.assertIn("Sometimes", e["message"])
+        self.assertEqual(e["involvedObject"]["uid"], api.get("Ingress", "bad")["metadata"]["uid"])
+        api.patch("Ingress", "bad", {"spec": {"rules": [h.rule("bad.example.com", [h.http_path("/", "alpaca")])]}})
+        k.wait_served(ing, "bad.example.com", "alpaca")
+        self.assertEqual(len(events()), 1)
+
     def test_publish_service(self):
         f = self.fixture()
         api = f.api()

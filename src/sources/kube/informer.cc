@@ -120,7 +120,26 @@ Change to_change(const ResourceInfo& r, const nlohmann::json& obj, bool deleted,
   if (deleted) return c;
   model::DecodedObject d = model::decode_api_object(obj, r.api_version, r.kind_name, "");
   if (!d.object) {
-    for (auto& e : d.errors) err += (err.empty() ? "" : "; ") + e.message;
+    for (auto& e : d.errors) {
+      err += (err.empty() ? "" : "; ") + e.message;
+      c.errors.push_back(e);
+      c.errors.back().object = c.key.str();
+    }
+    if (r.kind == model::Kind::Ingress) {
+      model::Ingress stub;
+      stub.meta.namespace_ = c.key.namespace_;
+      stub.meta.name = c.key.name;
+      if (auto md = obj.find("metadata"); md != obj.end() && md->is_object()) {
+        stub.meta.uid = md->value("uid", "");
+        if (auto an = md->find("annotations"); an != md->end() && an->is_object())
+          for (auto it = an->begin(); it != an->end(); ++it)
+            if (it->is_string()) stub.meta.annotations[it.key()] = it->get<std::string>();
+      }
+      if (auto sp = obj.find("spec"); sp != obj.end() && sp->is_object())
+        if (auto cn = sp->find("ingressClassName"); cn != sp->end() && cn->is_string())
+          stub.ingress_class_name = cn->get<std::string>();
+      c.invalid_ingress = std::move(stub);
+    }
     return c;
   }
   c.key = model::object_key(*d.object);

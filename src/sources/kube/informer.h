@@ -41,7 +41,11 @@ std::string collection_path(const ResourceInfo& r, const std::string& ns);
 // One change for the ObjectStore.
 struct Change {
   model::ObjectKey key;
-  std::optional<StoredObject> object;  // nullopt = deleted
+  std::optional<StoredObject> object;  // nullopt = deleted (or could not be decoded)
+  // When the object could not be decoded: why, and for an Ingress what we
+  // could still read of it (metadata, class), so that an Event can say so.
+  Diagnostics errors;
+  std::optional<model::Ingress> invalid_ingress;
 };
 
 // One line of a WATCH stream: {"type": "...", "object": {...}}.
