@@ -13,10 +13,11 @@ import resource
 import sys
 
 
-async def one(host, port, req, sem, conns, stats):
+async def one(host, port, req, sem, conns, stats, ssl_ctx=None, sni=None):
     async with sem:
         try:
-            r, w = await asyncio.wait_for(asyncio.open_connection(host, port), 20)
+            r, w = await asyncio.wait_for(
+                asyncio.open_connection(host, port, ssl=ssl_ctx, server_hostname=sni if ssl_ctx else None), 20)
             w.write(req)
             await w.drain()
             head = await asyncio.wait_for(r.readuntil(b"\r\n\r\n"), 20)
@@ -42,7 +43,15 @@ async def main():
     ap.add_argument("--n", type=int, default=10000)
     ap.add_argument("--host-header", default="alpaca.example.com")
     ap.add_argument("--concurrency", type=int, default=200)
+    ap.add_argument("--tls", action="store_true", help="TLS (SNI = --host-header; the certificate is not verified)")
     a = ap.parse_args()
+    ssl_ctx = None
+    if a.tls:
+        import ssl
+        ssl_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ssl_ctx.check_hostname = False
+        ssl_ctx.verify_mode = ssl.CERT_NONE
+        ssl_ctx.set_alpn_protocols(["http/1.1"])
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -50,7 +59,7 @@ async def main():
     req = f"GET / HTTP/1.1\r\nHost: {a.host_header}\r\nUser-Agent: bench-idle\r\n\r\n".encode()
     sem = asyncio.Semaphore(a.concurrency)
     conns, stats = [], {"ok": 0, "failed": 0}
-    await asyncio.gather(*(one(a.host, a.port, req, sem, conns, stats) for _ in range(n)))
+    await asyncio.gather(*(one(a.host, a.port, req, sem, conns, stats, ssl_ctx, a.host_header) for _ in range(n)))
     extra = f" first_error={stats['first_error']!r}" if "first_error" in stats else ""
     print(f"READY ok={stats['ok']} failed={stats['failed']} n={n}{extra}", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)

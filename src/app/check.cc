@@ -15,7 +15,10 @@ namespace ingressd {
 
 int run_check(const CheckOptions& o) {
   ObjectStore store;
-  LoadOutcome out = load_and_compile(o.manifests, store, o.compile);
+  // Certificates are checked as `serve` would (PEM, key match, expiry, names).
+  CertInputs certs;
+  certs.default_secret = o.default_ssl_certificate;
+  LoadOutcome out = load_and_compile(o.manifests, store, o.compile, nullptr, &certs);
   size_t errors = 0, warnings = 0;
   for (const auto& d : out.diagnostics) {
     errors += d.severity == Severity::Error;

@@ -29,7 +29,8 @@ struct ServeOptions {
   std::string manifests;
   KubeServeOptions kube;
   ProxyConfig proxy;
-  uint16_t https_port = 8443;
+  std::string default_ssl_certificate;  // NAMESPACE/NAME of a kubernetes.io/tls Secret
+  bool h2 = true;                       // offer HTTP/2 by ALPN
   uint16_t admin_port = 10254;
   std::string admin_bind = "127.0.0.1";
   routing::CompileOptions compile;
@@ -51,6 +52,7 @@ int run_echo(const EchoOptions& o);
 
 struct CheckOptions {
   std::string manifests;
+  std::string default_ssl_certificate;  // check: as serve's flag
   std::string output = "text";  // text | json
   routing::CompileOptions compile;
 };

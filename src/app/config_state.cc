@@ -2,13 +2,30 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
+
 #include "routing/dump.h"
 #include "routing/explain.h"
 
 namespace ingressd {
 
+void compile_into(const Snapshot& snap, const routing::CompileOptions& opts, const CertInputs* certs, LoadOutcome& out) {
+  routing::CompileResult r = routing::compile(snap, opts);
+  for (auto& d : r.diagnostics) out.diagnostics.push_back(std::move(d));
+  if (certs) {
+    const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::system_clock::now().time_since_epoch()).count();
+    out.certs = tls::build_cert_map(snap, r.tls, certs->default_secret, certs->self_signed, now, out.diagnostics,
+                                    certs->cache);
+  }
+  out.table = std::move(r.table);
+  out.statuses = std::move(r.statuses);
+  out.ignored_other_class = r.ignored_other_class;
+  out.ignored_other_namespace = r.ignored_other_namespace;
+}
+
 LoadOutcome load_and_compile(const std::string& path, ObjectStore& store, const routing::CompileOptions& opts,
-                             ManifestCache* cache) {
+                             ManifestCache* cache, const CertInputs* certs) {
   LoadOutcome out;
   Diagnostics list_diags;
   std::vector<std::string> names = list_manifest_files(path, list_diags);
@@ -23,23 +40,7 @@ LoadOutcome load_and_compile(const std::string& path, ObjectStore& store, const 
   for (const auto& n : names) files.push_back(cache ? cache->load(n) : load_manifest_file(n));
   if (cache) cache->retain_only(names);
   out.diagnostics = store.replace_from_files(files);
-  routing::CompileResult r = routing::compile(*store.snapshot(), opts);
-  for (auto& d : r.diagnostics) out.diagnostics.push_back(std::move(d));
-  out.table = std::move(r.table);
-  out.statuses = std::move(r.statuses);
-  out.ignored_other_class = r.ignored_other_class;
-  out.ignored_other_namespace = r.ignored_other_namespace;
-  return out;
-}
-
-LoadOutcome compile_store(const ObjectStore& store, const routing::CompileOptions& opts) {
-  LoadOutcome out;
-  routing::CompileResult r = routing::compile(*store.snapshot(), opts);
-  out.diagnostics = std::move(r.diagnostics);
-  out.table = std::move(r.table);
-  out.statuses = std::move(r.statuses);
-  out.ignored_other_class = r.ignored_other_class;
-  out.ignored_other_namespace = r.ignored_other_namespace;
+  compile_into(*store.snapshot(), opts, certs, out);
   return out;
 }
 

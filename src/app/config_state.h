@@ -10,6 +10,7 @@
 #include "routing/compile.h"
 #include "sources/manifest_loader.h"
 #include "sources/object_store.h"
+#include "tls/cert_store.h"
 
 namespace ingressd {
 
@@ -19,15 +20,24 @@ struct LoadOutcome {
   std::vector<routing::IngressStatus> statuses;
   size_t ignored_other_class = 0, ignored_other_namespace = 0;
   bool listed = true;                // the manifest path could be read at all
+  std::shared_ptr<const tls::CertMap> certs;  // null when TLS is off or nothing was (re)built
 };
+
+// What building the certificate map needs besides the snapshot.
+struct CertInputs {
+  std::string default_secret;  // --default-ssl-certificate NAMESPACE/NAME
+  tls::CertPtr self_signed;    // the default when there is none
+  tls::CertCache* cache = nullptr;
+};
+
+// compile() and, with `certs`, the certificate map: the part of a reload
+// after the store is up to date (shared by the file and kube sources).
+void compile_into(const Snapshot& snap, const routing::CompileOptions& opts, const CertInputs* certs, LoadOutcome& out);
 
 // Reads PATH into `store` and compiles. Pure except for reading files.
 // With a cache, files unchanged since the last load are not decoded again.
 LoadOutcome load_and_compile(const std::string& path, ObjectStore& store, const routing::CompileOptions& opts,
-                             ManifestCache* cache = nullptr);
-
-// Kube mode: compiles what the store holds (its changes committed).
-LoadOutcome compile_store(const ObjectStore& store, const routing::CompileOptions& opts);
+                             ManifestCache* cache = nullptr, const CertInputs* certs = nullptr);
 
 class ConfigState {
  public:

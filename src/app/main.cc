@@ -39,7 +39,20 @@ int main(int argc, char** argv) {
   auto* serve = app.add_subcommand("serve", "Serve HTTP by the Ingress objects in a folder of manifests");
   serve->add_option("--manifests", so.manifests, "A manifest file, or a folder read recursively (*.yaml, *.yml, *.json)")->required();
   serve->add_option("--http-port", so.proxy.http_port, "Plain HTTP port")->capture_default_str();
-  serve->add_option("--https-port", so.https_port, "HTTPS port (reserved: TLS termination is not built yet)")->capture_default_str();
+  serve->add_option("--https-port", so.proxy.https_port, "HTTPS port (0 = no TLS listener)")->capture_default_str();
+  serve->add_option("--default-ssl-certificate", so.default_ssl_certificate,
+                    "NAMESPACE/NAME of the kubernetes.io/tls Secret served when no Ingress's certificate matches the "
+                    "SNI name (default: a self-signed certificate made at start-up)");
+  serve->add_option("--ssl-redirect", so.proxy.ssl_redirect,
+                    "Answer plain HTTP for hosts with TLS with a 308 to https (true/false)")->capture_default_str();
+  serve->add_option("--redirect-https-port", so.proxy.redirect_https_port,
+                    "The https port written in redirects (default: --https-port; 443 is left out)");
+  serve->add_option("--hsts", so.proxy.hsts,
+                    "Strict-Transport-Security value for HTTPS responses, e.g. \"max-age=31536000\" (default: none)");
+  serve->add_option("--http2", so.h2, "Offer HTTP/2 to TLS clients by ALPN (true/false)")->capture_default_str();
+  serve->add_flag("--h2c", so.proxy.h2c, "Accept HTTP/2 with prior knowledge (h2c) on the plain HTTP port");
+  serve->add_option("--http2-max-concurrent-streams", so.proxy.h2_max_concurrent_streams,
+                    "SETTINGS_MAX_CONCURRENT_STREAMS per HTTP/2 connection")->capture_default_str();
   serve->add_option("--admin-port", so.admin_port, "Admin port: /healthz /readyz /config /debug/routes /metrics")->capture_default_str();
   serve->add_option("--admin-bind", so.admin_bind, "Admin address")->capture_default_str();
   serve->add_option("--bind", so.proxy.bind, "Address the HTTP(S) listeners bind to")->capture_default_str();
@@ -105,6 +118,8 @@ int main(int argc, char** argv) {
   auto* check = app.add_subcommand("check", "Validate manifests offline; exit 1 on errors");
   check->add_option("path", co.manifests, "A manifest file or folder")->required();
   check->add_option("--output,-o", co.output, "text or json")->check(CLI::IsMember({"text", "json"}));
+  check->add_option("--default-ssl-certificate", co.default_ssl_certificate,
+                    "NAMESPACE/NAME of the default certificate's Secret, checked like the others");
   check_flags.add(check, co.compile);
 
   CheckOptions ro;

@@ -46,9 +46,10 @@ void process_metrics(std::string& b, int64_t start_ms) {
 }  // namespace
 
 std::string render_metrics(const std::vector<std::unique_ptr<Worker>>& workers, const ConfigState& state,
-                           const AccessLog& log) {
+                           const AccessLog& log, const tls::TlsServer* tls) {
   uint64_t acc = 0, req = 0, act = 0, cerr = 0, tmo = 0, resets = 0, retries = 0, ejections = 0, refused = 0;
-  uint64_t ws_active = 0, ws_total = 0;
+  uint64_t ws_active = 0, ws_total = 0, acc_tls = 0, tls12 = 0, tls13 = 0, tls_err = 0, tls_resumed = 0;
+  uint64_t h2_active = 0, h2_total = 0, h2_streams = 0, h2_abuse = 0;
   std::map<std::string, RouteTotals> routes;
   Worker::UpstreamEventCounts events;
   uint64_t pool_active = 0, pool_idle = 0;
@@ -65,6 +66,15 @@ std::string render_metrics(const std::vector<std::unique_ptr<Worker>>& workers, 
     refused += s.connections_refused.load();
     ws_active += s.websockets_active.load();
     ws_total += s.websockets_total.load();
+    acc_tls += s.accepted_tls.load();
+    tls12 += s.tls_handshakes[0].load();
+    tls13 += s.tls_handshakes[1].load();
+    tls_err += s.tls_handshake_errors.load();
+    tls_resumed += s.tls_resumed.load();
+    h2_active += s.http2_connections_active.load();
+    h2_total += s.http2_connections_total.load();
+    h2_streams += s.http2_streams_total.load();
+    h2_abuse += s.http2_resets_refused.load();
     w->collect_metrics(routes);
     w->collect_upstream_events(events);
     pool_active += s.pool_active.load();
@@ -72,11 +82,36 @@ std::string render_metrics(const std::vector<std::unique_ptr<Worker>>& workers, 
   }
   std::string b;
   render_route_metrics(routes, b);
-  family(b, "ingressd_connections_accepted_total", "counter", "Client connections accepted, by protocol.");
-  b += fmt::format("ingressd_connections_accepted_total{{protocol=\"http\"}} {}\n", acc);
+  family(b, "ingressd_connections_accepted_total", "counter", "Client connections accepted, by listener.");
+  b += fmt::format("ingressd_connections_accepted_total{{protocol=\"http\"}} {}\n", acc - acc_tls);
+  b += fmt::format("ingressd_connections_accepted_total{{protocol=\"https\"}} {}\n", acc_tls);
   family(b, "ingressd_connections_active", "gauge", "Client connections open, by protocol.");
-  b += fmt::format("ingressd_connections_active{{protocol=\"http1\"}} {}\n", act - ws_active);
+  b += fmt::format("ingressd_connections_active{{protocol=\"http1\"}} {}\n", act - ws_active - h2_active);
+  b += fmt::format("ingressd_connections_active{{protocol=\"http2\"}} {}\n", h2_active);
   b += fmt::format("ingressd_connections_active{{protocol=\"websocket\"}} {}\n", ws_active);
+  family(b, "ingressd_http2_connections_total", "counter", "HTTP/2 client connections (ALPN h2 or h2c).");
+  b += fmt::format("ingressd_http2_connections_total {}\n", h2_total);
+  family(b, "ingressd_http2_streams_total", "counter", "HTTP/2 streams opened by clients.");
+  b += fmt::format("ingressd_http2_streams_total {}\n", h2_streams);
+  family(b, "ingressd_http2_protocol_closes_total", "counter",
+         "HTTP/2 connections closed for a protocol error or abuse (flood, rapid reset, bad preface).");
+  b += fmt::format("ingressd_http2_protocol_closes_total {}\n", h2_abuse);
+  family(b, "ingressd_tls_handshakes_total", "counter", "TLS handshakes completed, by version.");
+  b += fmt::format("ingressd_tls_handshakes_total{{version=\"TLSv1.2\"}} {}\n", tls12);
+  b += fmt::format("ingressd_tls_handshakes_total{{version=\"TLSv1.3\"}} {}\n", tls13);
+  family(b, "ingressd_tls_handshake_errors_total", "counter",
+         "TLS handshakes that failed (no common protocol or cipher, not TLS, reset, timeout).");
+  b += fmt::format("ingressd_tls_handshake_errors_total {}\n", tls_err);
+  family(b, "ingressd_tls_sessions_resumed_total", "counter", "TLS handshakes that resumed a session (ticket).");
+  b += fmt::format("ingressd_tls_sessions_resumed_total {}\n", tls_resumed);
+  if (tls) {
+    if (auto certs = tls->current()) {
+      family(b, "ingressd_tls_certificate_expiry_timestamp_seconds", "gauge",
+             "notAfter of each certificate served, by Secret (\"self-signed\": the generated default).");
+      for (const auto& [src, t] : certs->expiries())
+        b += fmt::format("ingressd_tls_certificate_expiry_timestamp_seconds{{secret=\"{}\"}} {}\n", src, t);
+    }
+  }
   family(b, "ingressd_websocket_upgrades_total", "counter", "WebSocket tunnels opened.");
   b += fmt::format("ingressd_websocket_upgrades_total {}\n", ws_total);
   family(b, "ingressd_connections_refused_total", "counter", "Client connections refused over --max-connections.");

@@ -12,6 +12,6 @@
 namespace ingressd {
 
 std::string render_metrics(const std::vector<std::unique_ptr<Worker>>& workers, const ConfigState& state,
-                           const AccessLog& log);
+                           const AccessLog& log, const tls::TlsServer* tls = nullptr);
 
 }  // namespace ingressd

@@ -22,9 +22,12 @@
 #include "proxy/worker.h"
 #include "routing/dump.h"
 #include "sources/file_source.h"
+#include "tls/tls_server.h"
 
 namespace ingressd {
 namespace {
+
+constexpr bool kHttp2Built = true;
 
 int64_t unix_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -55,6 +58,28 @@ int run_serve(const ServeOptions& o) {
   ::signal(SIGPIPE, SIG_IGN);
   int sfd = ::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 
+  // TLS: the context, a self-signed default certificate, and parsed
+  // certificates reused across reloads.
+  std::unique_ptr<tls::TlsServer> tls_server;
+  tls::CertCache cert_cache;
+  CertInputs cert_inputs;
+  if (o.proxy.https_port) {
+    std::string terr;
+    cert_inputs.self_signed = tls::make_self_signed(terr);
+    tls_server = std::make_unique<tls::TlsServer>();
+    tls::TlsOptions to;
+    to.offer_h2 = o.h2 && kHttp2Built;
+    if (!cert_inputs.self_signed || !tls_server->init(to, terr)) {
+      log_error("TLS: {}", terr);
+      return 1;
+    }
+    cert_inputs.default_secret = o.default_ssl_certificate;
+    cert_inputs.cache = &cert_cache;
+    if (o.default_ssl_certificate.empty())
+      log_info("TLS: no --default-ssl-certificate; handshakes no Ingress answers for get a self-signed certificate "
+               "generated at start-up (serial {})", cert_inputs.self_signed->serial);
+  }
+
   ObjectStore store;
   ManifestCache cache;
   ConfigState state;
@@ -62,8 +87,9 @@ int run_serve(const ServeOptions& o) {
 
   auto reload = [&](const char* why) {
     auto t0 = std::chrono::steady_clock::now();
-    LoadOutcome out = load_and_compile(o.manifests, store, o.compile, &cache);
+    LoadOutcome out = load_and_compile(o.manifests, store, o.compile, &cache, tls_server ? &cert_inputs : nullptr);
     log_diagnostics(out.diagnostics);
+    if (out.certs && tls_server) tls_server->publish(out.certs);  // before the table: its hosts may redirect to https
     if (out.table) publisher.publish(out.table);
     state.record(out, store.snapshot(), o.compile, unix_ms());
     auto ms = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count() / 1000.0;
@@ -85,10 +111,11 @@ int run_serve(const ServeOptions& o) {
   auto kube_reload = [&](const char* why) {
     auto t0 = std::chrono::steady_clock::now();
     store.commit();
-    LoadOutcome out = compile_store(store, o.compile);
-    Diagnostics invalid = kube->invalid_objects();
-    out.diagnostics.insert(out.diagnostics.begin(), invalid.begin(), invalid.end());
+    LoadOutcome out;
+    out.diagnostics = kube->invalid_objects();  // objects in the cluster we could not decode
+    compile_into(*store.snapshot(), o.compile, tls_server ? &cert_inputs : nullptr, out);
     log_diagnostics(out.diagnostics);
+    if (out.certs && tls_server) tls_server->publish(out.certs);  // before the table, as in file mode
     if (out.table) publisher.publish(out.table);
     state.record(out, store.snapshot(), o.compile, unix_ms());
     kube->after_compile(out, *store.snapshot(), kube_oldest);
@@ -159,13 +186,14 @@ int run_serve(const ServeOptions& o) {
   for (int i = 0; i < nworkers; ++i) {
     workers.push_back(std::make_unique<Worker>(i, o.proxy, publisher));
     workers.back()->set_shared(&open_connections, &access_log);
+    if (tls_server) workers.back()->set_tls(tls_server.get());
     if (!workers.back()->listen(err)) {
       log_error("{}", err);
       return 1;
     }
   }
   admin.handle("/metrics", [&](const std::string&, const std::string&) {
-    std::string text = render_metrics(workers, state, access_log);
+    std::string text = render_metrics(workers, state, access_log, tls_server.get());
     if (kube) kube->metrics(text);
     return AdminResponse{200, "text/plain; version=0.0.4; charset=utf-8", std::move(text)};
   });
@@ -175,8 +203,10 @@ int run_serve(const ServeOptions& o) {
   }
   std::vector<std::thread> threads;
   for (auto& w : workers) threads.emplace_back([&w] { w->run(); });
-  log_info("ingressd {} serving {} on http://{}:{} with {} worker(s); admin on http://{}:{}", INGRESSD_VERSION,
-           kube ? kube->describe() : o.manifests, o.proxy.bind, o.proxy.http_port, nworkers, o.admin_bind, o.admin_port);
+  log_info("ingressd {} serving {} on http://{}:{}{} with {} worker(s); admin on http://{}:{}", INGRESSD_VERSION,
+           kube ? kube->describe() : o.manifests, o.proxy.bind, o.proxy.http_port,
+           tls_server ? fmt::format(" and https://{}:{}", o.proxy.bind, o.proxy.https_port) : std::string(), nworkers,
+           o.admin_bind, o.admin_port);
 
   // Control loop.
   int64_t reload_at = 0;         // pending reload (steady ms), 0 = none

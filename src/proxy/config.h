@@ -10,6 +10,15 @@ namespace ingressd {
 struct ProxyConfig {
   std::string bind = "0.0.0.0";
   uint16_t http_port = 8080;
+  uint16_t https_port = 8443;  // 0 = no TLS listener
+  // Plain HTTP for a host named in spec.tls answers 308 to https (except
+  // /.well-known/acme-challenge/). The port in the Location: the one clients
+  // reach (behind a LoadBalancer, 443), omitted when it is 443.
+  bool ssl_redirect = true;
+  uint16_t redirect_https_port = 0;  // 0 = https_port
+  std::string hsts;
+  bool h2c = false;  // HTTP/2 with prior knowledge on the plain port
+  uint32_t h2_max_concurrent_streams = 128;  // Strict-Transport-Security value added to HTTPS responses ("" = none)
   int workers = 0;  // 0 = one per core
   http1::Limits limits;
   int client_header_timeout_ms = 30'000;   // the whole request head must arrive within this

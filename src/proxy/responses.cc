@@ -9,6 +9,7 @@ const char* status_reason(int status) {
     case 100: return "Continue";
     case 101: return "Switching Protocols";
     case 200: return "OK";
+    case 308: return "Permanent Redirect";
     case 400: return "Bad Request";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
@@ -27,12 +28,12 @@ const char* status_reason(int status) {
 }
 
 void append_error_response(Buffer& out, int status, std::string_view detail, bool close, bool head_only,
-                           const std::string& date_line) {
+                           const std::string& date_line, std::string_view extra) {
   std::string body = detail.empty() ? fmt::format("{} {}\n", status, status_reason(status))
                                     : fmt::format("{} {}: {}\n", status, status_reason(status), detail);
   std::string head = fmt::format(
-      "HTTP/1.1 {} {}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n{}Server: ingressd\r\n{}\r\n",
-      status, status_reason(status), body.size(), date_line, close ? "Connection: close\r\n" : "");
+      "HTTP/1.1 {} {}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n{}{}Server: ingressd\r\n{}\r\n",
+      status, status_reason(status), body.size(), date_line, extra, close ? "Connection: close\r\n" : "");
   out.append(head);
   if (!head_only) out.append(body);
 }

@@ -2,10 +2,15 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+
 #include <cstring>
+#include <strings.h>
 
 #include "core/strings.h"
 #include "observe/metrics.h"
@@ -78,6 +83,74 @@ bool write_from(int fd, Buffer& b, bool& can_write) {
   return true;
 }
 
+// The same over TLS. SSL_read returns one record at a time, so "short read
+// means drained" does not hold: read until OpenSSL wants more from the socket.
+//
+// OpenSSL frees its 16 KiB read buffer (SSL_MODE_RELEASE_BUFFERS) once a
+// record is consumed, but allocates it again for a read that then finds the
+// socket empty. So when OpenSSL holds nothing, ask the socket (MSG_PEEK)
+// instead: an idle TLS connection then holds no OpenSSL buffer.
+bool tls_read_into(SSL* ssl, int fd, Buffer& b, bool& can_read, bool& eof, size_t limit, bool& wants_write) {
+  while (can_read && b.size() < limit) {
+    char* p = b.prepare(kReadChunk);
+    size_t room = b.tail_room();
+    ERR_clear_error();
+    int n = SSL_read(ssl, p, static_cast<int>(std::min<size_t>(room, 1 << 30)));
+    if (n > 0) {
+      b.commit(static_cast<size_t>(n));
+      if (!SSL_has_pending(ssl)) {
+        char c;
+        ssize_t r = ::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+          can_read = false;
+          return true;
+        }
+      }
+      continue;
+    }
+    switch (SSL_get_error(ssl, n)) {
+      case SSL_ERROR_WANT_READ:
+        can_read = false;
+        return true;
+      case SSL_ERROR_WANT_WRITE:
+        can_read = false;
+        wants_write = true;
+        return true;
+      case SSL_ERROR_ZERO_RETURN:  // close_notify, or EOF (SSL_OP_IGNORE_UNEXPECTED_EOF)
+        eof = true;
+        can_read = false;
+        return true;
+      default:
+        eof = true;
+        can_read = false;
+        return false;
+    }
+  }
+  return true;
+}
+
+bool tls_write_from(SSL* ssl, Buffer& b, bool& can_write, bool& can_read) {
+  while (!b.empty() && can_write) {
+    ERR_clear_error();
+    int n = SSL_write(ssl, b.data(), static_cast<int>(std::min<size_t>(b.size(), 1 << 30)));
+    if (n > 0) {
+      b.consume(static_cast<size_t>(n));
+      continue;
+    }
+    switch (SSL_get_error(ssl, n)) {
+      case SSL_ERROR_WANT_WRITE:
+        can_write = false;
+        return true;
+      case SSL_ERROR_WANT_READ:
+        can_read = true;  // rare (a TLS 1.3 post-handshake message): the next read makes progress
+        return true;
+      default:
+        return false;
+    }
+  }
+  return true;
+}
+
 bool is_idempotent(std::string_view m) {
   return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "PUT" || m == "DELETE" || m == "TRACE";
 }
@@ -95,7 +168,49 @@ void append_chunk(Buffer& out, const char* p, size_t n) {
 
 }  // namespace
 
-ClientConn::ClientConn(Worker& w, int fd, const sockaddr_storage& peer) : w_(w), fd_(fd) {
+namespace {
+// Exchanges no connection uses, per thread (each worker is one thread).
+struct ExchangePool {
+  std::vector<ClientConn::Exchange*> free;
+  ~ExchangePool() {
+    for (auto* e : free) delete e;
+  }
+};
+thread_local ExchangePool t_exchanges;
+constexpr size_t kMaxPooledExchanges = 1024;
+}  // namespace
+
+ClientConn::Exchange* ClientConn::take_exchange() {
+  auto& f = t_exchanges.free;
+  if (f.empty()) return new Exchange();
+  Exchange* e = f.back();
+  f.pop_back();
+  return e;
+}
+
+void ClientConn::release_exchange() {
+  if (!ex_ || ex_->active) return;
+  auto& f = t_exchanges.free;
+  if (f.size() < kMaxPooledExchanges && ex_->head.capacity() <= 16 * 1024) {
+    // Back to a fresh state, keeping the strings' capacity.
+    Exchange& e = *ex_;
+    std::string strs[] = {std::move(e.head), std::move(e.request_id), std::move(e.log_method), std::move(e.log_host),
+                          std::move(e.log_target), std::move(e.host), std::move(e.norm_path)};
+    e = Exchange();
+    std::string* dst[] = {&e.head, &e.request_id, &e.log_method, &e.log_host, &e.log_target, &e.host, &e.norm_path};
+    for (size_t i = 0; i < 7; ++i) {
+      strs[i].clear();
+      *dst[i] = std::move(strs[i]);
+    }
+    f.push_back(ex_);
+  } else {
+    delete ex_;
+  }
+  ex_ = nullptr;
+}
+
+ClientConn::ClientConn(Worker& w, int fd, const sockaddr_storage& peer, SSL* ssl)
+    : w_(w), fd_(fd), ssl_(ssl), hs_done_(ssl == nullptr), secure_(ssl != nullptr) {
   char buf[INET6_ADDRSTRLEN] = {};
   if (peer.ss_family == AF_INET) {
     inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&peer)->sin_addr, buf, sizeof buf);
@@ -106,7 +221,26 @@ ClientConn::ClientConn(Worker& w, int fd, const sockaddr_storage& peer) : w_(w),
   client_progress_ = head_started_ = w_.now_ms();
 }
 
+ClientConn::ClientConn(Worker& w, ClientConn& parent, H2Session* h2, int32_t stream_id)
+    : w_(w), fd_(-1), peer_ip_(parent.peer_ip_), secure_(parent.secure_), h2_parent_(h2), stream_id_(stream_id) {
+  can_read_ = false;  // its request is handed over by the session
+  client_progress_ = head_started_ = w_.now_ms();
+}
+
+void ClientConn::wake() {
+  if (dead_) return;
+  if (in_drive_) again_ = true;
+  else w_.redrive_later(this);
+}
+
 ClientConn::~ClientConn() {
+  h2_.reset();  // its stream connections are closed by detach()
+  release_exchange();
+  delete ex_;  // one still active (not in the pool)
+  if (ssl_) {
+    if (hs_done_ && !dead_reset_) SSL_shutdown(ssl_);  // close_notify, best effort (non-blocking)
+    SSL_free(ssl_);
+  }
   if (fd_ >= 0) ::close(fd_);
 }
 
@@ -114,8 +248,45 @@ void ClientConn::on_io(uint32_t events) {
   if (dead_) return;
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) can_read_ = true;
   if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) peer_closed_ = true;
-  if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) can_write_ = true;
+  if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
+    can_write_ = true;
+    if (ssl_read_wants_write_) {
+      ssl_read_wants_write_ = false;
+      can_read_ = true;
+    }
+  }
   drive();
+}
+
+bool ClientConn::handshake() {
+  ERR_clear_error();
+  int r = SSL_do_handshake(ssl_);
+  if (r == 1) {
+    hs_done_ = true;
+    client_progress_ = head_started_ = w_.now_ms();
+    WorkerStats& st = w_.mutable_stats();
+    st.tls_handshakes[SSL_version(ssl_) == TLS1_3_VERSION ? 1 : 0].fetch_add(1, std::memory_order_relaxed);
+    if (SSL_session_reused(ssl_)) st.tls_resumed.fetch_add(1, std::memory_order_relaxed);
+    const unsigned char* alpn = nullptr;
+    unsigned alpn_len = 0;
+    SSL_get0_alpn_selected(ssl_, &alpn, &alpn_len);
+    if (alpn_len == 2 && std::memcmp(alpn, "h2", 2) == 0) start_h2();
+    return true;
+  }
+  switch (SSL_get_error(ssl_, r)) {
+    case SSL_ERROR_WANT_READ:
+      can_read_ = false;
+      return true;
+    case SSL_ERROR_WANT_WRITE:
+      can_write_ = false;
+      return true;
+    default:
+      // Not a TLS client, no common protocol or cipher, a reset mid-way.
+      w_.mutable_stats().tls_handshake_errors.fetch_add(1, std::memory_order_relaxed);
+      ERR_clear_error();
+      dead_reset_ = true;
+      return false;
+  }
 }
 
 void ClientConn::on_upstream_event() {
@@ -130,13 +301,23 @@ void ClientConn::drive() {
   }
   in_drive_ = true;
   int rounds = 0;
+  if (!hs_done_) {
+    if (!handshake()) dead_ = true;
+    if (!hs_done_) {
+      in_drive_ = false;
+      if (dead_) w_.close_client(this);
+      return;
+    }
+  }
   do {
     again_ = false;
     // A request head may be larger than the flow-control mark: it must fit whole.
     const size_t limit = phase_ == Phase::Head ? std::max(kHigh, w_.cfg.limits.max_head_bytes + 1) : kHigh;
     if (can_read_ && !read_eof_ && in_.size() < limit) {
       size_t before = in_.size();
-      if (!read_into(fd_, in_, can_read_, read_eof_, limit, peer_closed_)) {
+      if (ssl_ ? !tls_read_into(ssl_, fd_, in_, can_read_, read_eof_, limit, ssl_read_wants_write_)
+               : !read_into(fd_, in_, can_read_, read_eof_, limit, peer_closed_)) {
+        dead_reset_ = true;
         dead_ = true;  // reset by peer
         break;
       }
@@ -144,12 +325,21 @@ void ClientConn::drive() {
         client_progress_ = w_.now_ms();
         if (before == 0 && phase_ == Phase::Head) head_started_ = client_progress_;
       }
+      else if (before == 0) in_.release_if_empty();  // nothing came: an idle connection holds no buffer
     }
     switch (phase_) {
       case Phase::Head: {
         if (closing_) break;
         if (in_.empty()) {
           if (read_eof_) closing_ = true;
+          break;
+        }
+        if (w_.cfg.h2c && !ssl_ && !is_stream() && sent_total_ == 0 && requests_ == 0 && in_.size() >= 3 &&
+            std::memcmp(in_.data(), "PRI", 3) == 0 &&
+            std::string_view("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").starts_with(in_.view().substr(0, 24))) {
+          if (in_.size() < 24) break;  // the rest of the preface is on its way
+          start_h2();  // h2c with prior knowledge (the session reads the preface)
+          again_ = true;
           break;
         }
         if (!start_exchange()) break;
@@ -166,8 +356,14 @@ void ClientConn::drive() {
       case Phase::Tunnel:
         pump_tunnel();
         break;
+      case Phase::H2:
+        pump_h2();
+        break;
     }
     if (dead_) break;
+    // Reading stopped at the limit with bytes still in the socket: no new edge
+    // will come for them, so go round again once the phase has taken some.
+    if (can_read_ && !read_eof_ && !is_stream() && in_.size() < limit) again_ = true;
     size_t before = out_.size();
     flush();
     if (before >= kHigh && out_.size() < kHigh) again_ = true;  // room again for the response
@@ -179,10 +375,26 @@ void ClientConn::drive() {
 }
 
 void ClientConn::flush() {
+  if (is_stream()) {
+    // A stream connection writes into its HTTP/2 stream.
+    if (!h2_parent_) {
+      out_.consume(out_.size());  // the stream is gone
+      return;
+    }
+    size_t before = out_.size();
+    if (before == 0 && !ex().active) return;
+    h2_parent_->stream_output(stream_id_, out_, can_write_);
+    if (out_.size() != before) {
+      client_progress_ = w_.now_ms();
+      sent_total_ += before - out_.size();
+    }
+    return;
+  }
   if (out_.empty() || !can_write_) return;
   size_t before = out_.size();
-  if (!write_from(fd_, out_, can_write_)) {
+  if (ssl_ ? !tls_write_from(ssl_, out_, can_write_, can_read_) : !write_from(fd_, out_, can_write_)) {
     dead_ = true;
+    dead_reset_ = true;
     return;
   }
   if (out_.size() != before) {
@@ -191,7 +403,10 @@ void ClientConn::flush() {
   }
   if (out_.empty() && phase_ == Phase::Head) {
     out_.release_if_empty();
-    if (in_.empty()) in_.release_if_empty();  // idle: hold no buffer
+    if (in_.empty()) {  // idle: hold no buffer and no exchange
+      in_.release_if_empty();
+      release_exchange();
+    }
   }
 }
 
@@ -200,23 +415,23 @@ void ClientConn::flush() {
 bool ClientConn::start_exchange() {
   http1::RequestHead& req = w_.scratch_request();
   http1::ParseError err;
-  ex_.is_head = false;  // an error before the head is parsed answers with a body
-  ex_.recorded = false;
-  ex_.stats_id = 0;
-  ex_.route = nullptr;
-  ex_.ingress = {};
-  ex_.method = kOtherMethod;
-  ex_.upstream_us = -1;
-  ex_.interim = 0;
-  ex_.start_us = mono_us();
-  ex_.out_mark = sent_total_ + out_.size();
-  ex_.bytes_in = 0;
-  ex_.request_id.clear();
-  ex_.backend = nullptr;
-  ex_.endpoint = nullptr;
-  ex_.log_method.clear();
-  ex_.log_host.clear();
-  ex_.log_target.clear();
+  ex().is_head = false;  // an error before the head is parsed answers with a body
+  ex().recorded = false;
+  ex().stats_id = 0;
+  ex().route = nullptr;
+  ex().ingress = {};
+  ex().method = kOtherMethod;
+  ex().upstream_us = -1;
+  ex().interim = 0;
+  ex().start_us = mono_us();
+  ex().out_mark = sent_total_ + out_.size();
+  ex().bytes_in = 0;
+  ex().request_id.clear();
+  ex().backend = nullptr;
+  ex().endpoint = nullptr;
+  ex().log_method.clear();
+  ex().log_host.clear();
+  ex().log_target.clear();
   // Only re-parse when a new line ending arrived since the last attempt.
   if (head_scan_ > 0 && head_scan_ <= in_.size() &&
       !std::memchr(in_.data() + head_scan_, '\n', in_.size() - head_scan_)) {
@@ -238,22 +453,23 @@ bool ClientConn::start_exchange() {
     return false;
   }
   head_scan_ = 0;
+  ++requests_;
   w_.mutable_stats().requests.fetch_add(1, std::memory_order_relaxed);
-  ex_.method = method_index(req.method);
-  ex_.bytes_in = static_cast<uint64_t>(n);
-  if (!req.request_id.empty()) ex_.request_id.assign(req.request_id);
+  ex().method = method_index(req.method);
+  ex().bytes_in = static_cast<uint64_t>(n);
+  if (!req.request_id.empty()) ex().request_id.assign(req.request_id);
   if (w_.access_log() && w_.access_log()->enabled()) {
-    ex_.log_method.assign(req.method);
-    ex_.log_host.assign(req.authority.empty() ? req.host : req.authority);
-    ex_.log_target.assign(req.target);
+    ex().log_method.assign(req.method);
+    ex().log_host.assign(req.authority.empty() ? req.host : req.authority);
+    ex().log_target.assign(req.target);
   }
   const bool has_body = req.framing != http1::Framing::None;
-  ex_.is_head = req.is_head;
-  ex_.client_minor = req.minor;
-  ex_.client_keep_alive = req.keep_alive;
+  ex().is_head = req.is_head;
+  ex().client_minor = req.minor;
+  ex().client_keep_alive = req.keep_alive;
 
   std::string_view host_src = req.authority.empty() ? req.host : req.authority;
-  if (!routing::normalize_host(host_src, host_)) {
+  if (!routing::normalize_host(host_src, ex().host)) {
     in_.consume(static_cast<size_t>(n));
     send_error(400, "invalid Host", true);
     return false;
@@ -267,9 +483,9 @@ bool ClientConn::start_exchange() {
     }
     path = "/";
   } else {
-    switch (routing::normalize_path(req.path, norm_path_)) {
+    switch (routing::normalize_path(req.path, ex().norm_path)) {
       case routing::PathVerdict::Unchanged: break;
-      case routing::PathVerdict::Ok: path = norm_path_; break;
+      case routing::PathVerdict::Ok: path = ex().norm_path; break;
       case routing::PathVerdict::EncodedSlash:
         in_.consume(static_cast<size_t>(n));
         send_error(400, "encoded slash or backslash in path", true);
@@ -286,14 +502,19 @@ bool ClientConn::start_exchange() {
     send_error(503, "no configuration loaded yet", has_body || !req.keep_alive);
     return false;
   }
-  routing::Match m = t->table->match(host_, path);
-  ex_.stats_id = m.stats_id;
-  ex_.backend = m.backend;  // for the log and metrics, also when it has no endpoint
-  ex_.route = m.route;
-  ex_.ingress = m.route ? std::string_view(m.route->ingress)
+  routing::Match m = t->table->match(ex().host, path);
+  ex().stats_id = m.stats_id;
+  ex().backend = m.backend;  // for the log and metrics, also when it has no endpoint
+  ex().route = m.route;
+  ex().ingress = m.route ? std::string_view(m.route->ingress)
                 : m.kind == routing::MatchKind::HostDefault ? std::string_view(m.vhost->default_source)
                 : m.kind == routing::MatchKind::GlobalDefault ? std::string_view(t->table->global_default_source())
                                                               : std::string_view();
+  if (!secure_ && w_.cfg.ssl_redirect && w_.tls() && t->table->has_tls_hosts() && t->table->tls_host(ex().host) &&
+      !path.starts_with("/.well-known/acme-challenge/")) {
+    redirect_to_https(req, static_cast<size_t>(n));
+    return false;
+  }
   if (!m.backend) {
     in_.consume(static_cast<size_t>(n));
     send_error(404, "no route matches this request", has_body || !req.keep_alive);
@@ -315,39 +536,39 @@ bool ClientConn::start_exchange() {
     send_error(503, "too many requests in progress for this backend", has_body || !req.keep_alive);
     return false;
   }
-  ex_.active = true;
-  ex_.table = t;
+  ex().active = true;
+  ex().table = t;
   ++t->inflight;
   ++t->backend_inflight[m.backend->id];
-  ex_.backend = m.backend;
-  ex_.req_body_bytes = 0;
-  ex_.attempts = 0;
-  ex_.retried_stale = false;
-  ex_.idempotent = is_idempotent(req.method);
-  ex_.websocket = req.websocket;
-  ex_.req_framing = req.framing;
-  ex_.req_remaining = req.content_length;
-  ex_.req_chunked.reset();
-  ex_.req_done = !has_body;
-  ex_.req_body_forwarded = false;
-  ex_.resp_head_done = ex_.resp_any = ex_.resp_started = ex_.resp_done = false;
-  ex_.status = 0;
+  ex().backend = m.backend;
+  ex().req_body_bytes = 0;
+  ex().attempts = 0;
+  ex().retried_stale = false;
+  ex().idempotent = is_idempotent(req.method);
+  ex().websocket = req.websocket;
+  ex().req_framing = req.framing;
+  ex().req_remaining = req.content_length;
+  ex().req_chunked.reset();
+  ex().req_done = !has_body;
+  ex().req_body_forwarded = false;
+  ex().resp_head_done = ex().resp_any = ex().resp_started = ex().resp_done = false;
+  ex().status = 0;
   write_upstream_head(req, path);
   in_.consume(static_cast<size_t>(n));  // `req` views die here
   phase_ = Phase::Exchange;
   uint32_t& rr = t->rr[m.backend->id];
   const size_t neps = m.backend->endpoints.size();
-  ex_.next_endpoint = rr++ % neps;
+  ex().next_endpoint = rr++ % neps;
   // Skip ejected endpoints; when all are ejected, use them anyway (better a
   // chance than a certain 503).
-  for (size_t k = 0; k < neps && w_.endpoint_ejected(m.backend->endpoints[ex_.next_endpoint]); ++k)
-    ex_.next_endpoint = (ex_.next_endpoint + 1) % neps;
+  for (size_t k = 0; k < neps && w_.endpoint_ejected(m.backend->endpoints[ex().next_endpoint]); ++k)
+    ex().next_endpoint = (ex().next_endpoint + 1) % neps;
   connect_upstream();
   return true;
 }
 
 void ClientConn::write_upstream_head(const http1::RequestHead& req, std::string_view path) {
-  std::string& h = ex_.head;
+  std::string& h = ex().head;
   h.clear();
   h.append(req.method);
   h += ' ';
@@ -376,18 +597,21 @@ void ClientConn::write_upstream_head(const http1::RequestHead& req, std::string_
     if ((f.flags & http1::kXForwardedFor) && !f.value.empty()) h.append(f.value).append(", ");
   }
   h.append(peer_ip_).append("\r\nX-Real-IP: ").append(peer_ip_);
-  h.append("\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: ").append(host_src_or(req));
-  h.append("\r\nX-Forwarded-Port: ").append(fmt::format_int(w_.cfg.http_port).c_str()).append("\r\n");
-  if (ex_.request_id.empty()) {
+  h.append(secure_ ? "\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: " : "\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: ")
+      .append(host_src_or(req));
+  h.append("\r\nX-Forwarded-Port: ")
+      .append(fmt::format_int(secure_ ? w_.cfg.https_port : w_.cfg.http_port).c_str())
+      .append("\r\n");
+  if (ex().request_id.empty()) {
     // X-Request-ID: passed through when the client sent one, else ours.
     static const char* hex = "0123456789abcdef";
     uint64_t a = w_.next_random(), b = w_.next_random();
-    ex_.request_id.resize(32);
+    ex().request_id.resize(32);
     for (int i = 0; i < 16; ++i) {
-      ex_.request_id[i] = hex[(a >> (4 * i)) & 15];
-      ex_.request_id[16 + i] = hex[(b >> (4 * i)) & 15];
+      ex().request_id[i] = hex[(a >> (4 * i)) & 15];
+      ex().request_id[16 + i] = hex[(b >> (4 * i)) & 15];
     }
-    h.append("X-Request-ID: ").append(ex_.request_id).append("\r\n");
+    h.append("X-Request-ID: ").append(ex().request_id).append("\r\n");
   }
   switch (req.framing) {
     case http1::Framing::Length:
@@ -410,79 +634,79 @@ std::string_view ClientConn::host_src_or(const http1::RequestHead& req) const {
 }
 
 void ClientConn::connect_upstream(bool fresh) {
-  const auto& eps = ex_.backend->endpoints;
-  const routing::EndpointAddr& ep = eps[ex_.next_endpoint % eps.size()];
-  ++ex_.attempts;
-  ex_.endpoint = &ep;
+  const auto& eps = ex().backend->endpoints;
+  const routing::EndpointAddr& ep = eps[ex().next_endpoint % eps.size()];
+  ++ex().attempts;
+  ex().endpoint = &ep;
   int err = 0;
   UpstreamConn* u = w_.acquire_upstream(ep, err, fresh);
   if (!u) {
     // Immediate failure (e.g. refused on loopback): same as a failed connect.
     w_.mutable_stats().upstream_connect_errors.fetch_add(1, std::memory_order_relaxed);
-    w_.count_upstream(ex_.backend, &ep, Worker::kConnectError);
+    w_.count_upstream(ex().backend, &ep, Worker::kConnectError);
     w_.endpoint_failed(ep);
-    if (ex_.attempts < std::min<int>(w_.cfg.max_connect_attempts, static_cast<int>(eps.size()))) {
-      ex_.next_endpoint = (ex_.next_endpoint + 1) % eps.size();
+    if (ex().attempts < std::min<int>(w_.cfg.max_connect_attempts, static_cast<int>(eps.size()))) {
+      ex().next_endpoint = (ex().next_endpoint + 1) % eps.size();
       again_ = true;
       return connect_upstream();
     }
-    send_error(502, "could not connect to any endpoint of the backend", !ex_.req_done || !ex_.client_keep_alive);
+    send_error(502, "could not connect to any endpoint of the backend", !ex().req_done || !ex().client_keep_alive);
     return;
   }
   u->owner = this;
-  ex_.up = u;
+  ex().up = u;
   u->progress = w_.now_ms();
-  u->out.append(ex_.head);
-  ex_.upstream_start_us = mono_us();
+  u->out.append(ex().head);
+  ex().upstream_start_us = mono_us();
   again_ = true;  // a pooled connection is writable now: no event will say so
 }
 
 void ClientConn::upstream_failed(const char* why, bool timeout) {
-  UpstreamConn* u = ex_.up;
+  UpstreamConn* u = ex().up;
   bool was_connecting = u && u->connecting;
   bool reused = u && u->reused;
   if (u) {
     w_.close_upstream(u);
-    ex_.up = nullptr;
+    ex().up = nullptr;
   }
   if (was_connecting && !timeout) {
     w_.mutable_stats().upstream_connect_errors.fetch_add(1, std::memory_order_relaxed);
-    w_.count_upstream(ex_.backend, ex_.endpoint, Worker::kConnectError);
+    w_.count_upstream(ex().backend, ex().endpoint, Worker::kConnectError);
   }
   if (timeout) {
     w_.mutable_stats().upstream_timeouts.fetch_add(1, std::memory_order_relaxed);
-    w_.count_upstream(ex_.backend, ex_.endpoint, Worker::kTimeout);
+    w_.count_upstream(ex().backend, ex().endpoint, Worker::kTimeout);
   }
-  if (!was_connecting && !timeout && !ex_.resp_any) {
+  if (!was_connecting && !timeout && !ex().resp_any) {
     w_.mutable_stats().upstream_resets.fetch_add(1, std::memory_order_relaxed);
-    w_.count_upstream(ex_.backend, ex_.endpoint, Worker::kReset);
+    w_.count_upstream(ex().backend, ex().endpoint, Worker::kReset);
   }
   // A stale pooled connection says nothing about the endpoint's health.
-  if (ex_.endpoint && !ex_.resp_any && (was_connecting || !reused)) w_.endpoint_failed(*ex_.endpoint);
-  if (!ex_.resp_any && !ex_.req_body_forwarded) {
-    const size_t n = ex_.backend->endpoints.size();
-    if (was_connecting && ex_.attempts < std::min<int>(w_.cfg.max_connect_attempts, static_cast<int>(n))) {
+  if (ex().endpoint && !ex().resp_any && (was_connecting || !reused)) w_.endpoint_failed(*ex().endpoint);
+  if (!ex().resp_any && !ex().req_body_forwarded) {
+    const size_t n = ex().backend->endpoints.size();
+    if (was_connecting && ex().attempts < std::min<int>(w_.cfg.max_connect_attempts, static_cast<int>(n))) {
       // Nothing reached the upstream: try the next endpoint.
-      ex_.next_endpoint = (ex_.next_endpoint + 1) % n;
+      ex().next_endpoint = (ex().next_endpoint + 1) % n;
       w_.mutable_stats().upstream_retries.fetch_add(1, std::memory_order_relaxed);
-      w_.count_upstream(ex_.backend, ex_.endpoint, Worker::kRetry);
+      w_.count_upstream(ex().backend, ex().endpoint, Worker::kRetry);
       connect_upstream();
       return;
     }
-    if (!was_connecting && !timeout && ex_.idempotent && !ex_.retried_stale) {
+    if (!was_connecting && !timeout && ex().idempotent && !ex().retried_stale) {
       // Reset before any response byte: an idempotent request without a body
       // goes once more, on a fresh connection (another endpoint when the
       // connection was fresh, so it is the endpoint that failed).
-      ex_.retried_stale = true;
-      --ex_.attempts;
-      if (!reused && n > 1) ex_.next_endpoint = (ex_.next_endpoint + 1) % n;
+      ex().retried_stale = true;
+      --ex().attempts;
+      if (!reused && n > 1) ex().next_endpoint = (ex().next_endpoint + 1) % n;
       w_.mutable_stats().upstream_retries.fetch_add(1, std::memory_order_relaxed);
-      w_.count_upstream(ex_.backend, ex_.endpoint, Worker::kRetry);
+      w_.count_upstream(ex().backend, ex().endpoint, Worker::kRetry);
       connect_upstream(/*fresh=*/true);
       return;
     }
   }
-  if (!ex_.resp_started) {
+  if (!ex().resp_started) {
     send_error(timeout ? 504 : 502, why, true);
   } else {
     abort_exchange();
@@ -491,21 +715,21 @@ void ClientConn::upstream_failed(const char* why, bool timeout) {
 }
 
 void ClientConn::pump_request_body() {
-  UpstreamConn* u = ex_.up;
-  if (ex_.req_done || !u || u->connecting) return;
+  UpstreamConn* u = ex().up;
+  if (ex().req_done || !u || u->connecting) return;
   bool consumed = false;
-  while (!in_.empty() && !ex_.req_done && u->out.size() < kHigh) {
-    if (ex_.req_framing == http1::Framing::Length) {
-      size_t take = static_cast<size_t>(std::min<uint64_t>(ex_.req_remaining, in_.size()));
+  while (!in_.empty() && !ex().req_done && u->out.size() < kHigh) {
+    if (ex().req_framing == http1::Framing::Length) {
+      size_t take = static_cast<size_t>(std::min<uint64_t>(ex().req_remaining, in_.size()));
       u->out.append(in_.data(), take);
       in_.consume(take);
-      ex_.bytes_in += take;
-      ex_.req_remaining -= take;
-      if (ex_.req_remaining == 0) ex_.req_done = true;
+      ex().bytes_in += take;
+      ex().req_remaining -= take;
+      if (ex().req_remaining == 0) ex().req_done = true;
     } else {
-      auto r = ex_.req_chunked.feed(in_.data(), in_.size());
+      auto r = ex().req_chunked.feed(in_.data(), in_.size());
       if (r.status == http1::ChunkedDecoder::Status::Error) {
-        if (!ex_.resp_started) send_error(400, ex_.req_chunked.error(), true);
+        if (!ex().resp_started) send_error(400, ex().req_chunked.error(), true);
         else {
           abort_exchange();
           dead_ = true;
@@ -513,9 +737,9 @@ void ClientConn::pump_request_body() {
         return;
       }
       if (r.status == http1::ChunkedDecoder::Status::Data) {
-        ex_.req_body_bytes += r.data_len;
-        if (w_.cfg.max_body_bytes && ex_.req_body_bytes > w_.cfg.max_body_bytes) {
-          if (!ex_.resp_started) send_error(413, "the request body is larger than allowed", true);
+        ex().req_body_bytes += r.data_len;
+        if (w_.cfg.max_body_bytes && ex().req_body_bytes > w_.cfg.max_body_bytes) {
+          if (!ex().resp_started) send_error(413, "the request body is larger than allowed", true);
           else {
             abort_exchange();
             dead_ = true;
@@ -526,17 +750,17 @@ void ClientConn::pump_request_body() {
       }
       if (r.status == http1::ChunkedDecoder::Status::Done) {
         u->out.append("0\r\n\r\n", 5);
-        ex_.req_done = true;
+        ex().req_done = true;
       }
       in_.consume(r.consumed);
-      ex_.bytes_in += r.consumed;
+      ex().bytes_in += r.consumed;
       if (r.status == http1::ChunkedDecoder::Status::NeedMore) break;
     }
     consumed = true;
-    ex_.req_body_forwarded = true;
+    ex().req_body_forwarded = true;
   }
   if (consumed && can_read_) again_ = true;
-  if (!ex_.req_done && read_eof_ && in_.empty()) {
+  if (!ex().req_done && read_eof_ && in_.empty()) {
     // The client went away in the middle of its body.
     abort_exchange();
     dead_ = true;
@@ -544,7 +768,7 @@ void ClientConn::pump_request_body() {
 }
 
 void ClientConn::flush_upstream() {
-  UpstreamConn* u = ex_.up;
+  UpstreamConn* u = ex().up;
   if (!u) return;
   if (u->connecting) {
     if (u->error) upstream_failed("could not connect to the backend", false);
@@ -558,26 +782,26 @@ void ClientConn::flush_upstream() {
     return;
   }
   if (u->out.size() != before) u->progress = w_.now_ms();
-  if (u->out.size() < kHigh && !in_.empty() && !ex_.req_done) again_ = true;
+  if (u->out.size() < kHigh && !in_.empty() && !ex().req_done) again_ = true;
 }
 
 void ClientConn::pump_response() {
-  UpstreamConn* u = ex_.up;
+  UpstreamConn* u = ex().up;
   if (!u || u->connecting) return;
   if (u->can_read && !u->eof && u->in.size() < kHigh) {
     size_t before = u->in.size();
     if (!read_into(u->fd, u->in, u->can_read, u->eof, kHigh, u->peer_closed)) u->error = errno ? errno : ECONNRESET;
     if (u->in.size() != before) u->progress = w_.now_ms();
   }
-  while (!ex_.resp_head_done) {
+  while (!ex().resp_head_done) {
     if (u->in.empty()) {
       if (u->eof || u->error) upstream_failed("the backend closed the connection without responding", false);
       return;
     }
-    ex_.resp_any = true;
+    ex().resp_any = true;
     http1::ResponseHead& resp = w_.scratch_response();
     http1::ParseError err;
-    long n = http1::parse_response_head(u->in.data(), u->in.size(), ex_.is_head, resp, err, w_.cfg.limits);
+    long n = http1::parse_response_head(u->in.data(), u->in.size(), ex().is_head, resp, err, w_.cfg.limits);
     if (n < 0) {
       upstream_failed("the backend sent an invalid response", false);
       return;
@@ -590,26 +814,26 @@ void ClientConn::pump_response() {
     if (phase_ != Phase::Exchange) return;
   }
   // Body.
-  while (!ex_.resp_done && out_.size() < kHigh) {
-    if (ex_.resp_framing == http1::Framing::None) {
-      ex_.resp_done = true;
+  while (!ex().resp_done && out_.size() < kHigh) {
+    if (ex().resp_framing == http1::Framing::None) {
+      ex().resp_done = true;
       break;
     }
-    if (ex_.resp_framing == http1::Framing::Length) {
-      size_t take = static_cast<size_t>(std::min<uint64_t>(ex_.resp_remaining, u->in.size()));
+    if (ex().resp_framing == http1::Framing::Length) {
+      size_t take = static_cast<size_t>(std::min<uint64_t>(ex().resp_remaining, u->in.size()));
       if (take == 0) break;
       out_.append(u->in.data(), take);
       u->in.consume(take);
-      ex_.resp_remaining -= take;
-      if (ex_.resp_remaining == 0) ex_.resp_done = true;
-    } else if (ex_.resp_framing == http1::Framing::Chunked) {
+      ex().resp_remaining -= take;
+      if (ex().resp_remaining == 0) ex().resp_done = true;
+    } else if (ex().resp_framing == http1::Framing::Chunked) {
       if (u->in.empty()) break;
-      auto r = ex_.resp_chunked.feed(u->in.data(), u->in.size());
+      auto r = ex().resp_chunked.feed(u->in.data(), u->in.size());
       if (r.status == http1::ChunkedDecoder::Status::Error) {
-        if (sent_total_ <= ex_.resp_mark) {
+        if (sent_total_ <= ex().resp_mark) {
           // Nothing of this response reached the client yet: take it back and say 502.
-          out_.truncate(static_cast<size_t>(ex_.resp_mark - sent_total_));
-          ex_.status = 502;
+          out_.truncate(static_cast<size_t>(ex().resp_mark - sent_total_));
+          ex().status = 502;
           send_error(502, "the backend sent an invalid chunked body", true);
           return;
         }
@@ -618,18 +842,18 @@ void ClientConn::pump_response() {
         return;
       }
       if (r.status == http1::ChunkedDecoder::Status::Data) {
-        if (ex_.resp_chunk_out) append_chunk(out_, r.data, r.data_len);
+        if (ex().resp_chunk_out) append_chunk(out_, r.data, r.data_len);
         else out_.append(r.data, r.data_len);
       }
       if (r.status == http1::ChunkedDecoder::Status::Done) {
-        if (ex_.resp_chunk_out) out_.append("0\r\n\r\n", 5);
-        ex_.resp_done = true;
+        if (ex().resp_chunk_out) out_.append("0\r\n\r\n", 5);
+        ex().resp_done = true;
       }
       u->in.consume(r.consumed);
       if (r.status == http1::ChunkedDecoder::Status::NeedMore) break;
     } else {  // UntilClose
       if (!u->in.empty()) {
-        if (ex_.resp_chunk_out) append_chunk(out_, u->in.data(), u->in.size());
+        if (ex().resp_chunk_out) append_chunk(out_, u->in.data(), u->in.size());
         else out_.append(u->in.data(), u->in.size());
         u->in.clear();
       }
@@ -640,18 +864,18 @@ void ClientConn::pump_response() {
         return;
       }
       if (u->eof) {
-        if (ex_.resp_chunk_out) out_.append("0\r\n\r\n", 5);
-        ex_.resp_done = true;
+        if (ex().resp_chunk_out) out_.append("0\r\n\r\n", 5);
+        ex().resp_done = true;
       }
       break;
     }
   }
-  if (u->can_read && u->in.size() < kHigh && !ex_.resp_done) again_ = true;
-  if (ex_.resp_done) {
+  if (u->can_read && u->in.size() < kHigh && !ex().resp_done) again_ = true;
+  if (ex().resp_done) {
     finish_exchange();
     return;
   }
-  if ((u->eof || u->error) && u->in.empty() && ex_.resp_framing != http1::Framing::UntilClose) {
+  if ((u->eof || u->error) && u->in.empty() && ex().resp_framing != http1::Framing::UntilClose) {
     // Truncated response: pass on what we have, then close.
     abort_exchange();
     closing_ = true;
@@ -661,16 +885,16 @@ void ClientConn::pump_response() {
 // Handles the response head at the front of the upstream buffer. Returns false
 // when the caller must stop (error or tunnel).
 bool ClientConn::handle_response_head(long n) {
-  UpstreamConn* u = ex_.up;
+  UpstreamConn* u = ex().up;
   const http1::ResponseHead& resp = w_.scratch_response();
   const bool upgrade = resp.status == 101;
   if (resp.status < 200 && !upgrade) {
-    if (++ex_.interim > 8) {
+    if (++ex().interim > 8) {
       upstream_failed("the backend sent too many interim responses", false);
       return false;
     }
     // Interim responses (100 Continue, 103 Early Hints) go to HTTP/1.1 clients only.
-    if (ex_.client_minor >= 1) {
+    if (ex().client_minor >= 1) {
       out_.append("HTTP/1.1 ");
       out_.append(fmt::format_int(resp.status).c_str());
       out_.append(" ");
@@ -689,25 +913,25 @@ bool ClientConn::handle_response_head(long n) {
     u->in.consume(static_cast<size_t>(n));
     return true;
   }
-  if (upgrade && !ex_.websocket) {
+  if (upgrade && !ex().websocket) {
     upstream_failed("the backend switched protocols unasked", false);
     return false;
   }
-  ex_.status = resp.status;
-  ex_.resp_head_done = true;
-  if (ex_.endpoint) w_.endpoint_ok(*ex_.endpoint);
-  ex_.upstream_us = mono_us() - ex_.upstream_start_us;
-  ex_.resp_framing = resp.framing;
-  ex_.resp_remaining = resp.content_length;
-  ex_.resp_chunked.reset();
-  ex_.resp_keep_alive = resp.keep_alive && resp.framing != http1::Framing::UntilClose;
+  ex().status = resp.status;
+  ex().resp_head_done = true;
+  if (ex().endpoint) w_.endpoint_ok(*ex().endpoint);
+  ex().upstream_us = mono_us() - ex().upstream_start_us;
+  ex().resp_framing = resp.framing;
+  ex().resp_remaining = resp.content_length;
+  ex().resp_chunked.reset();
+  ex().resp_keep_alive = resp.keep_alive && resp.framing != http1::Framing::UntilClose;
   const bool streamed = resp.framing == http1::Framing::Chunked || resp.framing == http1::Framing::UntilClose;
-  ex_.resp_chunk_out = streamed && ex_.client_minor >= 1;
-  if (streamed && ex_.client_minor == 0) ex_.client_keep_alive = false;  // HTTP/1.0: the close marks the end
-  if (!ex_.req_done) ex_.client_keep_alive = false;  // answered before the body ended: we cannot find the next request
-  if (w_.stopping()) ex_.client_keep_alive = false;
+  ex().resp_chunk_out = streamed && ex().client_minor >= 1;
+  if (streamed && ex().client_minor == 0) ex().client_keep_alive = false;  // HTTP/1.0: the close marks the end
+  if (!ex().req_done) ex().client_keep_alive = false;  // answered before the body ended: we cannot find the next request
+  if (w_.stopping()) ex().client_keep_alive = false;
 
-  ex_.resp_mark = sent_total_ + out_.size();
+  ex().resp_mark = sent_total_ + out_.size();
   Buffer& o = out_;
   {
     char* p = o.prepare(13);
@@ -747,22 +971,32 @@ bool ClientConn::handle_response_head(long n) {
           o.append("Content-Length: ");
           o.append(fmt::format_int(resp.content_length).c_str());
           o.append("\r\n");
-        } else if (!ex_.is_head && resp.status != 304) {
+        } else if (!ex().is_head && resp.status != 304) {
           o.append("Content-Length: 0\r\n");
         }
         break;
       default:
-        if (ex_.resp_chunk_out) o.append("Transfer-Encoding: chunked\r\n");
+        if (ex().resp_chunk_out) o.append("Transfer-Encoding: chunked\r\n");
         break;
     }
-    if (!ex_.client_keep_alive) o.append("Connection: close\r\n");
-    else if (ex_.client_minor == 0) o.append("Connection: keep-alive\r\n");
+    if (!ex().client_keep_alive) o.append("Connection: close\r\n");
+    else if (ex().client_minor == 0) o.append("Connection: keep-alive\r\n");
+  }
+  bool upstream_hsts = false;
+  if (secure_ && !w_.cfg.hsts.empty())
+    for (int i = 0; i < resp.n_headers; ++i)
+      if (resp.headers[i].name.size() == 25 && strncasecmp(resp.headers[i].name.data(), "strict-transport-security", 25) == 0)
+        upstream_hsts = true;  // the application's own policy stands
+  if (secure_ && !w_.cfg.hsts.empty() && !upstream_hsts) {
+    o.append("Strict-Transport-Security: ");
+    o.append(w_.cfg.hsts);
+    o.append("\r\n", 2);
   }
   if (!resp.has_date) o.append(w_.date_header());
   if (!resp.has_server) o.append("Server: ingressd\r\n");
   o.append("\r\n", 2);
   u->in.consume(static_cast<size_t>(n));
-  ex_.resp_started = true;
+  ex().resp_started = true;
   unsigned cls = static_cast<unsigned>(resp.status / 100);
   if (cls < 6) w_.mutable_stats().responses_by_class[cls].fetch_add(1, std::memory_order_relaxed);
   if (upgrade) {
@@ -776,15 +1010,15 @@ bool ClientConn::handle_response_head(long n) {
 }
 
 void ClientConn::finish_exchange() {
-  UpstreamConn* u = ex_.up;
+  UpstreamConn* u = ex().up;
   // Not after HEAD: an upstream that wrongly sends a body to HEAD would
   // desynchronise the connection for the next request.
-  bool reusable = ex_.req_done && ex_.resp_keep_alive && !ex_.is_head && !u->eof && !u->error && u->in.empty() &&
+  bool reusable = ex().req_done && ex().resp_keep_alive && !ex().is_head && !u->eof && !u->error && u->in.empty() &&
                   u->out.empty();
   w_.release_upstream(u, reusable);
-  ex_.up = nullptr;
-  if (!ex_.client_keep_alive) closing_ = true;
-  record(ex_.status);
+  ex().up = nullptr;
+  if (!ex().client_keep_alive || is_stream()) closing_ = true;  // one exchange per HTTP/2 stream
+  record(ex().status);
   end_accounting();
   phase_ = Phase::Head;
   head_started_ = client_progress_ = w_.now_ms();
@@ -792,27 +1026,27 @@ void ClientConn::finish_exchange() {
 }
 
 void ClientConn::abort_exchange() {
-  if (!ex_.active) return;
+  if (!ex_ || !ex_->active) return;
   if (phase_ == Phase::Tunnel) w_.mutable_stats().websockets_active.fetch_sub(1, std::memory_order_relaxed);
-  if (!ex_.recorded) record(ex_.resp_started ? ex_.status : 0);  // 0: no response (cut short)
-  if (ex_.up) {
-    w_.close_upstream(ex_.up);
-    ex_.up = nullptr;
+  if (!ex().recorded) record(ex().resp_started ? ex().status : 0);  // 0: no response (cut short)
+  if (ex().up) {
+    w_.close_upstream(ex().up);
+    ex().up = nullptr;
   }
   end_accounting();
 }
 
 void ClientConn::end_accounting() {
-  --ex_.table->backend_inflight[ex_.backend->id];
-  w_.release_table(ex_.table);
-  ex_.table = nullptr;
-  ex_.backend = nullptr;
-  ex_.endpoint = nullptr;
-  ex_.active = false;
+  --ex().table->backend_inflight[ex().backend->id];
+  w_.release_table(ex().table);
+  ex().table = nullptr;
+  ex().backend = nullptr;
+  ex().endpoint = nullptr;
+  ex().active = false;
 }
 
 void ClientConn::pump_tunnel() {
-  UpstreamConn* u = ex_.up;
+  UpstreamConn* u = ex().up;
   if (!u) {
     closing_ = true;
     return;
@@ -842,44 +1076,84 @@ void ClientConn::pump_tunnel() {
   }
 }
 
-void ClientConn::send_error(int status, const char* detail, bool close) {
-  bool head_only = ex_.is_head;
-  // The error response is the answer to this request: appended first, so
-  // that record() counts its bytes.
-  append_error_response(out_, status, detail, close, head_only, w_.date_header());
-  record(status);
+// 308 (method and body kept) to the same host and target over https, as
+// ingress-nginx does for hosts with TLS. A request with a body is answered
+// and the connection closed (the body is not read).
+void ClientConn::redirect_to_https(const http1::RequestHead& req, size_t head_len) {
+  const bool has_body = req.framing != http1::Framing::None;
+  const bool close = has_body || !req.keep_alive;
+  uint16_t port = w_.cfg.redirect_https_port ? w_.cfg.redirect_https_port : w_.cfg.https_port;
+  std::string& loc = w_.scratch_string();
+  loc.assign("Location: https://");
+  loc.append(ex().host);
+  if (port != 443) loc.append(":").append(fmt::format_int(port).c_str());
+  loc.append(req.path.empty() || req.path[0] != '/' ? "/" : "").append(req.path).append(req.query).append("\r\n");
+  in_.consume(head_len);  // `req` views die here
+  append_error_response(out_, 308, "this host is served over https", close, ex().is_head, w_.date_header(), loc);  // plain HTTP: no HSTS
+  record(308);
   abort_exchange();
-  unsigned cls = static_cast<unsigned>(status / 100);
-  if (cls < 6) w_.mutable_stats().responses_by_class[cls].fetch_add(1, std::memory_order_relaxed);
+  w_.mutable_stats().responses_by_class[3].fetch_add(1, std::memory_order_relaxed);
   phase_ = Phase::Head;
   head_started_ = client_progress_ = w_.now_ms();
   if (close) closing_ = true;
   else again_ = true;
 }
 
+void ClientConn::send_error(int status, const char* detail, bool close) {
+  bool head_only = ex().is_head;
+  // The error response is the answer to this request: appended first, so
+  // that record() counts its bytes.
+  std::string_view extra;
+  std::string hsts;
+  if (secure_ && !w_.cfg.hsts.empty()) {
+    hsts = "Strict-Transport-Security: " + w_.cfg.hsts + "\r\n";
+    extra = hsts;
+  }
+  append_error_response(out_, status, detail, close, head_only, w_.date_header(), extra);
+  record(status);
+  abort_exchange();
+  unsigned cls = static_cast<unsigned>(status / 100);
+  if (cls < 6) w_.mutable_stats().responses_by_class[cls].fetch_add(1, std::memory_order_relaxed);
+  phase_ = Phase::Head;
+  head_started_ = client_progress_ = w_.now_ms();
+  if (close || is_stream()) closing_ = true;
+  else again_ = true;
+}
+
+void ClientConn::detach() {
+  abort_exchange();
+  dead_ = true;
+  if (h2_) h2_->close_all();  // its streams go with it
+  if (h2_parent_) {
+    H2Session* p = h2_parent_;
+    h2_parent_ = nullptr;
+    p->stream_detached(stream_id_);
+  }
+}
+
 void ClientConn::record(int status) {
-  if (ex_.recorded) return;
-  ex_.recorded = true;
-  TableRef* t = ex_.table ? ex_.table : w_.table();
+  if (ex().recorded) return;
+  ex().recorded = true;
+  TableRef* t = ex().table ? ex().table : w_.table();
   if (!t) return;
   const int64_t now = mono_us();
-  const int64_t dur = now - ex_.start_us;
-  const uint64_t bytes_out = sent_total_ + out_.size() - ex_.out_mark;
-  RouteCounters& c = w_.route_counters(t, ex_.stats_id);
+  const int64_t dur = now - ex().start_us;
+  const uint64_t bytes_out = sent_total_ + out_.size() - ex().out_mark;
+  RouteCounters& c = w_.route_counters(t, ex().stats_id);
   int cls = status / 100;
   if (cls < 0 || cls > 5) cls = 0;
-  c.requests[ex_.method][cls].add(1);
-  c.bytes_in.add(ex_.bytes_in);
+  c.requests[ex().method][cls].add(1);
+  c.bytes_in.add(ex().bytes_in);
   c.bytes_out.add(bytes_out);
   c.duration.observe(dur);
-  if (ex_.upstream_us >= 0) c.upstream.observe(ex_.upstream_us);
+  if (ex().upstream_us >= 0) c.upstream.observe(ex().upstream_us);
   AccessLog* log = w_.access_log();
   if (!log || !log->enabled()) return;
   if (log->sample() > 1 && w_.next_random() % static_cast<uint64_t>(log->sample()) != 0) return;
   std::string& b = w_.log_buffer();
-  std::string_view upstream = ex_.endpoint ? std::string_view(ex_.endpoint->text) : std::string_view();
-  std::string_view host_rule = ex_.route ? std::string_view(ex_.route->host) : std::string_view();
-  std::string_view path_rule = ex_.route ? std::string_view(ex_.route->path) : std::string_view();
+  std::string_view upstream = ex().endpoint ? std::string_view(ex().endpoint->text) : std::string_view();
+  std::string_view host_rule = ex().route ? std::string_view(ex().route->host) : std::string_view();
+  std::string_view path_rule = ex().route ? std::string_view(ex().route->path) : std::string_view();
   char when[40];
   {
     timespec rt;
@@ -889,16 +1163,16 @@ void ClientConn::record(int status) {
     size_t k = std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
     std::snprintf(when + k, sizeof when - k, ".%03ldZ", rt.tv_nsec / 1'000'000);
   }
-  double up_ms = ex_.upstream_us >= 0 ? static_cast<double>(ex_.upstream_us) / 1000.0 : -1;
+  double up_ms = ex().upstream_us >= 0 ? static_cast<double>(ex().upstream_us) / 1000.0 : -1;
   // Appended field by field into the worker's buffer: no temporary strings.
   auto service = [&](std::string& out, bool json) {
-    if (!ex_.backend) return;
+    if (!ex().backend) return;
     auto put = [&](std::string_view v) { json ? append_json_escaped(out, v) : append_text_escaped(out, v); };
-    put(ex_.backend->namespace_);
+    put(ex().backend->namespace_);
     out += '/';
-    put(ex_.backend->service);
+    put(ex().backend->service);
     out += ':';
-    put(ex_.backend->port);
+    put(ex().backend->port);
   };
   if (log->format() == AccessLogFormat::Json) {
     auto field = [&](const char* name, std::string_view v) {
@@ -912,21 +1186,21 @@ void ClientConn::record(int status) {
     b += when;
     b += "\",";
     field("client", peer_ip_);
-    field("method", ex_.log_method);
-    field("host", ex_.log_host);
-    field("path", ex_.log_target);
-    b += ex_.client_minor ? "\"protocol\":\"HTTP/1.1\"," : "\"protocol\":\"HTTP/1.0\",";
+    field("method", ex().log_method);
+    field("host", ex().log_host);
+    field("path", ex().log_target);
+    b += is_stream() ? "\"protocol\":\"HTTP/2.0\"," : ex().client_minor ? "\"protocol\":\"HTTP/1.1\"," : "\"protocol\":\"HTTP/1.0\",";
     fmt::format_to(std::back_inserter(b), "\"status\":{},\"bytes_in\":{},\"bytes_out\":{},\"duration_ms\":{:.3f},",
-                   status, ex_.bytes_in, bytes_out, static_cast<double>(dur) / 1000.0);
+                   status, ex().bytes_in, bytes_out, static_cast<double>(dur) / 1000.0);
     field("upstream", upstream);
     fmt::format_to(std::back_inserter(b), "\"upstream_ms\":{:.3f},", up_ms);
-    field("ingress", ex_.ingress);
+    field("ingress", ex().ingress);
     field("rule_host", host_rule);
     field("rule_path", path_rule);
     b += "\"service\":\"";
     service(b, true);
     b += "\",\"request_id\":\"";
-    append_json_escaped(b, ex_.request_id);
+    append_json_escaped(b, ex().request_id);
     b += "\"}\n";
   } else {
     // Text: time client "method host path protocol" status bytes_in bytes_out duration_ms upstream upstream_ms
@@ -939,28 +1213,28 @@ void ClientConn::record(int status) {
     b += ' ';
     b += peer_ip_;
     b += " \"";
-    field(ex_.log_method);
+    field(ex().log_method);
     b += ' ';
-    field(ex_.log_host);
+    field(ex().log_host);
     b += ' ';
-    field(ex_.log_target);
-    b += ex_.client_minor ? " HTTP/1.1\" " : " HTTP/1.0\" ";
-    fmt::format_to(std::back_inserter(b), "{} {} {} {:.3f} ", status, ex_.bytes_in, bytes_out,
+    field(ex().log_target);
+    b += is_stream() ? " HTTP/2.0\" " : ex().client_minor ? " HTTP/1.1\" " : " HTTP/1.0\" ";
+    fmt::format_to(std::back_inserter(b), "{} {} {} {:.3f} ", status, ex().bytes_in, bytes_out,
                    static_cast<double>(dur) / 1000.0);
     field(upstream);
     fmt::format_to(std::back_inserter(b), " {:.3f} ", up_ms);
-    field(ex_.ingress);
+    field(ex().ingress);
     b += ' ';
-    if (ex_.backend) service(b, false);
+    if (ex().backend) service(b, false);
     else b += '-';
     b += ' ';
-    field(ex_.request_id);
+    field(ex().request_id);
     b += '\n';
   }
   if (b.size() >= 64 * 1024) w_.flush_log();
-  ex_.log_method.clear();
-  ex_.log_host.clear();
-  ex_.log_target.clear();
+  ex().log_method.clear();
+  ex().log_host.clear();
+  ex().log_target.clear();
 }
 
 // Timeouts are measured from the last progress of whichever side we wait
@@ -973,13 +1247,36 @@ void ClientConn::on_timer(int64_t now) {
     dead_ = true;
     w_.close_client(this);
   };
+  if (!hs_done_) {
+    // The TLS handshake counts as part of the request head.
+    if (now - head_started_ >= c.client_header_timeout_ms) {
+      dead_reset_ = true;
+      kill();
+    }
+    return;
+  }
   const bool client_blocked = out_.size() >= kHigh || (!out_.empty() && !can_write_);
   if (client_blocked || (closing_ && !out_.empty())) {
-    // The client does not read what we have for it.
+    // We cannot write: does the client still read? The socket reports
+    // writable only once a large part of its send buffer is free, so a client
+    // that reads slowly can go long without an event: the bytes still queued
+    // in the kernel tell whether it took any since the last look.
+    int unsent = 0;
+    if (fd_ >= 0 && ::ioctl(fd_, SIOCOUTQ, &unsent) == 0) {
+      if (unsent < last_outq_) client_progress_ = now;
+      last_outq_ = unsent;
+    }
     if (now - client_progress_ >= c.client_send_timeout_ms) kill();
     return;
   }
+  last_outq_ = INT32_MAX;
   switch (phase_) {
+    case Phase::H2:
+      // Streams time themselves (a response the client will not take is reset
+      // after the send timeout); the connection closes when idle.
+      h2_->sweep(now, c.client_send_timeout_ms);
+      if (h2_->open_streams() == 0 && out_.empty() && now - client_progress_ >= c.client_idle_timeout_ms) kill();
+      return;
     case Phase::Head:
       if (closing_) return kill();
       if (in_.empty()) {
@@ -994,7 +1291,7 @@ void ClientConn::on_timer(int64_t now) {
     case Phase::Exchange:
       break;
   }
-  UpstreamConn* u = ex_.up;
+  UpstreamConn* u = ex().up;
   if (u && u->connecting) {
     if (now - u->progress >= c.upstream_connect_timeout_ms) {
       upstream_failed("timed out connecting to the backend", true);
@@ -1002,19 +1299,64 @@ void ClientConn::on_timer(int64_t now) {
     }
     return;
   }
-  if (!ex_.req_done && in_.empty() && (!u || u->out.empty())) {
+  if (!ex().req_done && in_.empty() && (!u || u->out.empty())) {
     // Waiting for the rest of the request body.
     if (now - client_progress_ >= c.client_body_timeout_ms) {
-      if (!ex_.resp_started) send_error(408, "the request body did not arrive in time", true);
+      if (!ex().resp_started) send_error(408, "the request body did not arrive in time", true);
       else kill();
       if (!dead_) drive();
     }
+    return;
+  }
+  // Waiting on the upstream only when everything it sent has been taken:
+  // bytes held back for a slow client are the client's delay (covered by the
+  // send timeout above), not the upstream's.
+  if (u && (!u->in.empty() || u->can_read)) {
+    u->progress = now;
     return;
   }
   if (u && now - u->progress >= c.upstream_read_timeout_ms) {
     upstream_failed("the backend did not answer in time", true);
     drive();
   }
+}
+
+void ClientConn::start_h2() {
+  release_exchange();  // the connection itself serves no exchange from now on
+  H2Limits lim;
+  lim.max_header_list_bytes = w_.cfg.limits.max_head_bytes;
+  lim.max_concurrent_streams = w_.cfg.h2_max_concurrent_streams;
+  h2_ = std::make_unique<H2Session>(w_, *this, lim);
+  phase_ = Phase::H2;
+  client_progress_ = w_.now_ms();
+}
+
+// The HTTP/2 connection: client bytes into the session, its frames out.
+void ClientConn::pump_h2() {
+  if (!in_.empty()) {
+    client_progress_ = w_.now_ms();
+    if (!h2_->on_input(in_)) closing_ = true;  // GOAWAY is queued; close once it is out
+  }
+  if (dead_) return;
+  if (w_.stopping() && !goaway_sent_) {
+    goaway_sent_ = true;
+    h2_->shutdown();
+  }
+  h2_->produce(out_, kHigh);
+  if (h2_->wants_output() && out_.size() < kHigh) again_ = true;
+  if (h2_->finished() || (read_eof_ && in_.empty())) closing_ = true;
+  if (out_.size() >= kHigh && can_write_) again_ = true;  // flush, then produce more
+}
+
+bool ClientConn::close_when_idle() {
+  if (phase_ != Phase::H2) return true;
+  if (!goaway_sent_) {
+    goaway_sent_ = true;
+    h2_->shutdown();
+    closing_ = true;  // once the GOAWAY is out
+    wake();
+  }
+  return false;
 }
 
 void ClientConn::resume() {

@@ -2,35 +2,62 @@
 // it. One request at a time; pipelined requests wait in the input buffer and
 // are answered in order.
 #pragma once
+#include <memory>
 #include <string>
 
+#include "proxy/h2_session.h"
 #include "proxy/worker.h"
 
 namespace ingressd {
 
 class ClientConn final : public IoHandler {
  public:
-  ClientConn(Worker& w, int fd, const sockaddr_storage& peer);
+  // `ssl`: a server-side TLS session on `fd` whose handshake is still to do
+  // (null for plain HTTP). The connection owns it.
+  ClientConn(Worker& w, int fd, const sockaddr_storage& peer, SSL* ssl = nullptr);
+  // A stream connection: one HTTP/2 stream of `parent`, served as an HTTP/1.1
+  // exchange (see h2_session.h). No socket of its own.
+  ClientConn(Worker& w, ClientConn& parent, H2Session* h2, int32_t stream_id);
   ~ClientConn() override;
   void on_io(uint32_t events) override;
   // Called by the upstream connection this exchange owns.
   void on_upstream_event();
   void on_timer(int64_t now);
-  bool idle() const { return phase_ == Phase::Head && in_.empty() && out_.empty() && !ex_.active; }
+  bool idle() const {
+    if (phase_ == Phase::H2) return h2_ && h2_->open_streams() == 0 && out_.empty();
+    return phase_ == Phase::Head && in_.empty() && out_.empty() && (!ex_ || !ex_->active);
+  }
+  // Shutdown of an idle connection: true when it can be closed now; an
+  // HTTP/2 connection first sends GOAWAY and closes itself once it is out.
+  bool close_when_idle();
+  bool is_stream() const { return h2_parent_ != nullptr || stream_id_ != 0; }
+  // Drive again soon (from the same event batch); safe from anywhere.
+  void wake();
+  // ---- HTTP/2 plumbing (h2_session.cc) ----
+  Buffer& h2_input() { return in_; }  // a stream connection's request bytes
+  void h2_feed() { drive(); }         // new request bytes arrived
+  void h2_orphan() { h2_parent_ = nullptr; }  // the stream is gone: do not report back
+  void h2_writable() {                // the stream has room for more response bytes
+    can_write_ = true;
+    wake();
+  }
+  void h2_idle() { client_progress_ = w_.now_ms(); }  // the last stream ended: the idle timer starts
   void resume();  // continue work left after the per-event round limit
   bool queued = false;  // in Worker's re-drive list
   void begin_close() { closing_ = true; }
   // The worker closes this connection: let go of the upstream side now.
-  void detach() {
-    abort_exchange();
-    dead_ = true;
-  }
+  void detach();
 
   size_t list_index = 0;  // position in Worker::clients_
 
  private:
-  enum class Phase { Head, Exchange, Tunnel };
+  enum class Phase { Head, Exchange, Tunnel, H2 };
 
+ public:
+  // The state of one request → response. Taken from a per-thread pool when a
+  // request starts and given back when the connection goes idle, so that an
+  // idle keep-alive connection holds none of it (nor its strings' memory) and
+  // a busy one allocates nothing per request.
   struct Exchange {
     bool active = false;
     TableRef* table = nullptr;
@@ -79,10 +106,24 @@ class ClientConn final : public IoHandler {
     http1::ChunkedDecoder resp_chunked;
     bool resp_done = false;
     int status = 0;
+    // request scratch (views into these live during start_exchange only)
+    std::string host;       // normalised Host
+    std::string norm_path;  // normalised path, when it differs
   };
 
+ private:
+  Exchange& ex() {
+    if (!ex_) ex_ = take_exchange();
+    return *ex_;
+  }
+  static Exchange* take_exchange();
+  void release_exchange();  // back to the pool (idle connection)
+
   void drive();
-  void do_read();
+  bool handshake();  // false: close the connection
+  void start_h2();
+  void pump_h2();
+  void redirect_to_https(const http1::RequestHead& req, size_t head_len);
   void flush();
   bool start_exchange();
   void connect_upstream(bool fresh = false);
@@ -102,7 +143,14 @@ class ClientConn final : public IoHandler {
 
   Worker& w_;
   int fd_;
+  SSL* ssl_ = nullptr;
+  bool hs_done_ = true;           // TLS handshake finished (always, for plain HTTP)
+  bool ssl_read_wants_write_ = false;  // SSL_read needs the socket writable (TLS 1.3 key update)
   std::string peer_ip_;
+  bool secure_ = false;  // came over TLS (X-Forwarded-Proto, HSTS, no redirect)
+  std::unique_ptr<H2Session> h2_;  // an HTTP/2 client connection
+  H2Session* h2_parent_ = nullptr;  // a stream connection: its session (null once orphaned)
+  int32_t stream_id_ = 0;
   Buffer in_, out_;
   Phase phase_ = Phase::Head;
   bool can_read_ = true;
@@ -111,15 +159,17 @@ class ClientConn final : public IoHandler {
   bool peer_closed_ = false;  // EPOLLRDHUP seen: read until EOF
   bool closing_ = false;  // close once `out_` is flushed
   bool dead_ = false;
+  bool dead_reset_ = false;
+  bool goaway_sent_ = false;  // the connection failed: no TLS close_notify
   bool in_drive_ = false;
   bool again_ = false;
   size_t head_scan_ = 0;  // bytes of `in_` already known to hold no complete head
-  uint64_t sent_total_ = 0;      // bytes written to the client
+  uint64_t sent_total_ = 0;
+  uint32_t requests_ = 0;  // request heads parsed on this connection
+  int last_outq_ = INT32_MAX;  // bytes unsent in the socket at the last timer look (while blocked)      // bytes written to the client
   int64_t client_progress_ = 0;  // last byte read from or written to the client (ms)
   int64_t head_started_ = 0;     // first byte of the request head now being read
-  Exchange ex_;
-  std::string norm_path_;
-  std::string host_;
+  Exchange* ex_ = nullptr;
 };
 
 }  // namespace ingressd

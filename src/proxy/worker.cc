@@ -59,6 +59,8 @@ Worker::Worker(int index, const ProxyConfig& c, TablePublisher& pub)
     : cfg(c), index_(index), pub_(pub), req_scratch_(std::make_unique<http1::RequestHead>()),
       resp_scratch_(std::make_unique<http1::ResponseHead>()) {
   listener_.w = this;
+  tls_listener_.w = this;
+  tls_listener_.tls = true;
   rng_state_ = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
                (static_cast<uint64_t>(index_ + 1) << 56) ^ reinterpret_cast<uintptr_t>(this);
   log_buf_.reserve(64 * 1024);
@@ -70,8 +72,8 @@ Worker::Worker(int index, const ProxyConfig& c, TablePublisher& pub)
 
 Worker::~Worker() {
   flush_log();
-  for (ClientConn* c : clients_) c->detach();  // closes the upstreams they own
-  for (ClientConn* c : clients_) delete c;
+  while (!clients_.empty()) close_client(clients_.back());  // closes the upstreams they own
+
   for (auto& [_, v] : idle_)
     for (UpstreamConn* u : v) delete u;
   for (auto* u : graveyard_) delete u;
@@ -79,6 +81,7 @@ Worker::~Worker() {
   if (current_) delete current_;
   for (TableRef* t : retired_) delete t;
   if (listen_fd_ >= 0) ::close(listen_fd_);
+  if (tls_listen_fd_ >= 0) ::close(tls_listen_fd_);
   if (wake_fd_ >= 0) ::close(wake_fd_);
   if (epfd_ >= 0) ::close(epfd_);
 }
@@ -91,17 +94,23 @@ void Worker::register_fd(int fd, IoHandler* h) {
 }
 
 bool Worker::listen(std::string& err) {
+  if (!open_listener(cfg.http_port, listen_fd_, &listener_, err)) return false;
+  if (tls_ && cfg.https_port && !open_listener(cfg.https_port, tls_listen_fd_, &tls_listener_, err)) return false;
+  return true;
+}
+
+bool Worker::open_listener(uint16_t port, int& fd, IoHandler* h, std::string& err) {
   sockaddr_storage ss{};
   socklen_t len = 0;
   auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
   auto* s6 = reinterpret_cast<sockaddr_in6*>(&ss);
   if (inet_pton(AF_INET, cfg.bind.c_str(), &s4->sin_addr) == 1) {
     s4->sin_family = AF_INET;
-    s4->sin_port = htons(cfg.http_port);
+    s4->sin_port = htons(port);
     len = sizeof(sockaddr_in);
   } else if (inet_pton(AF_INET6, cfg.bind.c_str(), &s6->sin6_addr) == 1) {
     s6->sin6_family = AF_INET6;
-    s6->sin6_port = htons(cfg.http_port);
+    s6->sin6_port = htons(port);
     len = sizeof(sockaddr_in6);
   } else {
     err = "invalid --bind address " + cfg.bind;
@@ -117,21 +126,21 @@ bool Worker::listen(std::string& err) {
     int e = errno;
     ::close(probe);
     if (r != 0) {
-      err = std::string("cannot listen on ") + cfg.bind + ":" + std::to_string(cfg.http_port) + ": " + std::strerror(e);
+      err = std::string("cannot listen on ") + cfg.bind + ":" + std::to_string(port) + ": " + std::strerror(e);
       return false;
     }
   }
-  listen_fd_ = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(listen_fd_, 4096) != 0) {
-    err = std::string("cannot listen on ") + cfg.bind + ":" + std::to_string(cfg.http_port) + ": " + std::strerror(errno);
+  fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(fd, 4096) != 0) {
+    err = std::string("cannot listen on ") + cfg.bind + ":" + std::to_string(port) + ": " + std::strerror(errno);
     return false;
   }
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLET;
-  ev.data.ptr = &listener_;
-  ::epoll_ctl(epfd_, EPOLL_CTL_ADD, listen_fd_, &ev);
+  ev.data.ptr = h;
+  ::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev);
   return true;
 }
 
@@ -233,11 +242,11 @@ void Worker::release_table(TableRef* t) {
   }
 }
 
-void Worker::accept_all() {
+void Worker::accept_all(bool tls) {
   for (;;) {
     sockaddr_storage peer{};
     socklen_t plen = sizeof peer;
-    int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = ::accept4(tls ? tls_listen_fd_ : listen_fd_, reinterpret_cast<sockaddr*>(&peer), &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if (errno == EMFILE || errno == ENFILE) log_warn("worker {}: out of file descriptors; connection refused", index_);
@@ -249,17 +258,27 @@ void Worker::accept_all() {
       static const char kBusy[] =
           "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 24\r\nConnection: close\r\n\r\n"
           "503 too many connections";
-      [[maybe_unused]] ssize_t w = ::send(fd, kBusy, sizeof kBusy - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (!tls) [[maybe_unused]] ssize_t w = ::send(fd, kBusy, sizeof kBusy - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
       ::close(fd);
       stats_.connections_refused.fetch_add(1, std::memory_order_relaxed);
       continue;
     }
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    auto* c = new ClientConn(*this, fd, peer);
+    SSL* ssl = nullptr;
+    if (tls) {
+      ssl = tls_->new_ssl(fd);
+      if (!ssl) {
+        ::close(fd);
+        stats_.tls_handshake_errors.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+    }
+    auto* c = new ClientConn(*this, fd, peer, ssl);
     c->list_index = clients_.size();
     clients_.push_back(c);
     stats_.accepted.fetch_add(1, std::memory_order_relaxed);
+    if (tls) stats_.accepted_tls.fetch_add(1, std::memory_order_relaxed);
     stats_.active_connections.fetch_add(1, std::memory_order_relaxed);
     if (connections_) connections_->fetch_add(1, std::memory_order_relaxed);
     register_fd(fd, c);
@@ -348,7 +367,11 @@ void Worker::close_upstream(UpstreamConn* u) {
 void Worker::close_client(ClientConn* c) {
   size_t i = c->list_index;
   if (i >= clients_.size() || clients_[i] != c) return;  // already closed
-  c->detach();
+  // Off the list first: detaching an HTTP/2 connection closes its streams.
+  clients_[i] = clients_.back();
+  clients_[i]->list_index = i;
+  clients_.pop_back();
+  c->list_index = SIZE_MAX;
   if (c->queued) {
     for (size_t k = 0; k < redrive_.size(); ++k)
       if (redrive_[k] == c) {
@@ -358,13 +381,19 @@ void Worker::close_client(ClientConn* c) {
       }
     c->queued = false;
   }
-  clients_[i] = clients_.back();
-  clients_[i]->list_index = i;
-  clients_.pop_back();
-  c->list_index = SIZE_MAX;
-  stats_.active_connections.fetch_sub(1, std::memory_order_relaxed);
-  if (connections_) connections_->fetch_sub(1, std::memory_order_relaxed);
+  if (!c->is_stream()) {
+    stats_.active_connections.fetch_sub(1, std::memory_order_relaxed);
+    if (connections_) connections_->fetch_sub(1, std::memory_order_relaxed);
+  }
   client_graveyard_.push_back(c);
+  c->detach();
+}
+
+ClientConn* Worker::add_h2_stream(ClientConn& parent, H2Session* h2, int32_t id) {
+  auto* c = new ClientConn(*this, parent, h2, id);
+  c->list_index = clients_.size();
+  clients_.push_back(c);
+  return c;
 }
 
 namespace {
@@ -471,13 +500,15 @@ void Worker::run() {
       if (listen_fd_ >= 0) {
         ::close(listen_fd_);
         listen_fd_ = -1;
+        if (tls_listen_fd_ >= 0) ::close(tls_listen_fd_);
+        tls_listen_fd_ = -1;
         stop_deadline = now_ + cfg.shutdown_grace_ms;
       }
       // Idle keep-alive connections close now; busy ones after their response.
       std::vector<ClientConn*> snapshot = clients_;
       for (ClientConn* c : snapshot) {
         if (c->list_index == SIZE_MAX) continue;
-        if (c->idle()) close_client(c);
+        if (c->idle() && c->close_when_idle()) close_client(c);
       }
       for (ClientConn* c : client_graveyard_) delete c;
       client_graveyard_.clear();

@@ -22,11 +22,13 @@
 #include "proxy/http1/chunked.h"
 #include "proxy/http1/parser.h"
 #include "proxy/table_publisher.h"
+#include "tls/tls_server.h"
 
 namespace ingressd {
 
 class Worker;
 class ClientConn;
+class H2Session;
 
 // Anything registered with epoll.
 struct IoHandler {
@@ -92,6 +94,11 @@ struct WorkerStats {
   std::atomic<uint64_t> upstream_resets{0}, upstream_retries{0}, endpoint_ejections{0}, connections_refused{0};
   std::atomic<uint64_t> websockets_active{0}, websockets_total{0};
   std::atomic<uint64_t> pool_active{0}, pool_idle{0};  // upstream connections in use / idle in the pools
+  // TLS: handshakes completed by version (index: 0 TLS 1.2, 1 TLS 1.3), failed
+  // handshakes, and resumed sessions. Connections by protocol after ALPN.
+  std::atomic<uint64_t> accepted_tls{0}, tls_handshakes[2] = {}, tls_handshake_errors{0}, tls_resumed{0};
+  std::atomic<uint64_t> http2_connections_active{0}, http2_connections_total{0}, http2_streams_total{0};
+  std::atomic<uint64_t> http2_resets_refused{0};  // streams refused or connections closed for abuse (rapid reset, floods)
 };
 
 class Worker {
@@ -100,6 +107,9 @@ class Worker {
   ~Worker();
   // Opens the listener; false with `err` set on failure.
   bool listen(std::string& err);
+  // TLS: the context for the HTTPS listener (set before listen()).
+  void set_tls(tls::TlsServer* t) { tls_ = t; }
+  tls::TlsServer* tls() { return tls_; }
   void run();        // until stop() and drained
   void stop();       // from any thread: begin graceful shutdown
   bool stopping() const { return stopping_.load(std::memory_order_relaxed); }
@@ -140,6 +150,8 @@ class Worker {
   void release_upstream(UpstreamConn* u, bool reusable);
   void close_upstream(UpstreamConn* u);
   void close_client(ClientConn* c);
+  // A stream connection for HTTP/2 stream `id` of `parent` (see h2_session.h).
+  ClientConn* add_h2_stream(ClientConn& parent, H2Session* h2, int32_t id);
   http1::RequestHead& scratch_request() { return *req_scratch_; }
   http1::ResponseHead& scratch_response() { return *resp_scratch_; }
   std::string& scratch_string() { return scratch_str_; }
@@ -148,7 +160,8 @@ class Worker {
   void register_fd(int fd, IoHandler* h);
 
  private:
-  void accept_all();
+  void accept_all(bool tls);
+  bool open_listener(uint16_t port, int& fd, IoHandler* h, std::string& err);
   void refresh_table();
   void sweep_timers();
   void update_clock();
@@ -156,7 +169,8 @@ class Worker {
 
   struct ListenerHandler final : IoHandler {
     Worker* w;
-    void on_io(uint32_t) override { w->accept_all(); }
+    bool tls = false;
+    void on_io(uint32_t) override { w->accept_all(tls); }
   };
 
   int index_;
@@ -165,6 +179,9 @@ class Worker {
   int listen_fd_ = -1;
   int wake_fd_ = -1;  // eventfd to interrupt epoll_wait on stop()
   ListenerHandler listener_;
+  int tls_listen_fd_ = -1;
+  ListenerHandler tls_listener_;
+  tls::TlsServer* tls_ = nullptr;
   struct WakeHandler final : IoHandler {
     void on_io(uint32_t) override {}
   } wake_;

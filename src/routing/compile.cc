@@ -89,6 +89,7 @@ class Compiler {
     CompileResult r;
     r.table = builder_.finish();
     r.diagnostics = std::move(diags_);
+    r.tls = std::move(tls_);
     for (auto& [_, st] : statuses_) r.statuses.push_back(st);
     r.ignored_other_class = ignored_class_;
     r.ignored_other_namespace = ignored_ns_;
@@ -318,6 +319,15 @@ class Compiler {
     const Ingress& ing = *si.ing;
     for (size_t i = 0; i < ing.tls.size(); ++i) {
       const auto& t = ing.tls[i];
+      TlsBinding b{si.id, ing.meta.namespace_, t.secret_name, t.hosts, static_cast<int>(i), *si.pos};
+      if (b.hosts.empty()) {
+        // No hosts: the hosts of this Ingress's rules.
+        for (const auto& rule : ing.rules)
+          if (!rule.host.empty() && std::find(b.hosts.begin(), b.hosts.end(), rule.host) == b.hosts.end())
+            b.hosts.push_back(rule.host);
+      }
+      for (const auto& h : b.hosts) builder_.add_tls_host(h);
+      tls_.push_back(std::move(b));
       if (t.secret_name.empty()) continue;
       const auto* sec = snap_.get<Secret>(Kind::Secret, ing.meta.namespace_, t.secret_name);
       std::string problem;
@@ -339,6 +349,7 @@ class Compiler {
   std::map<std::pair<std::string, std::string>, std::vector<const EndpointSlice*>> slices_;
   std::map<std::string, const Backend*> backends_;
   std::string global_default_owner_;
+  std::vector<TlsBinding> tls_;
 };
 
 }  // namespace

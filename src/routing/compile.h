@@ -31,10 +31,23 @@ struct IngressStatus {
   std::string detail;
 };
 
+// One spec.tls entry of a served Ingress, in precedence order (oldest
+// Ingress first): its hosts (the Ingress's rule hosts when it names none) and
+// the Secret in the Ingress's namespace ("" = the default certificate).
+struct TlsBinding {
+  std::string ingress;  // namespace/name
+  std::string namespace_;
+  std::string secret;
+  std::vector<std::string> hosts;
+  int index = 0;  // position in spec.tls
+  model::SourcePos pos;
+};
+
 struct CompileResult {
   std::shared_ptr<const RouteTable> table;
   Diagnostics diagnostics;
   std::vector<IngressStatus> statuses;  // sorted by ingress
+  std::vector<TlsBinding> tls;          // precedence order
   size_t ignored_other_class = 0;      // Ingresses of another controller (or no class, when not served)
   size_t ignored_other_namespace = 0;  // Ingresses outside --watch-namespace
 };

@@ -26,6 +26,18 @@ const VHost* RouteTable::find_vhost(std::string_view host) const {
   return any_host_.get();
 }
 
+bool RouteTable::tls_host(std::string_view host) const {
+  if (host.empty()) return false;
+  if (tls_exact_.find(host) != tls_exact_.end()) return true;
+  size_t dot = host.find('.');
+  return dot != std::string_view::npos && dot > 0 && tls_wildcard_.find(host.substr(dot + 1)) != tls_wildcard_.end();
+}
+
+void TableBuilder::add_tls_host(const std::string& host) {
+  if (host.size() > 2 && host[0] == '*' && host[1] == '.') table_->tls_wildcard_.insert(host.substr(2));
+  else if (!host.empty()) table_->tls_exact_.insert(host);
+}
+
 Match RouteTable::match(std::string_view host, std::string_view path) const {
   Match m;
   const VHost* vh = find_vhost(host);

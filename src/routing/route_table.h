@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "model/objects.h"
@@ -86,6 +87,10 @@ class RouteTable {
   // no route). Bounded by the configuration, never by request data.
   const std::vector<std::string>& stat_labels() const { return stat_labels_; }
   std::vector<const VHost*> sorted_vhosts() const;  // by host name
+  // Whether `host` (normalised) is named in spec.tls of a served Ingress,
+  // exactly or by a "*.suffix" entry: plain HTTP for it is redirected.
+  bool tls_host(std::string_view host) const;
+  bool has_tls_hosts() const { return !tls_exact_.empty() || !tls_wildcard_.empty(); }
 
  private:
   friend class TableBuilder;
@@ -97,6 +102,7 @@ class RouteTable {
   std::string global_default_source_;
   uint32_t global_default_stats_id_ = 0;
   std::vector<std::string> stat_labels_;
+  std::unordered_set<std::string, StringHash, std::equal_to<>> tls_exact_, tls_wildcard_;  // wildcard: the suffix
 };
 
 // Built by compile(); kept apart so RouteTable stays read-only for workers.
@@ -110,6 +116,7 @@ class TableBuilder {
     table_->global_default_source_ = std::move(source);
   }
   const Backend* global_default() const { return table_->global_default_; }
+  void add_tls_host(const std::string& host);  // exact or "*.suffix"
   std::shared_ptr<const RouteTable> finish();
 
  private:

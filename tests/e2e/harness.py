@@ -691,3 +691,261 @@ def start_echo(name, port=None, namespace=None, resources=None):
 
 def start_ingressd(manifest_dir, extra_args=None, workers=1, resources=None, wait_ready=True):
     return resources.start_ingressd(manifest_dir, extra_args, workers, wait_ready)
+
+
+# --------------------------------------------------------------------------
+# TLS: certificates made with the openssl CLI, kubernetes.io/tls Secrets,
+# Ingress spec.tls, TLS clients (ssl module and openssl s_client)
+# --------------------------------------------------------------------------
+
+import ssl  # noqa: E402 - kept with the TLS helpers
+
+OPENSSL = os.environ.get("OPENSSL", "openssl")
+
+
+class CertFiles:
+    """A certificate and its key on disk (PEM), with its serial as the openssl CLI prints it (upper-case hex)."""
+
+    def __init__(self, name, crt, key, serial, chain=None):
+        self.name, self.crt, self.key, self.serial = name, crt, key, serial
+        self.chain = chain  # leaf + intermediates file (for a leaf signed by an intermediate)
+
+    def crt_pem(self):
+        with open(self.crt, "r", encoding="ascii") as f:
+            return f.read()
+
+    def key_pem(self):
+        with open(self.key, "r", encoding="ascii") as f:
+            return f.read()
+
+    def chain_pem(self):
+        with open(self.chain or self.crt, "r", encoding="ascii") as f:
+            return f.read()
+
+    def __repr__(self):
+        return "CertFiles(%s, serial %s)" % (self.name, self.serial)
+
+
+def openssl(args, input=None, timeout=20, check=True):
+    """Runs the openssl CLI; returns (rc, stdout, stderr) as text."""
+    p = subprocess.run([OPENSSL] + list(args), input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=timeout)
+    out, err = p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+    if check and p.returncode != 0:
+        raise AssertionError("openssl %s failed (%d): %s" % (" ".join(args), p.returncode, err))
+    return p.returncode, out, err
+
+
+class CertFactory:
+    """Makes EC P-256 keys and certificates with the openssl CLI in `directory`: roots, intermediates, leaves
+    (self-signed or signed by a CA), leaves whose validity is entirely in the past (by `openssl ca -startdate
+    -enddate`), each with a chosen serial."""
+
+    def __init__(self, directory):
+        self.dir = directory
+        os.makedirs(directory, exist_ok=True)
+        self._next_serial = 0x1000
+
+    def _path(self, name, ext):
+        return os.path.join(self.dir, "%s.%s" % (name, ext))
+
+    def _serial(self, serial):
+        if serial is None:
+            self._next_serial += 1
+            serial = self._next_serial
+        return serial
+
+    @staticmethod
+    def serial_of(crt_path, inform="PEM"):
+        _, out, _ = openssl(["x509", "-inform", inform, "-in", crt_path, "-noout", "-serial"])
+        return out.strip().split("=", 1)[1].upper()
+
+    def _ext_file(self, name, hosts, ca):
+        path = self._path(name, "ext")
+        lines = ["[v3]"]
+        if ca:
+            lines += ["basicConstraints=critical,CA:TRUE", "keyUsage=critical,keyCertSign,cRLSign",
+                      "subjectKeyIdentifier=hash", "authorityKeyIdentifier=keyid"]
+        else:
+            lines += ["basicConstraints=critical,CA:FALSE", "keyUsage=critical,digitalSignature",
+                      "extendedKeyUsage=serverAuth", "subjectKeyIdentifier=hash", "authorityKeyIdentifier=keyid"]
+        if hosts:
+            lines.append("subjectAltName=" + ",".join("DNS:" + x for x in hosts))
+        with open(path, "w", encoding="ascii") as f:
+            f.write("\n".join(lines) + "\n")
+        return path
+
+    def _csr(self, name, cn):
+        key, csr = self._path(name, "key"), self._path(name, "csr")
+        openssl(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key,
+                 "-out", csr, "-subj", "/CN=" + cn])
+        return key, csr
+
+    def _sign(self, name, csr, signer, hosts, ca, serial, days):
+        crt = self._path(name, "crt")
+        ext = self._ext_file(name, hosts, ca)
+        args = ["x509", "-req", "-in", csr, "-out", crt, "-days", str(days), "-sha256", "-set_serial", str(serial),
+                "-extfile", ext, "-extensions", "v3"]
+        if signer is None:
+            args += ["-signkey", self._path(name, "key")]
+        else:
+            args += ["-CA", signer.crt, "-CAkey", signer.key]
+        openssl(args)
+        return crt
+
+    def ca(self, name, signer=None, serial=None, days=365):
+        """A root CA (self-signed) or, with signer, an intermediate CA."""
+        serial = self._serial(serial)
+        key, csr = self._csr(name, "ingressd test " + name)
+        crt = self._sign(name, csr, signer, None, True, serial, days)
+        return CertFiles(name, crt, key, self.serial_of(crt))
+
+    def leaf(self, name, hosts, signer=None, serial=None, days=30, cn=None):
+        """A server certificate for `hosts` (subjectAltName DNS names), self-signed or signed by `signer`.
+        When signer is an intermediate, .chain is leaf + intermediate."""
+        serial = self._serial(serial)
+        key, csr = self._csr(name, cn or (hosts[0] if hosts else name))
+        crt = self._sign(name, csr, signer, hosts, False, serial, days)
+        chain = None
+        if signer is not None:
+            chain = self._path(name, "chain.crt")
+            with open(crt, "r", encoding="ascii") as a, open(signer.crt, "r", encoding="ascii") as b, \
+                    open(chain, "w", encoding="ascii") as out:
+                out.write(a.read() + b.read())
+        return CertFiles(name, crt, key, self.serial_of(crt), chain)
+
+    def expired_leaf(self, name, hosts, signer, serial=None, start="20200101000000Z", end="20200102000000Z"):
+        """A leaf valid only between start and end (in the past), signed by the CA `signer` with `openssl ca`."""
+        serial = self._serial(serial)
+        key, csr = self._csr(name, hosts[0])
+        cadir = self._path(name, "cadb")
+        os.makedirs(cadir, exist_ok=True)
+        with open(os.path.join(cadir, "index.txt"), "w", encoding="ascii"):
+            pass
+        with open(os.path.join(cadir, "serial"), "w", encoding="ascii") as f:
+            f.write("%X\n" % serial if len("%X" % serial) % 2 == 0 else "0%X\n" % serial)
+        cfg = os.path.join(cadir, "ca.cnf")
+        with open(cfg, "w", encoding="ascii") as f:
+            f.write("[ca]\ndefault_ca = CA_default\n[CA_default]\ndir = %s\ndatabase = $dir/index.txt\n"
+                    "new_certs_dir = $dir\nserial = $dir/serial\ndefault_md = sha256\npolicy = policy_any\n"
+                    "unique_subject = no\n[policy_any]\ncommonName = supplied\n" % cadir)
+        crt = self._path(name, "crt")
+        ext = self._ext_file(name, hosts, False)
+        openssl(["ca", "-batch", "-config", cfg, "-cert", signer.crt, "-keyfile", signer.key, "-in", csr, "-out", crt,
+                 "-startdate", start, "-enddate", end, "-extfile", ext, "-extensions", "v3", "-notext"])
+        return CertFiles(name, crt, key, self.serial_of(crt))
+
+
+def tls_secret(name, crt_pem, key_pem, namespace="default", encoding="stringData", secret_type="kubernetes.io/tls"):
+    """A Secret with tls.crt and tls.key, as plain text in stringData or base64 in data."""
+    meta = {"name": name, "namespace": namespace}
+    obj = {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": secret_type}
+    if encoding == "data":
+        import base64
+        obj["data"] = {"tls.crt": base64.b64encode(crt_pem.encode("ascii")).decode("ascii"),
+                       "tls.key": base64.b64encode(key_pem.encode("ascii")).decode("ascii")}
+    else:
+        obj["stringData"] = {"tls.crt": crt_pem, "tls.key": key_pem}
+    return obj
+
+
+def cert_secret(name, cert, namespace="default", encoding="stringData", chain=False):
+    """tls_secret from CertFiles (chain=True: tls.crt holds leaf + intermediates)."""
+    return tls_secret(name, cert.chain_pem() if chain else cert.crt_pem(), cert.key_pem(), namespace, encoding)
+
+
+def with_tls(ing, entries, created=None):
+    """Sets spec.tls of an ingress() dict: entries are (hosts or None, secretName or None); returns it.
+    created: a metadata.creationTimestamp (RFC 3339)."""
+    tls = []
+    for hosts, secret_name in entries:
+        e = {}
+        if hosts:
+            e["hosts"] = list(hosts)
+        if secret_name:
+            e["secretName"] = secret_name
+        tls.append(e)
+    ing["spec"]["tls"] = tls
+    if created:
+        ing["metadata"]["creationTimestamp"] = created
+    return ing
+
+
+def tls_client_context(cafile=None, alpn=None, min_version=None, max_version=None, tickets=True):
+    """A client SSLContext. Without cafile no verification (most tests look at which certificate came back)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if cafile:
+        ctx.load_verify_locations(cafile)
+        ctx.check_hostname = True
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    else:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    if alpn:
+        ctx.set_alpn_protocols(list(alpn))
+    if min_version is not None:
+        ctx.minimum_version = min_version
+    if max_version is not None:
+        ctx.maximum_version = max_version
+    if not tickets:
+        ctx.options |= ssl.OP_NO_TICKET
+    return ctx
+
+
+class TlsConn(RawConn):
+    """RawConn over TLS to 127.0.0.1:port; server_name is the SNI (None: no SNI)."""
+
+    def __init__(self, port, server_name=None, timeout=DEFAULT_TIMEOUT, context=None, session=None):
+        ctx = context or tls_client_context()
+        raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        try:
+            raw.settimeout(timeout)
+            self.sock = ctx.wrap_socket(raw, server_hostname=server_name, session=session)
+        except BaseException:
+            raw.close()
+            raise
+        self.buf = b""
+        self.eof = False
+
+    def peer_der(self):
+        return self.sock.getpeercert(binary_form=True)
+
+    def peer_serial(self):
+        return der_serial(self.peer_der())
+
+    def alpn(self):
+        return self.sock.selected_alpn_protocol()
+
+    def version(self):
+        return self.sock.version()
+
+
+def der_serial(der):
+    """The serial of a DER certificate, as `openssl x509 -serial` prints it (upper-case hex)."""
+    _, out, _ = openssl(["x509", "-inform", "DER", "-noout", "-serial"], input=der)
+    return out.strip().split("=", 1)[1].upper()
+
+
+def der_subject(der):
+    _, out, _ = openssl(["x509", "-inform", "DER", "-noout", "-subject"], input=der)
+    return out.strip()
+
+
+def https_request(port, method="GET", path="/", host="localhost", sni=None, headers=None, body=None,
+                  timeout=DEFAULT_TIMEOUT, context=None):
+    """One request over a new TLS connection (SNI defaults to host); returns a Response with .peer_serial."""
+    with TlsConn(port, server_name=host if sni is None else (sni or None), timeout=timeout, context=context) as c:
+        c.send(build_request(method, path, host, headers, body))
+        r = c.read_response(method)
+        r.peer_serial = c.peer_serial()
+        return r
+
+
+def s_client(port, args=(), sni=None, input=b"", timeout=15):
+    """Runs `openssl s_client -connect 127.0.0.1:port [-servername sni] ARGS` with `input` on stdin (then EOF);
+    returns (rc, stdout + stderr)."""
+    cmd = ["s_client", "-connect", "127.0.0.1:%d" % port]
+    if sni:
+        cmd += ["-servername", sni]
+    rc, out, err = openssl(cmd + list(args), input=input, timeout=timeout, check=False)
+    return rc, out + err

@@ -225,5 +225,12 @@ def served_by(ingressd, host, path="/"):
 
 
 def wait_served(ingressd, host, want, path="/", timeout=5.0):
-    return h.wait_until(lambda: served_by(ingressd, host, path) == want, timeout=timeout,
-                        what="%s%s served by %r (last: %r)" % (host, path, want, served_by(ingressd, host, path)))
+    last = []
+
+    def check():
+        last[:] = [served_by(ingressd, host, path)]
+        return last[0] == want
+    try:
+        return h.wait_until(check, timeout=timeout, what="%s%s served by %r" % (host, path, want))
+    except AssertionError as e:
+        raise AssertionError("%s (last: %r)" % (e, last[0] if last else None)) from None

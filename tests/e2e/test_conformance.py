@@ -8,11 +8,14 @@ body. The steps check: status code, which Service answered, host, path,
 method and proto as seen by the backend, User-Agent unchanged, response proto
 and the response headers Content-Length, Content-Type, Date and Server.
 
-Not run: the TLS scenario of host_rules (GET https://foo.bar.com with SNI,
-checking the served certificate's SAN). TLS termination is not built yet
-(--https-port is reserved) and the ssl module is outside this suite's allowed
-modules; it is listed as skipped.
+host_rules has a TLS scenario: a self-signed Secret "conformance-tls" for
+foo.bar.com, GET https://foo.bar.com with SNI, and the served certificate must
+name foo.bar.com. The suite's plain GET http://foo.bar.com is answered with
+ingressd's (and ingress-nginx's) 308 to https for a host with TLS; Go's client
+follows it, and so does this test, over TLS, to the same backend.
 """
+
+import os
 
 import unittest
 
@@ -124,10 +127,17 @@ class HostRules(ConformanceCase):
         ])
         ing["spec"]["tls"] = [{"hosts": ["foo.bar.com"], "secretName": "conformance-tls"}]
         objs.append(ing)
+        # "Given a self-signed TLS secret named conformance-tls for the foo.bar.com hostname"
+        cls.cert = h.CertFactory(os.path.join(cls.cres.tempdir(), "certs")).leaf("conformance", ["foo.bar.com"])
+        objs.append(h.cert_secret("conformance-tls", cls.cert, namespace=cls.NAMESPACE))
         cls.serve(objs)
 
     def test_host_rule_sends_traffic_to_the_matching_backend(self):
         r = go_request(self.srv, "GET", "foo.bar.com", "/")
+        # A host with TLS: plain HTTP is redirected to https (308); follow it as Go's client does.
+        self.assertEqual(r.status, 308, r)
+        self.assertEqual(r.headers.get("Location"), "https://foo.bar.com:%d/" % self.srv.https_port)
+        r = h.https_request(self.srv.https_port, "GET", "/", host="foo.bar.com", headers=[("User-Agent", GO_UA)])
         self.assert_captured(r, service="foo-bar-com", host="foo.bar.com")
 
     def test_hostname_that_does_not_match_is_not_routed(self):
@@ -143,9 +153,14 @@ class HostRules(ConformanceCase):
     def test_wildcard_does_not_match_no_label(self):
         self.assertEqual(go_request(self.srv, "GET", "foo.com", "/").status, 404)
 
-    @unittest.skip("TLS termination is not built yet (--https-port is reserved); needs the ssl module")
     def test_host_rule_sends_tls_traffic_to_the_matching_backend(self):
-        pass
+        r = h.https_request(self.srv.https_port, "GET", "/", host="foo.bar.com", headers=[("User-Agent", GO_UA)])
+        self.assert_captured(r, service="foo-bar-com", host="foo.bar.com")
+        # The certificate served for SNI foo.bar.com is the Secret's, and names foo.bar.com.
+        self.assertEqual(r.peer_serial, self.cert.serial)
+        with h.TlsConn(self.srv.https_port, server_name="foo.bar.com") as c:
+            _, out, _ = h.openssl(["x509", "-inform", "DER", "-noout", "-ext", "subjectAltName"], input=c.peer_der())
+        self.assertIn("DNS:foo.bar.com", out)
 
 
 # ----------------------------------------------------------------------------

@@ -122,34 +122,46 @@ class TestSync(KubeTestCase):
         f = self.fixture()
         api = f.api()
         self.backend(api, "alpaca")
+        certs = h.CertFactory(self.tempdir())
+        v1 = certs.leaf("s-v1", ["s.example.com"])
+        v2 = certs.leaf("s-v2", ["s.example.com"])
         ing = self.ingressd(f)
         i = h.ingress("secure", rules=[h.rule("s.example.com", [h.http_path("/", "alpaca")])])
-        i["spec"]["tls"] = [{"hosts": ["s.example.com"], "secretName": "s-cert"}]
-        api.create(i)
-        k.wait_served(ing, "s.example.com", "alpaca")
+        api.create(h.with_tls(i, [(["s.example.com"], "s-cert")]))
+        k.wait_served(ing, "s.example.com", 308)  # a TLS host: plain HTTP is redirected
+
+        def served_serial():
+            r = h.https_request(ing.https_port, host="s.example.com")
+            self.assertEqual(r.json()["service"], "alpaca")
+            return r.peer_serial
 
         def secret_diags():
             return [d for d in ing.config()["diagnostics"] if d.get("reason") == "SecretNotFound"]
         h.wait_until(lambda: len(secret_diags()) == 1, what="a SecretNotFound diagnostic")
+        default_serial = served_serial()
+        self.assertNotIn(default_serial, (v1.serial, v2.serial))
         # An Opaque Secret of that name is not watched (fieldSelector type=kubernetes.io/tls).
-        api.create(tls_secret("s-cert", type_="Opaque"))
+        api.create(h.cert_secret("s-cert", v1, encoding="data") | {"type": "Opaque"})
         time.sleep(0.3)
         self.assertEqual(ing.config()["objects"]["Secret"], 0)
+        self.assertEqual(served_serial(), default_serial)
         api.delete("Secret", "s-cert")
-        api.create(tls_secret("s-cert"))
-        h.wait_until(lambda: not secret_diags(), what="the diagnostic to go")
-        self.assertEqual(ing.config()["objects"]["Secret"], 1)
-        # Rotation: the new version is what ingressd holds.
+        api.create(h.cert_secret("s-cert", v1, encoding="data"))
+        h.wait_until(lambda: served_serial() == v1.serial, what="the certificate of the Secret")
+        self.assertFalse(secret_diags())
+        # Rotation: the new certificate is served, and the store holds the new version.
+        new = api.patch("Secret", "s-cert", h.cert_secret("s-cert", v2, encoding="data"))
+        h.wait_until(lambda: served_serial() == v2.serial, what="the rotated certificate")
 
         def held_rv():
             for o in ing.admin("/debug/objects").json()["objects"]:
                 if o["kind"] == "Secret" and o["name"] == "s-cert":
                     return o["resourceVersion"]
             return None
-        for n in range(2):
-            new = api.patch("Secret", "s-cert", {"data": {"tls.crt": "Uk9UQVRFRA%d=" % n}})
-            h.wait_until(lambda: held_rv() == new["metadata"]["resourceVersion"], what="the rotated Secret")
-            self.assertFalse(secret_diags())
+        self.assertEqual(held_rv(), new["metadata"]["resourceVersion"])
+        # Deleted: back to the default certificate.
+        api.delete("Secret", "s-cert")
+        h.wait_until(lambda: served_serial() == default_serial, what="the default certificate again")
 
 
 class TestKubectl(KubeTestCase):
