@@ -139,6 +139,11 @@ TEST(WatchEvent, ParseLines) {
   EXPECT_FALSE(parse_watch_event(R"({"type":"WEIRD","object":{}})", err));
   EXPECT_FALSE(parse_watch_event(R"({"type":"ADDED"})", err));
   EXPECT_FALSE(parse_watch_event("[]", err));
+  // Odd types never throw: they give empty ids.
+  ev = parse_watch_event(R"({"type":"ADDED","object":{"metadata":{"name":5,"namespace":null,"resourceVersion":[]}}})", err);
+  ASSERT_TRUE(ev);
+  EXPECT_EQ(object_id(ev->object), "/");
+  EXPECT_EQ(object_rv(ev->object), "");
 }
 
 json obj(const std::string& ns, const std::string& name, const std::string& rv) {

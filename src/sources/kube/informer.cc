@@ -87,16 +87,22 @@ int error_event_code(const WatchEvent& ev) {
   return c != ev.object.end() && c->is_number_integer() ? c->get<int>() : 0;
 }
 
+std::string json_str(const nlohmann::json& obj, const char* key) {
+  if (!obj.is_object()) return "";
+  auto it = obj.find(key);
+  return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 std::string object_id(const nlohmann::json& obj) {
   auto md = obj.find("metadata");
   if (md == obj.end() || !md->is_object()) return "/";
-  return md->value("namespace", "") + "/" + md->value("name", "");
+  return json_str(*md, "namespace") + "/" + json_str(*md, "name");
 }
 
 std::string object_rv(const nlohmann::json& obj) {
   auto md = obj.find("metadata");
   if (md == obj.end() || !md->is_object()) return "";
-  return md->value("resourceVersion", "");
+  return json_str(*md, "resourceVersion");
 }
 
 RelistDiff diff_relist(const KnownObjects& known, const std::vector<nlohmann::json>& items) {
@@ -130,7 +136,7 @@ Change to_change(const ResourceInfo& r, const nlohmann::json& obj, bool deleted,
       stub.meta.namespace_ = c.key.namespace_;
       stub.meta.name = c.key.name;
       if (auto md = obj.find("metadata"); md != obj.end() && md->is_object()) {
-        stub.meta.uid = md->value("uid", "");
+        stub.meta.uid = json_str(*md, "uid");
         if (auto an = md->find("annotations"); an != md->end() && an->is_object())
           for (auto it = an->begin(); it != an->end(); ++it)
             if (it->is_string()) stub.meta.annotations[it.key()] = it->get<std::string>();
@@ -207,9 +213,9 @@ bool Informer::list(KubeSession& s) {
     }
     if (j["items"].is_array())
       for (auto& it : j["items"]) items.push_back(std::move(it));
-    auto md = j.value("metadata", nlohmann::json::object());
-    rv = md.value("resourceVersion", "");
-    cont = md.value("continue", "");
+    const nlohmann::json& md = j.contains("metadata") ? j["metadata"] : nlohmann::json::object();
+    rv = json_str(md, "resourceVersion");
+    cont = json_str(md, "continue");
     if (cont.empty()) break;
   }
   if (stop_) return false;
@@ -251,7 +257,8 @@ Informer::WatchEnd Informer::watch(KubeSession& s, int timeout_s) {
                               timeout_s);
   if (!r_.field_selector.empty()) q += "&fieldSelector=" + url_escape(r_.field_selector);
   WatchEnd end = WatchEnd::Timeout;
-  auto on_line = [&](std::string_view line) {
+  // Runs inside libcurl's write callback: nothing may throw through it.
+  auto handle_line = [&](std::string_view line) {
     std::string err;
     auto ev = parse_watch_event(line, err);
     if (!ev) {
@@ -268,7 +275,7 @@ Informer::WatchEnd Informer::watch(KubeSession& s, int timeout_s) {
         if (code == 410) {
           end = WatchEnd::Gone;
         } else {
-          log_warn("kube: {}: watch error event: {}", name(), ev->object.value("message", ev->object.dump()));
+          log_warn("kube: {}: watch error event: {}", name(), json_str(ev->object, "message"));
           end = WatchEnd::Error;
         }
         return false;
@@ -291,6 +298,15 @@ Informer::WatchEnd Informer::watch(KubeSession& s, int timeout_s) {
     deliver_(std::move(one), false);
     return true;
   };
+  auto on_line = [&](std::string_view line) {
+    try {
+      return handle_line(line);
+    } catch (const std::exception& e) {
+      log_warn("kube: {}: cannot handle a watch event ({}); reopening the watch", name(), e.what());
+      end = WatchEnd::Error;
+      return false;
+    }
+  };
   HttpResult res = s.stream_lines(collection_path(r_, ns_) + q, on_line, stop_, timeout_s + 60);
   watch_connected_ = res.status == 200;
   if (stop_) return WatchEnd::Stopped;
@@ -312,7 +328,13 @@ void Informer::run() {
   auto next_resync = std::chrono::steady_clock::now();
   while (!stop_) {
     if (need_list) {
-      if (!list(s)) {
+      bool listed = false;
+      try {
+        listed = list(s);
+      } catch (const std::exception& e) {  // a malformed list: as if it had failed
+        log_warn("kube: {}: cannot handle the list ({})", name(), e.what());
+      }
+      if (!listed) {
         if (!sleep_ms(backoff.next_ms())) break;
         continue;
       }

@@ -59,6 +59,8 @@ int error_event_code(const WatchEvent& ev);
 
 // What an informer knows: "namespace/name" → resourceVersion.
 using KnownObjects = std::map<std::string, std::string>;
+// A string member of a JSON object, "" when absent or not a string (never throws).
+std::string json_str(const nlohmann::json& obj, const char* key);
 std::string object_id(const nlohmann::json& obj);  // "namespace/name" ("/name" for cluster-scoped)
 std::string object_rv(const nlohmann::json& obj);
 // A fresh list against what is known: items that are new or whose

@@ -216,7 +216,7 @@ std::optional<ExecCredential> parse_exec_credential(std::string_view json_text, 
     err = "exec plugin: output is not a JSON object";
     return std::nullopt;
   }
-  if (j.value("kind", "") != "ExecCredential") {
+  if (!j.contains("kind") || j["kind"] != "ExecCredential") {
     err = "exec plugin: output is not an ExecCredential";
     return std::nullopt;
   }

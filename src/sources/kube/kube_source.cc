@@ -20,7 +20,7 @@ void ObservedIngressStatus::observe(const nlohmann::json& obj, bool deleted) {
     if (l != st->end() && l->is_object() && l->contains("ingress") && (*l)["ingress"].is_array()) lb = (*l)["ingress"];
   }
   std::string uid;
-  if (auto md = obj.find("metadata"); md != obj.end() && md->is_object()) uid = md->value("uid", "");
+  if (auto md = obj.find("metadata"); md != obj.end() && md->is_object()) uid = json_str(*md, "uid");
   by_id_[id] = {std::move(lb), std::move(uid)};
 }
 

@@ -8,6 +8,7 @@
 
 #include "core/log.h"
 #include "core/strings.h"
+#include "sources/kube/informer.h"
 
 namespace ingressd::kube {
 namespace {
@@ -115,11 +116,15 @@ bool LeaderElector::try_acquire_or_renew(KubeSession& s) {
   }
   auto lease = nlohmann::json::parse(r.body, nullptr, false);
   if (!lease.is_object()) return false;
-  auto spec = lease.value("spec", nlohmann::json::object());
+  nlohmann::json spec = lease.contains("spec") && lease["spec"].is_object() ? lease["spec"] : nlohmann::json::object();
   LeaseView v;
-  v.holder = spec.value("holderIdentity", "");
-  v.renew_time = spec.value("renewTime", "");
-  v.lease_duration_s = spec.value("leaseDurationSeconds", 0);
+  v.holder = json_str(spec, "holderIdentity");
+  v.renew_time = json_str(spec, "renewTime");
+  if (spec.contains("leaseDurationSeconds") && spec["leaseDurationSeconds"].is_number_integer())
+    v.lease_duration_s = spec["leaseDurationSeconds"].get<int64_t>();
+  int64_t transitions = spec.contains("leaseTransitions") && spec["leaseTransitions"].is_number_integer()
+                            ? spec["leaseTransitions"].get<int64_t>()
+                            : 0;
   if (!may_acquire(v, opts_.identity, obs_, steady_ms(), opts_.lease_duration_ms)) {
     held_by_other_ = true;
     return false;
@@ -130,7 +135,7 @@ bool LeaderElector::try_acquire_or_renew(KubeSession& s) {
   next["spec"]["renewTime"] = now;
   if (v.holder != opts_.identity) {
     next["spec"]["acquireTime"] = now;
-    next["spec"]["leaseTransitions"] = spec.value("leaseTransitions", 0) + (v.holder.empty() ? 0 : 1);
+    next["spec"]["leaseTransitions"] = transitions + (v.holder.empty() ? 0 : 1);
   }
   // metadata.resourceVersion stays as read: the PUT fails with 409 if anyone wrote in between.
   HttpResult u = s.request("PUT", path, next.dump());
@@ -143,7 +148,7 @@ void LeaderElector::release(KubeSession& s) {
   HttpResult r = s.request("GET", path, {}, "application/json", 3000);
   if (!r.ok()) return;
   auto lease = nlohmann::json::parse(r.body, nullptr, false);
-  if (!lease.is_object() || lease["spec"].value("holderIdentity", "") != opts_.identity) return;
+  if (!lease.is_object() || !lease.contains("spec") || json_str(lease["spec"], "holderIdentity") != opts_.identity) return;
   lease["spec"]["holderIdentity"] = "";
   lease["spec"]["leaseDurationSeconds"] = 1;
   lease["spec"]["renewTime"] = micro_time(now_unix_us());
@@ -155,7 +160,12 @@ void LeaderElector::run() {
   s.set_stop_flag(&stop_);
   while (!stop_) {
     held_by_other_ = false;
-    bool ok = try_acquire_or_renew(s);
+    bool ok = false;
+    try {
+      ok = try_acquire_or_renew(s);
+    } catch (const std::exception& e) {  // a Lease we cannot read: as if the request had failed
+      log_warn("kube: lease {}: {}", opts_.name, e.what());
+    }
     int64_t now = steady_ms();
     if (ok) {
       last_renew_ms_ = now;
@@ -172,7 +182,10 @@ void LeaderElector::run() {
   }
   if (leader_) {
     s.set_stop_flag(nullptr);  // the release itself must go through (3 s at most)
-    release(s);
+    try {
+      release(s);
+    } catch (const std::exception&) {
+    }
     set_leader(false);
   }
 }

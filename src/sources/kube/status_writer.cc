@@ -98,7 +98,7 @@ bool StatusWriter::publish_lb(KubeSession& s, nlohmann::json& out) {
   nlohmann::json lb;
   if (svc.is_object() && svc.contains("status") && svc["status"].is_object() && svc["status"].contains("loadBalancer") &&
       svc["status"]["loadBalancer"].is_object())
-    lb = svc["status"]["loadBalancer"].value("ingress", nlohmann::json::array());
+    lb = svc["status"]["loadBalancer"].contains("ingress") ? svc["status"]["loadBalancer"]["ingress"] : nlohmann::json();
   out = normalize_lb(lb);
   // A Service that has no load balancer address (yet; or type ClusterIP) is
   // published by its external IPs, as ingress-nginx does.
@@ -189,7 +189,11 @@ void StatusWriter::run() {
       if (!have_input_) continue;
     }
     if (leader_ && !leader_->is_leader()) continue;
-    pass(s);
+    try {
+      pass(s);
+    } catch (const std::exception& e) {  // an answer we cannot read: try again on the next pass
+      log_warn("kube: status writer: {}", e.what());
+    }
   }
 }
 
