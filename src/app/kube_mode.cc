@@ -16,7 +16,12 @@ bool KubeMode::start(std::string& err) {
   const KubeServeOptions& k = o_.kube;
   std::optional<kube::KubeConfig> cfg;
   if (!k.kubeconfig.empty()) cfg = kube::load_kubeconfig(k.kubeconfig, k.context, err);
-  else cfg = kube::in_cluster_config(err);
+  else {
+    // The service account's files are where the kubelet mounts them, unless
+    // INGRESSD_SERVICE_ACCOUNT_DIR says otherwise (tests; unusual mounts).
+    const char* sa = std::getenv("INGRESSD_SERVICE_ACCOUNT_DIR");
+    cfg = kube::in_cluster_config(err, sa && *sa ? sa : kube::kServiceAccountDir);
+  }
   if (!cfg) return false;
   auto dur = [&](const std::string& v, const char* flag, int64_t& out) {
     auto ms = kube::parse_duration_ms(v);

@@ -342,6 +342,43 @@ class TestClient(KubeTestCase):
         self.assertEqual(k.served_by(ins, "web.example.com"), "alpaca")
         self.assertIn("NOT verified", ins.log())
 
+    def test_in_cluster_service_account(self):
+        f = self.fixture(tokens=("sa-token-1", "admin"))
+        api = f.api("admin")
+        self.backend(api, "alpaca")
+        api.create(h.ingress("web", rules=[h.rule("web.example.com", [h.http_path("/", "alpaca")])]))
+        sa = self.tempdir()
+        for name, text in (("token", "sa-token-1"), ("namespace", "ingressd\n")):
+            with open(os.path.join(sa, name), "w") as fh:
+                fh.write(text)
+        with open(f.ca) as src, open(os.path.join(sa, "ca.crt"), "w") as dst:
+            dst.write(src.read())
+        env = dict(os.environ, KUBERNETES_SERVICE_HOST="127.0.0.1", KUBERNETES_SERVICE_PORT=str(f.port),
+                   INGRESSD_SERVICE_ACCOUNT_DIR=sa)
+        http_port, admin_port = h.free_port(), h.free_port()
+        log = os.path.join(self.tempdir(), "ingressd.log")
+        import subprocess
+        with open(log, "wb") as lf:
+            p = subprocess.Popen([h.BIN, "serve", "--in-cluster", "--http-port", str(http_port), "--https-port", "0",
+                                  "--admin-port", str(admin_port), "--workers", "1", "--access-log", "off"],
+                                 stdin=subprocess.DEVNULL, stdout=lf, stderr=subprocess.STDOUT, env=env)
+        proc = h.Ingressd(p, log, "", http_port, 0, admin_port)
+        self.res.procs.append(proc)
+        self.log_on_failure(proc)
+        h.wait_port(admin_port, proc=p)
+        h.wait_until(lambda: proc.admin("/readyz").status == 200, what="ready in-cluster")
+        self.assertEqual(k.served_by(proc, "web.example.com"), "alpaca")
+        # The Lease is in the pod's namespace.
+        h.wait_until(lambda: api.get("Lease", "ingressd-leader", namespace="ingressd"), what="the lease")
+        # The projected token rotates: the file changes, the old token stops working.
+        with open(os.path.join(sa, "token"), "w") as fh:
+            fh.write("sa-token-2")
+        api.control("tokens?set=sa-token-2,admin")
+        api.control("drop-watches")
+        api.create(h.ingress("web2", rules=[h.rule("web2.example.com", [h.http_path("/", "alpaca")])]))
+        k.wait_served(proc, "web2.example.com", "alpaca", timeout=10)
+        self.assertIn("sa-token-2", {r["token"] for r in api.requests()})
+
     def test_client_certificate(self):
         f = self.fixture(tokens=("admin", "cert:ingressd-client"))
         api = f.api("admin")
