@@ -186,14 +186,26 @@ class TestKubectl(KubeTestCase):
         self.assertEqual(k.served_by(ing, "other.example.com"), "be-default")
         rc, out, err = k.kubectl(f, ["apply", "--validate=false", "-f", example])
         self.assertEqual((rc, "unchanged" in out), (0, True), out + err)
-        rc, out, err = k.kubectl(f, ["patch", "ingress", "host-ingress", "--type=merge", "-p", json.dumps(
-            {"spec": {"rules": [h.rule("llama.example.com", [h.http_path("/", "alpaca")])]}})])
-        self.assertEqual(rc, 0, err)
+        # Modify: the example with another host, applied again (kubectl sends a
+        # strategic merge patch computed from last-applied-configuration).
+        with open(example) as fh:
+            changed = fh.read().replace("alpaca.example.com", "llama.example.com")
+        changed_path = os.path.join(d, "host-ingress.yaml")
+        with open(changed_path, "w") as fh:
+            fh.write(changed)
+        rc, out, err = k.kubectl(f, ["apply", "--validate=false", "-f", changed_path])
+        self.assertEqual((rc, "configured" in out), (0, True), out + err)
         k.wait_served(ing, "llama.example.com", "alpaca")
         self.assertEqual(k.served_by(ing, "alpaca.example.com"), "be-default")
+        # And kubectl patch.
+        rc, out, err = k.kubectl(f, ["patch", "ingress", "host-ingress", "--type=merge", "-p", json.dumps(
+            {"spec": {"rules": [h.rule("vicuna.example.com", [h.http_path("/", "alpaca")])]}})])
+        self.assertEqual(rc, 0, err)
+        k.wait_served(ing, "vicuna.example.com", "alpaca")
+        self.assertEqual(k.served_by(ing, "llama.example.com"), "be-default")
         rc, out, err = k.kubectl(f, ["delete", "-f", example])
         self.assertEqual(rc, 0, err)
-        k.wait_served(ing, "llama.example.com", 404)
+        k.wait_served(ing, "vicuna.example.com", 404)
         self.assertEqual(k.served_by(ing, "other.example.com"), 404)
 
 
