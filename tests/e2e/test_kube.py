@@ -334,20 +334,21 @@ class TestResilience(KubeTestCase):
 
 class TestClient(KubeTestCase):
     def test_server_certificate_is_verified(self):
-        f = self.fixture()
+        f = self.fixture(tokens=("test-token", "secret-of-the-misconfigured-one"))
         api = f.api()
         self.backend(api, "alpaca")
         api.create(h.ingress("web", rules=[h.rule("web.example.com", [h.http_path("/", "alpaca")])]))
         other = k.make_certs(self.res)  # another CA: the server's certificate does not chain to it
         d = self.tempdir()
-        kc = k.write_kubeconfig(d, f.server, os.path.join(other, "ca.crt"), token=f.tokens[0])
+        kc = k.write_kubeconfig(d, f.server, os.path.join(other, "ca.crt"), token="secret-of-the-misconfigured-one")
         bad = k.start_ingressd_kube(self.res, kc, wait_ready=False)
         # With the right CA given inline (certificate-authority-data): fine.
         good = self.ingressd(f, ca_inline=True)
         self.assertEqual(k.served_by(good, "web.example.com"), "alpaca")
         self.assertEqual(bad.admin("/readyz").status, 503)
         self.assertIn("certificate", bad.log().lower())
-        self.assertEqual([r for r in api.requests() if r["token"] is None], [])
+        # It never got as far as a request: its token was not sent.
+        self.assertEqual([r for r in api.requests() if r["token"] == "secret-of-the-misconfigured-one"], [])
         # insecure-skip-tls-verify is honoured, with a warning.
         kc2 = k.write_kubeconfig(d, f.server, None, token=f.tokens[0], name="insecure", insecure=True)
         ins = k.start_ingressd_kube(self.res, kc2)
