@@ -13,7 +13,7 @@ trap cleanup EXIT INT TERM
 "$bin" echo --name alpaca --port 9001 & pids+=($!)
 "$bin" echo --name bandicoot --port 9002 & pids+=($!)
 "$bin" echo --name be-default --port 9003 & pids+=($!)
-"$bin" serve --manifests examples --http-port "${HTTP_PORT:-8080}" & pids+=($!)
+"$bin" serve --manifests examples --http-port "${HTTP_PORT:-8080}" --https-port "${HTTPS_PORT:-8443}" & pids+=($!)
 cat <<MSG
 
 ingressd demo is up. Try:
@@ -21,6 +21,7 @@ ingressd demo is up. Try:
   curl -H 'Host: bandicoot.example.com' localhost:${HTTP_PORT:-8080}/a/
   curl -H 'Host: bandicoot.example.com' localhost:${HTTP_PORT:-8080}/
   curl -H 'Host: anything.else' localhost:${HTTP_PORT:-8080}/
+  curl -k --http2 -H 'Host: alpaca.example.com' https://localhost:${HTTPS_PORT:-8443}/
   curl localhost:10254/debug/routes
 Edit a file in examples/ and ingressd reloads it. Ctrl-C stops everything.
 

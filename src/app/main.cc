@@ -74,6 +74,8 @@ int main(int argc, char** argv) {
   serve->add_option("--access-log-format", so.access_log_format, "json or text (see docs/observability.md)")
       ->check(CLI::IsMember({"json", "text"}))->capture_default_str();
   serve->add_option("--access-log-sample", so.access_log_sample, "Log one request in N")->capture_default_str();
+  serve->add_option("--request-metrics", so.proxy.request_metrics,
+                    "Per-route request counters and histograms at /metrics (true/false)")->capture_default_str();
   serve->add_option("--max-body-bytes", so.proxy.max_body_bytes, "Request body limit, 413 beyond (0 = none)")->capture_default_str();
   serve->add_option("--max-connections", so.proxy.max_connections, "Client connections (0 = no limit); excess get 503")->capture_default_str();
   serve->add_option("--max-requests-per-backend", so.proxy.max_requests_per_backend,

@@ -76,8 +76,9 @@ int run_serve(const ServeOptions& o) {
     cert_inputs.default_secret = o.default_ssl_certificate;
     cert_inputs.cache = &cert_cache;
     if (o.default_ssl_certificate.empty())
-      log_info("TLS: no --default-ssl-certificate; handshakes no Ingress answers for get a self-signed certificate "
-               "generated at start-up (serial {})", cert_inputs.self_signed->serial);
+      log_info("TLS: no --default-ssl-certificate given: clients whose server name (SNI) matches no Ingress's "
+               "certificate get a self-signed certificate generated at start-up (serial {})",
+               cert_inputs.self_signed->serial);
   }
 
   ObjectStore store;

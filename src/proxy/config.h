@@ -17,6 +17,7 @@ struct ProxyConfig {
   bool ssl_redirect = true;
   uint16_t redirect_https_port = 0;  // 0 = https_port
   std::string hsts;
+  bool request_metrics = true;  // per-route request counters and histograms (--request-metrics)
   bool h2c = false;  // HTTP/2 with prior knowledge on the plain port
   uint32_t h2_max_concurrent_streams = 128;  // Strict-Transport-Security value added to HTTPS responses ("" = none)
   int workers = 0;  // 0 = one per core

@@ -86,8 +86,13 @@ bool H2Session::on_input(Buffer& in) {
   ssize_t n = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(in.data()), in.size());
   in_input_ = false;
   if (n < 0) {
-    // A connection error: nghttp2 has queued a GOAWAY where it could.
-    if (n == NGHTTP2_ERR_FLOODED) w_.mutable_stats().http2_resets_refused.fetch_add(1, std::memory_order_relaxed);
+    // A connection error (bad preface, frame errors, CONTINUATION or
+    // SETTINGS/PING floods): GOAWAY with the reason, then close.
+    uint32_t code = n == NGHTTP2_ERR_FLOODED || n == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS ? NGHTTP2_ENHANCE_YOUR_CALM
+                    : n == NGHTTP2_ERR_HEADER_COMP                                         ? NGHTTP2_COMPRESSION_ERROR
+                                                                                           : NGHTTP2_PROTOCOL_ERROR;
+    if (nghttp2_session_terminate_session(session_, code) != 0)
+      w_.mutable_stats().http2_resets_refused.fetch_add(1, std::memory_order_relaxed);  // no GOAWAY to count it by
     broken_ = true;
     in.consume(in.size());
   } else {
@@ -503,6 +508,11 @@ void H2Session::sweep(int64_t now, int64_t stall_ms) {
 // it to stop (RFC 9113 §8.1), so that the stream does not linger half-closed.
 int H2Session::on_frame_send(nghttp2_session* session, const nghttp2_frame* f, void* ud) {
   auto* self = static_cast<H2Session*>(ud);
+  if (f->hd.type == NGHTTP2_GOAWAY && f->goaway.error_code != NGHTTP2_NO_ERROR) {
+    // Closed for a protocol error or abuse (rapid reset, floods), whoever noticed it: us or nghttp2.
+    self->w_.mutable_stats().http2_resets_refused.fetch_add(1, std::memory_order_relaxed);
+    return 0;
+  }
   if ((f->hd.type != NGHTTP2_DATA && f->hd.type != NGHTTP2_HEADERS) || !(f->hd.flags & NGHTTP2_FLAG_END_STREAM))
     return 0;
   Stream* s = self->find(f->hd.stream_id);

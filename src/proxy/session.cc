@@ -1136,19 +1136,23 @@ void ClientConn::record(int status) {
   ex().recorded = true;
   TableRef* t = ex().table ? ex().table : w_.table();
   if (!t) return;
+  AccessLog* log = w_.access_log();
+  const bool logging = log && log->enabled();
+  if (!w_.cfg.request_metrics && !logging) return;
   const int64_t now = mono_us();
   const int64_t dur = now - ex().start_us;
   const uint64_t bytes_out = sent_total_ + out_.size() - ex().out_mark;
-  RouteCounters& c = w_.route_counters(t, ex().stats_id);
-  int cls = status / 100;
-  if (cls < 0 || cls > 5) cls = 0;
-  c.requests[ex().method][cls].add(1);
-  c.bytes_in.add(ex().bytes_in);
-  c.bytes_out.add(bytes_out);
-  c.duration.observe(dur);
-  if (ex().upstream_us >= 0) c.upstream.observe(ex().upstream_us);
-  AccessLog* log = w_.access_log();
-  if (!log || !log->enabled()) return;
+  if (w_.cfg.request_metrics) {
+    RouteCounters& c = w_.route_counters(t, ex().stats_id);
+    int cls = status / 100;
+    if (cls < 0 || cls > 5) cls = 0;
+    c.requests[ex().method][cls].add(1);
+    c.bytes_in.add(ex().bytes_in);
+    c.bytes_out.add(bytes_out);
+    c.duration.observe(dur);
+    if (ex().upstream_us >= 0) c.upstream.observe(ex().upstream_us);
+  }
+  if (!logging) return;
   if (log->sample() > 1 && w_.next_random() % static_cast<uint64_t>(log->sample()) != 0) return;
   std::string& b = w_.log_buffer();
   std::string_view upstream = ex().endpoint ? std::string_view(ex().endpoint->text) : std::string_view();
@@ -1346,6 +1350,13 @@ void ClientConn::pump_h2() {
   if (h2_->wants_output() && out_.size() < kHigh) again_ = true;
   if (h2_->finished() || (read_eof_ && in_.empty())) closing_ = true;
   if (out_.size() >= kHigh && can_write_) again_ = true;  // flush, then produce more
+}
+
+void ClientConn::begin_shutdown() {
+  if (phase_ != Phase::H2 || goaway_sent_) return;
+  goaway_sent_ = true;  // no new streams; those in progress finish
+  h2_->shutdown();
+  wake();
 }
 
 bool ClientConn::close_when_idle() {

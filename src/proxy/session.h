@@ -30,6 +30,8 @@ class ClientConn final : public IoHandler {
   // Shutdown of an idle connection: true when it can be closed now; an
   // HTTP/2 connection first sends GOAWAY and closes itself once it is out.
   bool close_when_idle();
+  // Shutdown of a busy connection: an HTTP/2 one sends GOAWAY at once.
+  void begin_shutdown();
   bool is_stream() const { return h2_parent_ != nullptr || stream_id_ != 0; }
   // Drive again soon (from the same event batch); safe from anywhere.
   void wake();

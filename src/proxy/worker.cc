@@ -508,7 +508,8 @@ void Worker::run() {
       std::vector<ClientConn*> snapshot = clients_;
       for (ClientConn* c : snapshot) {
         if (c->list_index == SIZE_MAX) continue;
-        if (c->idle() && c->close_when_idle()) close_client(c);
+        if (!c->idle()) c->begin_shutdown();
+        else if (c->close_when_idle()) close_client(c);
       }
       for (ClientConn* c : client_graveyard_) delete c;
       client_graveyard_.clear();

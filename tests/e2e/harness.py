@@ -949,3 +949,150 @@ def s_client(port, args=(), sni=None, input=b"", timeout=15):
         cmd += ["-servername", sni]
     rc, out, err = openssl(cmd + list(args), input=input, timeout=timeout, check=False)
     return rc, out + err
+
+
+# --------------------------------------------------------------------------
+# HTTP/2 frames by hand (RFC 9113 §4.1: a 9-byte header + payload), for what
+# a well-behaved client library will not send: floods, bad sequences, raw
+# prefaces. Standard library only; header blocks come from the caller (HPACK).
+# --------------------------------------------------------------------------
+
+import struct  # noqa: E402 - kept with the HTTP/2 helpers
+
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+H2_DATA, H2_HEADERS, H2_PRIORITY, H2_RST_STREAM, H2_SETTINGS, H2_PUSH_PROMISE, H2_PING, H2_GOAWAY, \
+    H2_WINDOW_UPDATE, H2_CONTINUATION = range(10)
+H2_FRAME_NAMES = {0: "DATA", 1: "HEADERS", 2: "PRIORITY", 3: "RST_STREAM", 4: "SETTINGS", 5: "PUSH_PROMISE",
+                  6: "PING", 7: "GOAWAY", 8: "WINDOW_UPDATE", 9: "CONTINUATION"}
+H2_FLAG_END_STREAM = 0x1
+H2_FLAG_ACK = 0x1
+H2_FLAG_END_HEADERS = 0x4
+H2_FLAG_PADDED = 0x8
+H2_FLAG_PRIORITY = 0x20
+
+H2_NO_ERROR, H2_PROTOCOL_ERROR, H2_INTERNAL_ERROR, H2_FLOW_CONTROL_ERROR, H2_SETTINGS_TIMEOUT, \
+    H2_STREAM_CLOSED, H2_FRAME_SIZE_ERROR, H2_REFUSED_STREAM, H2_CANCEL, H2_COMPRESSION_ERROR, H2_CONNECT_ERROR, \
+    H2_ENHANCE_YOUR_CALM, H2_INADEQUATE_SECURITY, H2_HTTP_1_1_REQUIRED = range(14)
+H2_ERROR_NAMES = {0: "NO_ERROR", 1: "PROTOCOL_ERROR", 2: "INTERNAL_ERROR", 3: "FLOW_CONTROL_ERROR",
+                  4: "SETTINGS_TIMEOUT", 5: "STREAM_CLOSED", 6: "FRAME_SIZE_ERROR", 7: "REFUSED_STREAM", 8: "CANCEL",
+                  9: "COMPRESSION_ERROR", 10: "CONNECT_ERROR", 11: "ENHANCE_YOUR_CALM", 12: "INADEQUATE_SECURITY",
+                  13: "HTTP_1_1_REQUIRED"}
+
+H2_SETTINGS_HEADER_TABLE_SIZE = 0x1
+H2_SETTINGS_ENABLE_PUSH = 0x2
+H2_SETTINGS_MAX_CONCURRENT_STREAMS = 0x3
+H2_SETTINGS_INITIAL_WINDOW_SIZE = 0x4
+H2_SETTINGS_MAX_FRAME_SIZE = 0x5
+H2_SETTINGS_MAX_HEADER_LIST_SIZE = 0x6
+
+
+def h2_frame(ftype, flags, stream_id, payload=b""):
+    """One HTTP/2 frame: length (24 bits), type, flags, stream id (31 bits), payload."""
+    n = len(payload)
+    return struct.pack(">BHBBI", n >> 16, n & 0xffff, ftype, flags, stream_id & 0x7fffffff) + bytes(payload)
+
+
+def h2_settings(settings=None, ack=False):
+    """A SETTINGS frame from {identifier: value} (or the ACK, which has no payload)."""
+    if ack:
+        return h2_frame(H2_SETTINGS, H2_FLAG_ACK, 0)
+    payload = b"".join(struct.pack(">HI", k, v) for k, v in (settings or {}).items())
+    return h2_frame(H2_SETTINGS, 0, 0, payload)
+
+
+def h2_rst_stream(stream_id, code=H2_CANCEL):
+    return h2_frame(H2_RST_STREAM, 0, stream_id, struct.pack(">I", code))
+
+
+def h2_window_update(stream_id, increment):
+    return h2_frame(H2_WINDOW_UPDATE, 0, stream_id, struct.pack(">I", increment & 0x7fffffff))
+
+
+def h2_goaway(last_stream_id, code=H2_NO_ERROR, debug=b""):
+    return h2_frame(H2_GOAWAY, 0, 0, struct.pack(">II", last_stream_id & 0x7fffffff, code) + debug)
+
+
+class H2Frame:
+    def __init__(self, ftype, flags, stream_id, payload):
+        self.type, self.flags, self.stream_id, self.payload = ftype, flags, stream_id, payload
+
+    @property
+    def name(self):
+        return H2_FRAME_NAMES.get(self.type, "UNKNOWN_%d" % self.type)
+
+    @property
+    def error_code(self):
+        """RST_STREAM's or GOAWAY's error code."""
+        if self.type == H2_RST_STREAM:
+            return struct.unpack(">I", self.payload[:4])[0]
+        if self.type == H2_GOAWAY:
+            return struct.unpack(">I", self.payload[4:8])[0]
+        return None
+
+    @property
+    def last_stream_id(self):
+        """GOAWAY's last stream id."""
+        return struct.unpack(">I", self.payload[:4])[0] & 0x7fffffff if self.type == H2_GOAWAY else None
+
+    def settings(self):
+        return dict(struct.unpack(">HI", self.payload[i:i + 6]) for i in range(0, len(self.payload) - 5, 6))
+
+    def __repr__(self):
+        extra = ""
+        if self.type in (H2_RST_STREAM, H2_GOAWAY):
+            extra = " %s" % H2_ERROR_NAMES.get(self.error_code, self.error_code)
+        if self.type == H2_GOAWAY:
+            extra += " last=%d debug=%r" % (self.last_stream_id, self.payload[8:80])
+        return "H2Frame(%s flags=0x%x stream=%d len=%d%s)" % (self.name, self.flags, self.stream_id,
+                                                               len(self.payload), extra)
+
+
+def read_h2_frame(conn):
+    """Reads one frame from a RawConn (or TlsConn); raises ConnectionClosed at EOF."""
+    hdr = conn.read_exact(9)
+    n = (hdr[0] << 16) | (hdr[1] << 8) | hdr[2]
+    ftype, flags = hdr[3], hdr[4]
+    sid = struct.unpack(">I", hdr[5:9])[0] & 0x7fffffff
+    return H2Frame(ftype, flags, sid, conn.read_exact(n) if n else b"")
+
+
+def read_h2_frames_until_close(conn, timeout=DEFAULT_TIMEOUT, max_frames=100000):
+    """Every frame until the peer closes (EOF or reset); returns (frames, closed) — closed False on timeout."""
+    frames = []
+    deadline = time.monotonic() + timeout
+    for _ in range(max_frames):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return frames, False
+        conn.sock.settimeout(left)
+        try:
+            frames.append(read_h2_frame(conn))
+        except ConnectionClosed:
+            return frames, True
+        except (ConnectionResetError, BrokenPipeError):
+            return frames, True
+        except socket.timeout:
+            return frames, False
+    return frames, False
+
+
+def proc_rss_kib(pid):
+    """VmRSS of a process in KiB (from /proc/PID/status)."""
+    with open("/proc/%d/status" % pid, "r", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for pid %d" % pid)
+
+
+def metric_value(metrics_text, name, labels=None):
+    """The value of one sample in Prometheus text (labels: the exact {...} text, or None for no labels)."""
+    want = name + (labels or "")
+    for line in metrics_text.splitlines():
+        if line.startswith("#"):
+            continue
+        key, _, value = line.rpartition(" ")
+        if key == want:
+            return float(value)
+    raise AssertionError("metric %s not found" % want)

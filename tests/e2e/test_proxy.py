@@ -624,6 +624,13 @@ class Paths(ProxyCase):
         j = self.echo_json(r, "alpaca")
         self.assertEqual(j["path"], "/abs?q=1")
 
+    def test_absolute_form_target_wins_over_host(self):
+        # RFC 9112 §3.2.2: Host is ignored; the target's authority routes and is the one Host forwarded.
+        r = self.srv.request("GET", "http://alpaca.test/abs", host="unknown.test")
+        j = self.echo_json(r, "alpaca")
+        self.assertEqual(j["host"], "alpaca.test")
+        self.assertEqual(j["headers"].get("Host"), ["alpaca.test"])
+
 
 class Admin(ProxyCase):
     def test_admin_endpoints(self):

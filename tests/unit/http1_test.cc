@@ -87,14 +87,20 @@ TEST(Http1Request, WebSocketUpgrade) {
   EXPECT_TRUE(p.head->websocket);
 }
 
-TEST(Http1Request, AbsoluteFormMustAgreeWithHost) {
+TEST(Http1Request, AbsoluteFormTargetReplacesHost) {
   const std::string req = "GET http://a.com/x?y HTTP/1.1\r\nHost: a.com\r\n\r\n";
   Parsed p = parse(req);  // views point into `req`
   ASSERT_GT(p.n, 0);
   EXPECT_EQ(p.head->authority, "a.com");
   EXPECT_EQ(p.head->path, "/x");
   EXPECT_EQ(p.head->query, "?y");
-  EXPECT_EQ(status_of("GET http://a.com/x HTTP/1.1\r\nHost: b.com\r\n\r\n"), 400);
+  // RFC 9112 §3.2.2: the Host header is ignored; the target's authority is the host.
+  const std::string other = "GET http://a.com/x HTTP/1.1\r\nHost: b.com\r\n\r\n";
+  Parsed q = parse(other);
+  ASSERT_GT(q.n, 0);
+  EXPECT_EQ(q.head->host, "a.com");
+  // Host is still required in HTTP/1.1 (§3.2), absolute-form or not.
+  EXPECT_EQ(status_of("GET http://a.com:8080/x HTTP/1.1\r\n\r\n"), 400);
 }
 
 // Each of these must be refused, never forwarded (RFC 9112; request smuggling defences).

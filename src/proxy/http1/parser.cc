@@ -443,12 +443,12 @@ long parse_request_head(const char* data, size_t len, RequestHead& out, ParseErr
     return -1;
   }
   if (!out.authority.empty()) {
-    // §3.2.2: the Host header is replaced by the target's authority; we
-    // refuse a disagreement instead, since someone downstream may not.
-    if (out.has_host && !iequals(out.host, out.authority)) {
-      err = {400, "Host header does not match the request target"};
-      return -1;
-    }
+    // §3.2.2: with an absolute-form target the server MUST ignore Host and
+    // use the target's authority. It becomes the Host we route by and the
+    // only Host forwarded (the client's Host line is dropped), so nobody
+    // downstream can read the request differently.
+    out.host = out.authority;
+    out.has_host = true;
   }
   out.is_head = out.method == "HEAD";
   out.websocket = out.conn_upgrade && IEQ(out.upgrade, "websocket") && out.method == "GET" && out.minor == 1;
