@@ -136,8 +136,8 @@ Diagnostics KubeMode::invalid_objects() const {
   return out;
 }
 
-void KubeMode::after_compile(const LoadOutcome& out, const Snapshot& snap, std::chrono::steady_clock::time_point arrived) {
-  auto lag = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - arrived).count();
+void KubeMode::after_compile(const LoadOutcome& out, const Snapshot& snap, std::chrono::steady_clock::duration lag_d) {
+  int64_t lag = std::chrono::duration_cast<std::chrono::microseconds>(lag_d).count();
   last_lag_us_ = lag;
   lag_sum_us_ += static_cast<uint64_t>(std::max<int64_t>(0, lag));
   ++lag_count_;

@@ -31,8 +31,9 @@ class KubeMode {
   bool drain_into(ObjectStore& store, std::chrono::steady_clock::time_point& oldest);
   bool synced() const { return synced_count_ == source_->informer_count(); }
   // After a compile: hands the served Ingresses and the diagnostics to the
-  // status writer; `arrived` = when the oldest event in this table arrived.
-  void after_compile(const LoadOutcome& out, const Snapshot& snap, std::chrono::steady_clock::time_point arrived);
+  // status writer; `lag` = from the arrival of the oldest event in this table
+  // to the table's publication.
+  void after_compile(const LoadOutcome& out, const Snapshot& snap, std::chrono::steady_clock::duration lag);
   void metrics(std::string& out) const;  // ingressd_kube_*, ingressd_leader
   // Decoding errors of objects in the cluster, for the compile's diagnostics.
   Diagnostics invalid_objects() const;

@@ -118,8 +118,9 @@ int run_serve(const ServeOptions& o) {
     log_diagnostics(out.diagnostics);
     if (out.certs && tls_server) tls_server->publish(out.certs);  // before the table, as in file mode
     if (out.table) publisher.publish(out.table);
+    auto published = std::chrono::steady_clock::now();
     state.record(out, store.snapshot(), o.compile, unix_ms());
-    kube->after_compile(out, *store.snapshot(), kube_oldest);
+    kube->after_compile(out, *store.snapshot(), published - kube_oldest);
     auto ms = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count() / 1000.0;
     size_t errors = 0;
     for (auto& d : out.diagnostics) errors += d.severity == Severity::Error;
