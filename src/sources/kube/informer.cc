@@ -203,7 +203,11 @@ bool Informer::list(KubeSession& s) {
       continue;
     }
     if (!res.ok()) {
-      log_warn("kube: {}: list failed: {}", name(), describe(res));
+      if (res.status == 401 || res.status == 403)
+        log_error("kube: {}: list refused: {} (credentials or RBAC: see deploy/kubernetes/01-rbac.yaml); "
+                  "not ready until it is allowed", name(), describe(res));
+      else
+        log_warn("kube: {}: list failed: {}", name(), describe(res));
       return false;
     }
     auto j = nlohmann::json::parse(res.body, nullptr, false);
