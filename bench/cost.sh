@@ -5,16 +5,25 @@
 # Same route for every proxy: Host routing to one upstream (nginx `return 200`
 # with a 100-byte body), 16 keep-alive clients (h2load --h1), 1 worker.
 #   bench/cost.sh [N]          (default N=20000)
+# INGRESSD_ARGS replaces the logging flags (default "--access-log off"), e.g.
+#   INGRESSD_ARGS="--access-log off --request-metrics=false" bench/cost.sh
+#   INGRESSD_ARGS="--access-log /tmp/access.log" bench/cost.sh
+# SKIP_STRACE=1 measures instructions only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-20000}
+read -r -a ARGS <<<"${INGRESSD_ARGS:---access-log off}"
 BIN=${INGRESSD_BIN:-build/ingressd}
 command -v valgrind >/dev/null && command -v strace >/dev/null && command -v h2load >/dev/null && command -v nginx >/dev/null || {
   apt-get install -y -qq valgrind strace nghttp2-client nginx-light >/dev/null
 }
 work=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -n "${KEEP_WORK:-}" ] && cp "$work"/callgrind.* "$KEEP_WORK"/ 2>/dev/null  # KEEP_WORK=DIR keeps the profiles
+  rm -rf "$work"
+}
 trap cleanup EXIT
 UP=19100; PX=19200; AD=19201
 cat > "$work/upstream.conf" <<CONF
@@ -56,8 +65,8 @@ load() { h2load --h1 -n "$1" -c 16 -H ':authority: alpaca.example.com' "http://1
 run() {
   local tool=$1 n=$2 out="$work/$1.$2" pid child
   case $tool in
-    callgrind) valgrind --tool=callgrind --callgrind-out-file="$out" "$BIN" serve --manifests "$work/m" --http-port $PX --admin-port $AD --workers 1 --access-log off >"$out.log" 2>&1 & pid=$! ;;
-    strace) strace -f -c -o "$out" "$BIN" serve --manifests "$work/m" --http-port $PX --admin-port $AD --workers 1 --access-log off >"$out.log" 2>&1 & pid=$! ;;
+    callgrind) valgrind --tool=callgrind --callgrind-out-file="$out" "$BIN" serve --manifests "$work/m" --http-port $PX --admin-port $AD --workers 1 "${ARGS[@]}" >"$out.log" 2>&1 & pid=$! ;;
+    strace) strace -f -c -o "$out" "$BIN" serve --manifests "$work/m" --http-port $PX --admin-port $AD --workers 1 "${ARGS[@]}" >"$out.log" 2>&1 & pid=$! ;;
   esac
   wait_port $PX
   load "$n"
@@ -71,6 +80,8 @@ run() {
 }
 wait_port $UP || { echo "upstream did not start" >&2; exit 1; }
 i1=$(run callgrind "$N"); i2=$(run callgrind $((2 * N)))
-s1=$(run strace "$N"); s2=$(run strace $((2 * N)))
+s1=0; s2=0
+if [ "${SKIP_STRACE:-0}" != 1 ]; then s1=$(run strace "$N"); s2=$(run strace $((2 * N))); fi
 awk -v i1="$i1" -v i2="$i2" -v s1="$s1" -v s2="$s2" -v n="$N" 'BEGIN {
   printf "ingressd: %.0f user-space instructions and %.2f system calls per proxied keep-alive request (N=%d)\n", (i2-i1)/n, (s2-s1)/n, n }'
+echo "flags: ${ARGS[*]}"

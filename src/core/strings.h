@@ -26,6 +26,10 @@ std::string text_escape(std::string_view s);
 // The same, appended to `out` (no temporary).
 void append_json_escaped(std::string& out, std::string_view s);
 void append_text_escaped(std::string& out, std::string_view s);
+// The same into raw memory with room for the worst case (6 bytes per input
+// byte for JSON, 4 for text); returns the end of what was written.
+char* json_escape_to(char* out, std::string_view s);
+char* text_escape_to(char* out, std::string_view s);
 bool ends_with(std::string_view s, std::string_view suffix);
 // RFC 3339 date-time (as metav1.Time accepts) → nanoseconds since the epoch.
 std::optional<int64_t> parse_rfc3339_ns(std::string_view s);

@@ -194,14 +194,9 @@ void ClientConn::release_exchange() {
   if (f.size() < kMaxPooledExchanges && ex_->head.capacity() <= 16 * 1024) {
     // Back to a fresh state, keeping the strings' capacity.
     Exchange& e = *ex_;
-    std::string strs[] = {std::move(e.head), std::move(e.request_id), std::move(e.log_method), std::move(e.log_host),
-                          std::move(e.log_target), std::move(e.host), std::move(e.norm_path)};
-    e = Exchange();
-    std::string* dst[] = {&e.head, &e.request_id, &e.log_method, &e.log_host, &e.log_target, &e.host, &e.norm_path};
-    for (size_t i = 0; i < 7; ++i) {
-      strs[i].clear();
-      *dst[i] = std::move(strs[i]);
-    }
+    static_cast<ExchangeState&>(e) = ExchangeState();
+    for (std::string* str : {&e.head, &e.request_id, &e.log_method, &e.log_host, &e.log_target, &e.host, &e.norm_path})
+      str->clear();
     f.push_back(ex_);
   } else {
     delete ex_;
@@ -1160,81 +1155,134 @@ void ClientConn::record(int status) {
   std::string_view path_rule = ex().route ? std::string_view(ex().route->path) : std::string_view();
   char when[40];
   {
+    // The second's text is cached by the worker; only the milliseconds change.
     timespec rt;
     ::clock_gettime(CLOCK_REALTIME_COARSE, &rt);
-    std::tm tm{};
-    ::gmtime_r(&rt.tv_sec, &tm);
-    size_t k = std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
-    std::snprintf(when + k, sizeof when - k, ".%03ldZ", rt.tv_nsec / 1'000'000);
+    const char* sec = w_.iso_second(rt.tv_sec);
+    size_t k = std::strlen(sec);
+    std::memcpy(when, sec, k);
+    long ms = rt.tv_nsec / 1'000'000;
+    when[k] = '.';
+    when[k + 1] = static_cast<char>('0' + ms / 100);
+    when[k + 2] = static_cast<char>('0' + ms / 10 % 10);
+    when[k + 3] = static_cast<char>('0' + ms % 10);
+    when[k + 4] = 'Z';
+    when[k + 5] = 0;
   }
-  double up_ms = ex().upstream_us >= 0 ? static_cast<double>(ex().upstream_us) / 1000.0 : -1;
-  // Appended field by field into the worker's buffer: no temporary strings.
-  auto service = [&](std::string& out, bool json) {
-    if (!ex().backend) return;
-    auto put = [&](std::string_view v) { json ? append_json_escaped(out, v) : append_text_escaped(out, v); };
-    put(ex().backend->namespace_);
-    out += '/';
-    put(ex().backend->service);
-    out += ':';
-    put(ex().backend->port);
+  // The line is written straight into the worker's buffer through a pointer,
+  // with room reserved for the worst case (every request byte escaped):
+  // small appends to a std::string cost more than the formatting itself.
+  const bool json = log->format() == AccessLogFormat::Json;
+  const routing::Backend* be = ex().backend;
+  const std::string_view request_fields[] = {peer_ip_,  ex().log_method, ex().log_host, ex().log_target,
+                                             upstream,  ex().ingress,    host_rule,     path_rule,
+                                             ex().request_id, be ? std::string_view(be->namespace_) : std::string_view(),
+                                             be ? std::string_view(be->service) : std::string_view(),
+                                             be ? std::string_view(be->port) : std::string_view()};
+  size_t room = 512;
+  for (auto v : request_fields) room += v.size() * 6;
+  const size_t start = b.size();
+  b.resize(start + room);
+  char* p = b.data() + start;
+  auto lit = [&](std::string_view v) {
+    std::memcpy(p, v.data(), v.size());
+    p += v.size();
   };
-  if (log->format() == AccessLogFormat::Json) {
-    auto field = [&](const char* name, std::string_view v) {
-      b += "\"";
-      b += name;
-      b += "\":\"";
-      append_json_escaped(b, v);
-      b += "\",";
+  auto esc = [&](std::string_view v) { p = json ? json_escape_to(p, v) : text_escape_to(p, v); };
+  auto num = [&](uint64_t v) {
+    fmt::format_int f(v);
+    lit(std::string_view(f.data(), f.size()));
+  };
+  // Milliseconds with three decimals from integer microseconds (no floating point).
+  auto ms3 = [&](int64_t us) {
+    if (us < 0) return lit("-1.000");
+    num(static_cast<uint64_t>(us / 1000));
+    *p++ = '.';
+    *p++ = static_cast<char>('0' + us % 1000 / 100);
+    *p++ = static_cast<char>('0' + us % 100 / 10);
+    *p++ = static_cast<char>('0' + us % 10);
+  };
+  auto service = [&] {
+    esc(be->namespace_);
+    *p++ = '/';
+    esc(be->service);
+    *p++ = ':';
+    esc(be->port);
+  };
+  const std::string_view proto = is_stream() ? "HTTP/2.0" : ex().client_minor ? "HTTP/1.1" : "HTTP/1.0";
+  if (json) {
+    auto field = [&](std::string_view name, std::string_view v) {
+      lit(name);  // ,"name":"
+      esc(v);
+      *p++ = '"';
     };
-    b += "{\"time\":\"";
-    b += when;
-    b += "\",";
-    field("client", peer_ip_);
-    field("method", ex().log_method);
-    field("host", ex().log_host);
-    field("path", ex().log_target);
-    b += is_stream() ? "\"protocol\":\"HTTP/2.0\"," : ex().client_minor ? "\"protocol\":\"HTTP/1.1\"," : "\"protocol\":\"HTTP/1.0\",";
-    fmt::format_to(std::back_inserter(b), "\"status\":{},\"bytes_in\":{},\"bytes_out\":{},\"duration_ms\":{:.3f},",
-                   status, ex().bytes_in, bytes_out, static_cast<double>(dur) / 1000.0);
-    field("upstream", upstream);
-    fmt::format_to(std::back_inserter(b), "\"upstream_ms\":{:.3f},", up_ms);
-    field("ingress", ex().ingress);
-    field("rule_host", host_rule);
-    field("rule_path", path_rule);
-    b += "\"service\":\"";
-    service(b, true);
-    b += "\",\"request_id\":\"";
-    append_json_escaped(b, ex().request_id);
-    b += "\"}\n";
+    lit("{\"time\":\"");
+    lit(when);
+    *p++ = '"';
+    field(",\"client\":\"", peer_ip_);
+    field(",\"method\":\"", ex().log_method);
+    field(",\"host\":\"", ex().log_host);
+    field(",\"path\":\"", ex().log_target);
+    lit(",\"protocol\":\"");
+    lit(proto);
+    lit("\",\"status\":");
+    num(static_cast<uint64_t>(status));
+    lit(",\"bytes_in\":");
+    num(ex().bytes_in);
+    lit(",\"bytes_out\":");
+    num(bytes_out);
+    lit(",\"duration_ms\":");
+    ms3(dur);
+    field(",\"upstream\":\"", upstream);
+    lit(",\"upstream_ms\":");
+    ms3(ex().upstream_us);
+    field(",\"ingress\":\"", ex().ingress);
+    field(",\"rule_host\":\"", host_rule);
+    field(",\"rule_path\":\"", path_rule);
+    lit(",\"service\":\"");
+    if (be) service();
+    field("\",\"request_id\":\"", ex().request_id);
+    lit("}\n");
   } else {
     // Text: time client "method host path protocol" status bytes_in bytes_out duration_ms upstream upstream_ms
     //       ingress service request_id   (request-derived fields escaped as \xHH; "-" when empty)
     auto field = [&](std::string_view v) {
-      if (v.empty()) b += '-';
-      else append_text_escaped(b, v);
+      if (v.empty()) *p++ = '-';
+      else esc(v);
     };
-    b += when;
-    b += ' ';
-    b += peer_ip_;
-    b += " \"";
+    lit(when);
+    *p++ = ' ';
+    lit(peer_ip_);
+    lit(" \"");
     field(ex().log_method);
-    b += ' ';
+    *p++ = ' ';
     field(ex().log_host);
-    b += ' ';
+    *p++ = ' ';
     field(ex().log_target);
-    b += is_stream() ? " HTTP/2.0\" " : ex().client_minor ? " HTTP/1.1\" " : " HTTP/1.0\" ";
-    fmt::format_to(std::back_inserter(b), "{} {} {} {:.3f} ", status, ex().bytes_in, bytes_out,
-                   static_cast<double>(dur) / 1000.0);
+    *p++ = ' ';
+    lit(proto);
+    lit("\" ");
+    num(static_cast<uint64_t>(status));
+    *p++ = ' ';
+    num(ex().bytes_in);
+    *p++ = ' ';
+    num(bytes_out);
+    *p++ = ' ';
+    ms3(dur);
+    *p++ = ' ';
     field(upstream);
-    fmt::format_to(std::back_inserter(b), " {:.3f} ", up_ms);
+    *p++ = ' ';
+    ms3(ex().upstream_us);
+    *p++ = ' ';
     field(ex().ingress);
-    b += ' ';
-    if (ex().backend) service(b, false);
-    else b += '-';
-    b += ' ';
+    *p++ = ' ';
+    if (be) service();
+    else *p++ = '-';
+    *p++ = ' ';
     field(ex().request_id);
-    b += '\n';
+    *p++ = '\n';
   }
+  b.resize(static_cast<size_t>(p - b.data()));
   if (b.size() >= 64 * 1024) w_.flush_log();
   ex().log_method.clear();
   ex().log_host.clear();

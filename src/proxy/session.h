@@ -60,7 +60,8 @@ class ClientConn final : public IoHandler {
   // request starts and given back when the connection goes idle, so that an
   // idle keep-alive connection holds none of it (nor its strings' memory) and
   // a busy one allocates nothing per request.
-  struct Exchange {
+  // Everything but the strings: reset whole when the exchange goes back to the pool.
+  struct ExchangeState {
     bool active = false;
     TableRef* table = nullptr;
     const routing::Backend* backend = nullptr;
@@ -79,13 +80,10 @@ class ClientConn final : public IoHandler {
     bool recorded = false;
     uint64_t resp_mark = 0;  // sent_total_ + out_.size() before the response head was queued
     int interim = 0;  // 1xx responses passed on
-    std::string request_id;
-    std::string log_method, log_host, log_target;  // copies for the access log (only when it is on)
     size_t next_endpoint = 0;  // index into backend->endpoints
     int attempts = 0;
     bool retried_stale = false;
     UpstreamConn* up = nullptr;
-    std::string head;  // the request head as sent upstream (kept for a retry)
     // request side
     bool is_head = false;
     bool idempotent = false;
@@ -108,10 +106,16 @@ class ClientConn final : public IoHandler {
     http1::ChunkedDecoder resp_chunked;
     bool resp_done = false;
     int status = 0;
-    // request scratch (views into these live during start_exchange only)
+  };
+  struct Exchange : ExchangeState {
+    // Strings keep their capacity in the pool (no allocation per request).
+    std::string request_id;
+    std::string log_method, log_host, log_target;  // copies for the access log (only when it is on)
+    std::string head;  // the request head as sent upstream (kept for a retry)
     std::string host;       // normalised Host
     std::string norm_path;  // normalised path, when it differs
   };
+
 
  private:
   Exchange& ex() {

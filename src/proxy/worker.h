@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstring>
 #include <cstdint>
+#include <ctime>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -157,6 +158,17 @@ class Worker {
   std::string& scratch_string() { return scratch_str_; }
   WorkerStats& mutable_stats() { return stats_; }
   const std::string& date_header() const { return date_; }  // "Date: ...\r\n"
+  // The current second as "YYYY-MM-DDTHH:MM:SS" (UTC), for access-log lines.
+  const char* iso_second(int64_t sec) {
+    if (sec != iso_sec_) {
+      iso_sec_ = sec;
+      std::tm tm{};
+      time_t t = static_cast<time_t>(sec);
+      ::gmtime_r(&t, &tm);
+      std::strftime(iso_, sizeof iso_, "%Y-%m-%dT%H:%M:%S", &tm);
+    }
+    return iso_;
+  }
   void register_fd(int fd, IoHandler* h);
 
  private:
@@ -189,6 +201,8 @@ class Worker {
   int64_t now_ = 0;
   int64_t next_sweep_ = 0;
   int64_t last_date_sec_ = -1;
+  int64_t iso_sec_ = -1;
+  char iso_[32] = {};
   std::string date_;
   uint64_t gen_ = ~0ull;
   TableRef* current_ = nullptr;
