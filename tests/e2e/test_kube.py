@@ -76,6 +76,13 @@ class TestSync(KubeTestCase):
         self.assertEqual(k.served_by(ing, "nope.example.com"), 404)
         self.assertIn("continue token expired", ing.log())
         self.assertEqual(k.metric(ing, "ingressd_kube_relists_total", {"resource": "ingresses"}), 0)
+        # /metrics in operator mode passes the strict Prometheus text parser of test_observability.
+        try:
+            from .test_observability import parse_prometheus
+        except ImportError:
+            from test_observability import parse_prometheus
+        parse_prometheus(ing.admin("/metrics").body.decode())
+        self.assertEqual(k.metric(ing, "ingressd_kube_synced", {"resource": "secrets"}), 1)
 
     def test_add_modify_delete_of_each_kind(self):
         f = self.fixture()
