@@ -325,18 +325,37 @@ class TestResilience(KubeTestCase):
         api.control("drop-watches")
         api.create(h.ingress("rot", rules=[h.rule("rot.example.com", [h.http_path("/", "alpaca")])]))
         k.wait_served(ing, "rot.example.com", "alpaca", timeout=10)
-        # An exec credential plugin (client.authentication.k8s.io/v1).
+        # An exec credential plugin (client.authentication.k8s.io/v1). It
+        # counts its runs; its credential lives for EXPIRES_IN seconds.
         plugin = os.path.join(d, "plugin.py")
+        runs = os.path.join(d, "runs")
         with open(plugin, "w") as fh:
-            fh.write("#!%s\nimport json, os\nassert 'KUBERNETES_EXEC_INFO' in os.environ\n"
+            fh.write("#!%s\nimport datetime, json, os\nassert 'KUBERNETES_EXEC_INFO' in os.environ\n"
+                     "open(os.environ['RUNS'], 'a').write('x')\n"
+                     "exp = datetime.datetime.now(datetime.timezone.utc) + "
+                     "datetime.timedelta(seconds=int(os.environ['EXPIRES_IN']))\n"
                      "print(json.dumps({'apiVersion': 'client.authentication.k8s.io/v1', 'kind': 'ExecCredential',"
                      " 'status': {'token': os.environ['PLUGIN_TOKEN'],"
-                     " 'expirationTimestamp': '2099-01-01T00:00:00Z'}}))\n" % sys.executable)
+                     " 'expirationTimestamp': exp.strftime('%%Y-%%m-%%dT%%H:%%M:%%SZ')}}))\n" % sys.executable)
         os.chmod(plugin, os.stat(plugin).st_mode | stat.S_IEXEC)
-        ing2 = self.ingressd(f, token="", name="kubeconfig-exec", exec_={
-            "apiVersion": "client.authentication.k8s.io/v1", "command": plugin,
-            "env": [{"name": "PLUGIN_TOKEN", "value": "token-2"}], "interactiveMode": "Never"})
+
+        def exec_kubeconfig(expires_in):
+            return {"apiVersion": "client.authentication.k8s.io/v1", "command": plugin, "interactiveMode": "Never",
+                    "env": [{"name": "PLUGIN_TOKEN", "value": "token-2"}, {"name": "RUNS", "value": runs},
+                            {"name": "EXPIRES_IN", "value": str(expires_in)}]}
+
+        def run_count():
+            with open(runs) as fh:
+                return len(fh.read())
+        ing2 = self.ingressd(f, token="", name="kubeconfig-exec", exec_=exec_kubeconfig(3600))
         self.assertEqual(k.served_by(ing2, "rot.example.com"), "alpaca")
+        self.assertEqual(run_count(), 1)  # cached: one run for every informer, the lease and the status writer
+        ing2.stop()
+        # A credential that expires in 11 s is fetched again 10 s before: at the next request after 1 s.
+        os.remove(runs)
+        ing3 = self.ingressd(f, token="", name="kubeconfig-exec-short", exec_=exec_kubeconfig(11))
+        self.assertEqual(k.served_by(ing3, "rot.example.com"), "alpaca")
+        h.wait_until(lambda: run_count() >= 2, timeout=6, what="the plugin to run again near expiry")
 
 
 class TestClient(KubeTestCase):
