@@ -9,8 +9,25 @@
 
 namespace ingressd {
 
+// Operator mode (docs/operator.md): on with --kubeconfig or --in-cluster.
+struct KubeServeOptions {
+  std::string kubeconfig, context;
+  bool in_cluster = false;
+  std::string publish_service;                      // NAMESPACE/NAME
+  std::vector<std::string> publish_status_address;  // or fixed addresses
+  bool update_status = true;
+  bool leader_elect = true;
+  std::string leader_election_namespace;            // default: our own namespace
+  std::string leader_election_id = "ingressd-leader";
+  std::string lease_duration = "15s", renew_deadline = "10s", retry_period = "2s";
+  std::string resync_period = "10m";
+  int holdoff_ms = 20;                              // events → table hold-off (capped at 10x)
+  bool enabled() const { return !kubeconfig.empty() || in_cluster; }
+};
+
 struct ServeOptions {
   std::string manifests;
+  KubeServeOptions kube;
   ProxyConfig proxy;
   std::string default_ssl_certificate;  // NAMESPACE/NAME of a kubernetes.io/tls Secret
   bool h2 = true;                       // offer HTTP/2 by ALPN

@@ -157,4 +157,16 @@ nlohmann::json ConfigState::routes_json() const {
   return table_ ? routing::dump_json(*table_) : nlohmann::json::object();
 }
 
+nlohmann::json ConfigState::objects_json() const {
+  std::lock_guard<std::mutex> g(mu_);
+  nlohmann::json arr = nlohmann::json::array();
+  if (snap_)
+    for (const auto& [key, so] : snap_->objects)
+      arr.push_back({{"kind", model::kind_name(key.kind)},
+                     {"namespace", key.namespace_},
+                     {"name", key.name},
+                     {"resourceVersion", model::object_meta(so.object).resource_version}});
+  return {{"objects", std::move(arr)}};
+}
+
 }  // namespace ingressd

@@ -66,6 +66,8 @@ class ConfigState {
   nlohmann::json summary() const;
   std::string routes_text() const;
   nlohmann::json routes_json() const;
+  // Every object in force: kind, namespace, name, resourceVersion (no data).
+  nlohmann::json objects_json() const;
 
  private:
   mutable std::mutex mu_;

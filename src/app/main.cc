@@ -83,6 +83,31 @@ int main(int argc, char** argv) {
   serve->add_option("--eject-after-failures", so.proxy.eject_after_failures,
                     "Consecutive connect failures or resets before an endpoint is ejected (0 = never)")->capture_default_str();
   serve->add_option("--eject-ms", so.proxy.eject_ms, "How long an ejected endpoint gets no requests")->capture_default_str();
+  // Operator mode (docs/operator.md): the API server instead of --manifests.
+  {
+    KubeServeOptions& k = so.kube;
+    serve->get_option("--manifests")->required(false);
+    serve->add_option("--kubeconfig", k.kubeconfig, "Operator mode: watch the API server of this kubeconfig");
+    serve->add_option("--context", k.context, "kubeconfig context (default: current-context)");
+    serve->add_flag("--in-cluster", k.in_cluster, "Operator mode with the pod's service account (KUBERNETES_SERVICE_HOST)");
+    serve->add_option("--publish-service", k.publish_service,
+                      "NAMESPACE/NAME of the Service whose load balancer addresses go into Ingress status");
+    serve->add_option("--publish-status-address", k.publish_status_address,
+                      "Addresses (IP or hostname) to write into Ingress status instead (comma-separated)")->delimiter(',');
+    serve->add_option("--update-status", k.update_status, "Write Ingress status")->capture_default_str();
+    serve->add_option("--leader-elect", k.leader_elect, "Only the holder of a Lease writes status and Events")->capture_default_str();
+    serve->add_option("--leader-election-namespace", k.leader_election_namespace, "Namespace of the Lease (default: ours)");
+    serve->add_option("--leader-election-id", k.leader_election_id, "Name of the Lease")->capture_default_str();
+    serve->add_option("--lease-duration", k.lease_duration, "How long a Lease not renewed stays held")->capture_default_str();
+    serve->add_option("--renew-deadline", k.renew_deadline, "The leader steps down if it cannot renew within this")->capture_default_str();
+    serve->add_option("--retry-period", k.retry_period, "How often candidates try, and the leader renews")->capture_default_str();
+    serve->add_option("--resync-period", k.resync_period, "Full relist of every watched kind this often")->capture_default_str();
+    serve->add_option("--kube-holdoff-ms", k.holdoff_ms, "Hold-off from a cluster change to the rebuild (capped at 10x)")->capture_default_str();
+    serve->callback([&so] {
+      int sources = !so.manifests.empty() + !so.kube.kubeconfig.empty() + so.kube.in_cluster;
+      if (sources != 1) throw CLI::ValidationError("serve", "give exactly one of --manifests, --kubeconfig, --in-cluster");
+    });
+  }
 
   EchoOptions eo;
   auto* echo = app.add_subcommand("echo", "A small upstream that answers with a JSON description of each request");

@@ -14,6 +14,7 @@
 
 #include "app/commands.h"
 #include "app/config_state.h"
+#include "app/kube_mode.h"
 #include "core/log.h"
 #include "core/strings.h"
 #include "observe/admin_server.h"
@@ -86,7 +87,7 @@ int run_serve(const ServeOptions& o) {
   ConfigState state;
   TablePublisher publisher;
 
-  FileWatcher watcher(o.manifests);
+  FileWatcher watcher(o.kube.enabled() ? std::string() : o.manifests);
   int deferrals = 0;  // file-change reloads in a row that found files changing under them
   // Returns false when a file changed while it was being read (nothing applied).
   auto reload = [&](const char* why, bool check_settled) {
@@ -136,9 +137,41 @@ int run_serve(const ServeOptions& o) {
     return true;
   };
 
+  // Operator mode: the API server instead of files (docs/operator.md).
+  // Nothing is compiled until every informer has listed once: until then
+  // /readyz says not ready and no route exists.
+  std::unique_ptr<KubeMode> kube;
+  std::chrono::steady_clock::time_point kube_oldest{};
+  auto kube_reload = [&](const char* why) {
+    auto t0 = std::chrono::steady_clock::now();
+    store.commit();
+    LoadOutcome out;
+    out.diagnostics = kube->invalid_objects();  // objects in the cluster we could not decode
+    compile_into(*store.snapshot(), o.compile, tls_server ? &cert_inputs : nullptr, out);
+    log_diagnostics(out.diagnostics);
+    if (out.certs && tls_server) tls_server->publish(out.certs);  // before the table, as in file mode
+    if (out.table) publisher.publish(out.table);
+    auto published = std::chrono::steady_clock::now();
+    state.record(out, store.snapshot(), o.compile, unix_ms());
+    kube->after_compile(out, *store.snapshot(), published - kube_oldest);
+    auto ms = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count() / 1000.0;
+    size_t errors = 0;
+    for (auto& d : out.diagnostics) errors += d.severity == Severity::Error;
+    log_info("configuration compiled ({}): {} ingresses, {} routes, {} errors, in {:.1f} ms", why,
+             store.snapshot()->count(model::Kind::Ingress), out.table ? out.table->route_count() : 0, errors, ms);
+  };
+
   std::string err;
-  if (!watcher.start(err)) log_warn("file watching is off: {}", err);
-  reload("start", false);
+  if (o.kube.enabled()) {
+    kube = std::make_unique<KubeMode>(o);
+    if (!kube->start(err)) {
+      log_error("{}", err);
+      return 1;
+    }
+  } else {
+    if (!watcher.start(err)) log_warn("file watching is off: {}", err);
+    reload("start", false);
+  }
   state.set_start_time(unix_ms());
 
   AdminServer admin;
@@ -166,6 +199,9 @@ int run_serve(const ServeOptions& o) {
     if (url.empty()) return AdminResponse{400, "text/plain", "usage: /debug/explain?url=http://HOST/PATH (or ?host=H&path=P)\n"};
     return AdminResponse{200, "application/json", state.explain(url, host).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"};
   });
+  admin.handle("/debug/objects", [&](const std::string&, const std::string&) {
+    return AdminResponse{200, "application/json", state.objects_json().dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"};
+  });
   admin.handle("/debug/routes", [&](const std::string&, const std::string& q) {
     if (q.find("format=json") != std::string::npos)
       return AdminResponse{200, "application/json", state.routes_json().dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"};
@@ -191,7 +227,9 @@ int run_serve(const ServeOptions& o) {
     }
   }
   admin.handle("/metrics", [&](const std::string&, const std::string&) {
-    return AdminResponse{200, "text/plain; version=0.0.4; charset=utf-8", render_metrics(workers, state, access_log, tls_server.get())};
+    std::string text = render_metrics(workers, state, access_log, tls_server.get());
+    if (kube) kube->metrics(text);
+    return AdminResponse{200, "text/plain; version=0.0.4; charset=utf-8", std::move(text)};
   });
   if (!admin.start(o.admin_bind, o.admin_port, err)) {
     log_error("{}", err);
@@ -200,7 +238,7 @@ int run_serve(const ServeOptions& o) {
   std::vector<std::thread> threads;
   for (auto& w : workers) threads.emplace_back([&w] { w->run(); });
   log_info("ingressd {} serving {} on http://{}:{}{} with {} worker(s); admin on http://{}:{}", INGRESSD_VERSION,
-           o.manifests, o.proxy.bind, o.proxy.http_port,
+           kube ? kube->describe() : o.manifests, o.proxy.bind, o.proxy.http_port,
            tls_server ? fmt::format(" and https://{}:{}", o.proxy.bind, o.proxy.https_port) : std::string(), nworkers,
            o.admin_bind, o.admin_port);
 
@@ -213,17 +251,18 @@ int run_serve(const ServeOptions& o) {
   };
   int exit_code = 0;
   for (;;) {
-    pollfd fds[2] = {{sfd, POLLIN, 0}, {watcher.fd(), POLLIN, 0}};
+    pollfd fds[2] = {{sfd, POLLIN, 0}, {kube ? kube->fd() : watcher.fd(), POLLIN, 0}};
     int timeout = -1;
     if (reload_at) timeout = static_cast<int>(std::max<int64_t>(0, reload_at - steady_ms()));
-    int n = ::poll(fds, watcher.fd() >= 0 ? 2 : 1, timeout);
+    int n = ::poll(fds, fds[1].fd >= 0 ? 2 : 1, timeout);
     if (n < 0 && errno != EINTR) break;
     if (fds[0].revents & POLLIN) {
       signalfd_siginfo si;
       bool stop = false;
       while (::read(sfd, &si, sizeof si) == sizeof si) {
         if (si.ssi_signo == SIGHUP) {
-          reload("SIGHUP", false);
+          if (!kube) reload("SIGHUP", false);
+          else if (kube->synced()) kube_reload("SIGHUP");
         } else {
           log_info("received {}, shutting down", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
           stop = true;
@@ -231,13 +270,33 @@ int run_serve(const ServeOptions& o) {
       }
       if (stop) break;
     }
-    if (watcher.fd() >= 0 && (fds[1].revents & POLLIN) && watcher.drain()) {
+    if (kube && (fds[1].revents & POLLIN)) {
+      std::chrono::steady_clock::time_point oldest;
+      if (kube->drain_into(store, oldest)) {
+        int64_t now = steady_ms();
+        if (!reload_at) {
+          first_change_at = now;
+          kube_oldest = oldest;
+        } else if (oldest < kube_oldest) {
+          kube_oldest = oldest;
+        }
+        // A short hold-off: a burst of events (a relist, kubectl apply of
+        // many objects) becomes one rebuild, and one event still reaches the
+        // table within a few tens of milliseconds.
+        reload_at = std::min(now + o.kube.holdoff_ms, first_change_at + 10 * o.kube.holdoff_ms);
+      }
+    }
+    if (kube && reload_at && steady_ms() >= reload_at) {
+      reload_at = 0;
+      if (kube->synced()) kube_reload("cluster change");
+    }
+    if (!kube && watcher.fd() >= 0 && (fds[1].revents & POLLIN) && watcher.drain()) {
       int64_t now = steady_ms();
       if (!reload_at) first_change_at = now;
       // Hold off until the burst is quiet, but never longer than 10 hold-offs.
       reload_at = std::min(now + o.reload_holdoff_ms, first_change_at + 10 * o.reload_holdoff_ms);
     }
-    if (reload_at && steady_ms() >= reload_at) {
+    if (!kube && reload_at && steady_ms() >= reload_at) {
       int64_t now = steady_ms();
       if (watcher.writes_in_progress() && now < first_change_at + 20 * o.reload_holdoff_ms) {
         // A file is being rewritten in place: wait for its writer to close it
@@ -263,6 +322,7 @@ int run_serve(const ServeOptions& o) {
     pollfd p{sfd, POLLIN, 0};
     ::poll(&p, 1, o.shutdown_delay_ms);
   }
+  if (kube) kube->stop();  // hands the lease over
   for (auto& w : workers) w->stop();
   for (auto& t : threads) t.join();
   admin.stop();

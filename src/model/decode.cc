@@ -4,6 +4,8 @@
 #include <openssl/evp.h>
 #include <yaml-cpp/yaml.h>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 
 #include "core/strings.h"
@@ -327,7 +329,7 @@ std::optional<ObjectKey> guess_key(const YAML::Node& doc) {
 }
 
 void decode_object(const YAML::Node& doc, const std::string& file, const std::string& path_prefix,
-                   std::vector<DecodedObject>& out);
+                   std::vector<DecodedObject>& out, bool tolerate_unknown = false);
 
 void decode_list(const YAML::Node& doc, const std::string& file, std::vector<DecodedObject>& out) {
   YAML::Node items = doc["items"];
@@ -343,7 +345,7 @@ void decode_list(const YAML::Node& doc, const std::string& file, std::vector<Dec
 }
 
 void decode_object(const YAML::Node& doc, const std::string& file, const std::string& path_prefix,
-                   std::vector<DecodedObject>& out) {
+                   std::vector<DecodedObject>& out, bool tolerate_unknown) {
   DecodedObject d;
   d.pos = {file, schema::line_of(doc)};
   auto fail = [&](int line, std::string reason, std::string msg) {
@@ -399,7 +401,7 @@ void decode_object(const YAML::Node& doc, const std::string& file, const std::st
     for (auto& e : hard)
       fail(e.line, "Invalid", fmt::format("{} in version \"{}\" cannot be handled as a {}: json: {}", kind,
                                           api_version.substr(api_version.find('/') + 1), kind, e.message));
-  } else if (!strict.empty()) {
+  } else if (!strict.empty() && !tolerate_unknown) {
     std::vector<std::string> parts;
     for (auto& e : strict) parts.push_back(e.message);
     fail(strict.front().line, "StrictDecoding", fmt::format("strict decoding error: {}", fmt::join(parts, ", ")));
@@ -432,7 +434,65 @@ void decode_object(const YAML::Node& doc, const std::string& file, const std::st
   out.push_back(std::move(d));
 }
 
+// A JSON value as the YAML tree the schema checker walks. Strings are tagged
+// as quoted, so that "80" or "true" stay strings, as they are in JSON.
+YAML::Node json_to_yaml(const nlohmann::json& j) {
+  using J = nlohmann::json::value_t;
+  switch (j.type()) {
+    case J::object: {
+      YAML::Node n(YAML::NodeType::Map);
+      for (auto it = j.begin(); it != j.end(); ++it) n[it.key()] = json_to_yaml(it.value());
+      return n;
+    }
+    case J::array: {
+      YAML::Node n(YAML::NodeType::Sequence);
+      for (const auto& e : j) n.push_back(json_to_yaml(e));
+      return n;
+    }
+    case J::string: {
+      YAML::Node n(j.get<std::string>());
+      n.SetTag("!");
+      return n;
+    }
+    case J::boolean: {
+      YAML::Node n(j.get<bool>() ? "true" : "false");
+      n.SetTag("tag:yaml.org,2002:bool");
+      return n;
+    }
+    case J::number_integer:
+    case J::number_unsigned: {
+      YAML::Node n(j.dump());
+      n.SetTag("tag:yaml.org,2002:int");
+      return n;
+    }
+    case J::number_float: return YAML::Node(j.dump());
+    default: return YAML::Node(YAML::NodeType::Null);
+  }
+}
+
 }  // namespace
+
+DecodedObject decode_api_object(const nlohmann::json& obj, const std::string& api_version, const std::string& kind,
+                                const std::string& source) {
+  std::vector<DecodedObject> out;
+  try {
+    YAML::Node doc = json_to_yaml(obj);
+    if (doc.IsMap()) {
+      doc["apiVersion"] = api_version;
+      doc["kind"] = kind;
+    }
+    decode_object(doc, source, "", out, true);
+  } catch (const YAML::Exception&) {
+    out.clear();
+  }
+  if (out.size() != 1) {
+    DecodedObject d;
+    d.pos = {source, 0};
+    d.errors.push_back({Severity::Error, source, 0, "", "Internal", "could not decode this object"});
+    return d;
+  }
+  return std::move(out.front());
+}
 
 DecodeResult decode_manifests(std::string_view text, const std::string& file) {
   DecodeResult r;

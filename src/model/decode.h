@@ -10,6 +10,8 @@
 #include "core/diagnostic.h"
 #include "model/objects.h"
 
+#include <nlohmann/json_fwd.hpp>
+
 namespace ingressd::model {
 
 struct DecodedObject {
@@ -26,5 +28,14 @@ struct DecodeResult {
 
 // Decodes YAML (multi-document) or JSON text. `file` is only used in messages.
 DecodeResult decode_manifests(std::string_view text, const std::string& file);
+
+// Decodes one object as the API server serves it (JSON, from a LIST or a
+// WATCH event). apiVersion and kind are set from the arguments, since list
+// items carry neither. The server validated it already, and a newer server may
+// add fields we do not know: unknown fields are ignored here, while wrong
+// types and invalid values still reject the object. `source` names it in
+// messages ("kube").
+DecodedObject decode_api_object(const nlohmann::json& obj, const std::string& api_version, const std::string& kind,
+                                const std::string& source);
 
 }  // namespace ingressd::model

@@ -49,7 +49,25 @@ Diagnostics ObjectStore::replace_from_files(const std::vector<LoadedFile>& files
                      "the new version of this object is invalid; its last good version stays in force"});
   }
   snap_ = std::move(next);
+  work_.reset();
   return diags;
+}
+
+bool ObjectStore::apply(const model::ObjectKey& key, std::optional<StoredObject> obj) {
+  const Snapshot& cur = work_ ? *work_ : *snap_;
+  auto it = cur.objects.find(key);
+  if (!obj && it == cur.objects.end()) return false;
+  if (!work_) work_ = std::make_shared<Snapshot>(*snap_);
+  if (obj) work_->objects.insert_or_assign(key, std::move(*obj));
+  else work_->objects.erase(key);
+  return true;
+}
+
+bool ObjectStore::commit() {
+  if (!work_) return false;
+  snap_ = std::move(work_);
+  work_.reset();
+  return true;
 }
 
 }  // namespace ingressd

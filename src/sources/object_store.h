@@ -4,6 +4,7 @@
 #pragma once
 #include <map>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "core/diagnostic.h"
@@ -43,10 +44,20 @@ class ObjectStore {
   // Returns the diagnostics of this load.
   Diagnostics replace_from_files(const std::vector<LoadedFile>& files);
 
+  // Kube mode: one object added or changed (`obj` set) or deleted (nullopt),
+  // as a watch event says. Changes accumulate in a working copy until
+  // commit(), so that a burst of events costs one copy of the store.
+  // Returns whether the store changed.
+  bool apply(const model::ObjectKey& key, std::optional<StoredObject> obj);
+  // Makes the changes applied since the last commit visible to snapshot().
+  // Returns whether there were any.
+  bool commit();
+
   std::shared_ptr<const Snapshot> snapshot() const { return snap_; }
 
  private:
   std::shared_ptr<const Snapshot> snap_ = std::make_shared<Snapshot>();
+  std::shared_ptr<Snapshot> work_;  // pending apply()s, null when none
 };
 
 }  // namespace ingressd

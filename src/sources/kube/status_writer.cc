@@ -1,0 +1,200 @@
+#include "sources/kube/status_writer.h"
+
+#include <arpa/inet.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "core/log.h"
+
+namespace ingressd::kube {
+
+nlohmann::json addresses_to_lb(const std::vector<std::string>& addrs) {
+  nlohmann::json lb = nlohmann::json::array();
+  for (const auto& a : addrs) {
+    if (a.empty()) continue;
+    unsigned char buf[16];
+    bool ip = inet_pton(AF_INET, a.c_str(), buf) == 1 || inet_pton(AF_INET6, a.c_str(), buf) == 1;
+    lb.push_back({{ip ? "ip" : "hostname", a}});
+  }
+  return lb;
+}
+
+nlohmann::json normalize_lb(const nlohmann::json& lb) {
+  std::vector<nlohmann::json> out;
+  if (lb.is_array()) {
+    for (const auto& e : lb) {
+      if (!e.is_object()) continue;
+      nlohmann::json n = nlohmann::json::object();
+      if (e.contains("ip") && e["ip"].is_string() && !e["ip"].get<std::string>().empty()) n["ip"] = e["ip"];
+      if (e.contains("hostname") && e["hostname"].is_string() && !e["hostname"].get<std::string>().empty())
+        n["hostname"] = e["hostname"];
+      if (!n.empty()) out.push_back(std::move(n));
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const nlohmann::json& a, const nlohmann::json& b) { return a.dump() < b.dump(); });
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return nlohmann::json(out);
+}
+
+std::optional<nlohmann::json> status_to_write(bool ours, const nlohmann::json& observed, const nlohmann::json& publish) {
+  nlohmann::json have = normalize_lb(observed);
+  if (ours) {
+    if (have == publish) return std::nullopt;
+    return publish;
+  }
+  if (!publish.empty() && have == publish) return nlohmann::json::array();
+  return std::nullopt;
+}
+
+StatusWriter::StatusWriter(KubeClient& client, ObservedIngressStatus& observed, LeaderElector* leader, StatusOptions opts)
+    : client_(client), observed_(observed), leader_(leader), opts_(std::move(opts)) {}
+
+StatusWriter::~StatusWriter() { stop(); }
+
+void StatusWriter::start() { thread_ = std::thread([this] { run(); }); }
+
+void StatusWriter::stop() {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void StatusWriter::update(std::set<std::string> served, std::set<EventNote> notes) {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    served_ = std::move(served);
+    notes_ = std::move(notes);
+    dirty_ = have_input_ = true;
+  }
+  cv_.notify_all();
+}
+
+void StatusWriter::poke() {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    dirty_ = true;
+  }
+  cv_.notify_all();
+}
+
+bool StatusWriter::publish_lb(KubeSession& s, nlohmann::json& out) {
+  if (opts_.publish_service.empty()) {
+    out = normalize_lb(addresses_to_lb(opts_.publish_addresses));
+    return true;
+  }
+  size_t slash = opts_.publish_service.find('/');
+  std::string ns = slash == std::string::npos ? "default" : opts_.publish_service.substr(0, slash);
+  std::string name = slash == std::string::npos ? opts_.publish_service : opts_.publish_service.substr(slash + 1);
+  HttpResult r = s.request("GET", fmt::format("/api/v1/namespaces/{}/services/{}", ns, name));
+  if (!r.ok()) {
+    log_warn("kube: cannot read the publish Service {}: HTTP {} {}", opts_.publish_service, r.status, r.error);
+    return false;
+  }
+  auto svc = nlohmann::json::parse(r.body, nullptr, false);
+  nlohmann::json lb;
+  if (svc.is_object() && svc.contains("status") && svc["status"].is_object() && svc["status"].contains("loadBalancer") &&
+      svc["status"]["loadBalancer"].is_object())
+    lb = svc["status"]["loadBalancer"].contains("ingress") ? svc["status"]["loadBalancer"]["ingress"] : nlohmann::json();
+  out = normalize_lb(lb);
+  // A Service that has no load balancer address (yet; or type ClusterIP) is
+  // published by its external IPs, as ingress-nginx does.
+  if (out.empty() && svc.is_object() && svc.contains("spec") && svc["spec"].is_object() &&
+      svc["spec"].contains("externalIPs") && svc["spec"]["externalIPs"].is_array()) {
+    std::vector<std::string> ips;
+    for (auto& ip : svc["spec"]["externalIPs"])
+      if (ip.is_string()) ips.push_back(ip.get<std::string>());
+    out = normalize_lb(addresses_to_lb(ips));
+  }
+  return true;
+}
+
+void StatusWriter::pass(KubeSession& s) {
+  std::set<std::string> served;
+  std::set<EventNote> notes;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    served = served_;
+    notes = notes_;
+  }
+  // Events: each current note once; a note that goes away may come back.
+  for (auto it = posted_.begin(); it != posted_.end();) it = notes.count(*it) ? std::next(it) : posted_.erase(it);
+  for (const EventNote& n : notes) {
+    if (posted_.count(n)) continue;
+    std::string now = micro_time(now_unix_us());
+    std::string now_s = now.substr(0, 19) + "Z";
+    nlohmann::json ev = {
+        {"apiVersion", "v1"},
+        {"kind", "Event"},
+        {"metadata", {{"generateName", n.name + "."}, {"namespace", n.namespace_}}},
+        {"involvedObject",
+         {{"apiVersion", n.api_version}, {"kind", n.kind}, {"namespace", n.namespace_}, {"name", n.name}, {"uid", n.uid}}},
+        {"reason", n.reason},
+        {"message", n.message.substr(0, 1024)},
+        {"type", n.type},
+        {"source", {{"component", opts_.component}}},
+        {"firstTimestamp", now_s},
+        {"lastTimestamp", now_s},
+        {"count", 1},
+        {"reportingComponent", opts_.component},
+        {"reportingInstance", opts_.identity}};
+    HttpResult r = s.request("POST", fmt::format("/api/v1/namespaces/{}/events", n.namespace_), ev.dump());
+    if (r.ok()) {
+      posted_.insert(n);
+      ++events_posted_;
+    } else {
+      log_warn("kube: cannot post an Event for {} {}/{}: HTTP {} {}", n.kind, n.namespace_, n.name, r.status, r.error);
+      break;  // try again on the next pass
+    }
+  }
+
+  if (!opts_.write_status) return;
+  nlohmann::json publish;
+  if (!publish_lb(s, publish)) return;
+  for (const std::string& id : observed_.ids()) {
+    nlohmann::json lb;
+    std::string uid;
+    if (!observed_.get(id, lb, uid)) continue;
+    auto want = status_to_write(served.count(id) > 0, lb, publish);
+    if (!want) continue;
+    size_t slash = id.find('/');
+    std::string ns = id.substr(0, slash), name = id.substr(slash + 1);
+    // A merge patch replaces the list whole; null removes the field.
+    nlohmann::json patch = {{"status", {{"loadBalancer", {{"ingress", want->empty() ? nlohmann::json() : *want}}}}}};
+    HttpResult r = s.request("PATCH", fmt::format("/apis/networking.k8s.io/v1/namespaces/{}/ingresses/{}/status", ns, name),
+                             patch.dump(), "application/merge-patch+json");
+    if (r.ok()) {
+      ++status_writes_;
+      observed_.set(id, *want);
+      log_info("kube: Ingress {} status.loadBalancer.ingress = {}", id, want->dump());
+    } else if (r.status != 404) {
+      log_warn("kube: cannot update the status of Ingress {}: HTTP {} {}", id, r.status, r.error);
+    }
+  }
+}
+
+void StatusWriter::run() {
+  KubeSession s(client_);
+  s.set_stop_flag(&stop_);
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lk(mu_);
+      // Also every 30 s: the publish Service's address may have changed.
+      cv_.wait_for(lk, std::chrono::seconds(30), [this] { return stop_.load() || dirty_; });
+      if (stop_) return;
+      dirty_ = false;
+      if (!have_input_) continue;
+    }
+    if (leader_ && !leader_->is_leader()) continue;
+    try {
+      pass(s);
+    } catch (const std::exception& e) {  // an answer we cannot read: try again on the next pass
+      log_warn("kube: status writer: {}", e.what());
+    }
+  }
+}
+
+}  // namespace ingressd::kube

@@ -1,0 +1,88 @@
+// Writes back to the cluster, from its own thread, and only while this
+// replica leads: Ingress status.loadBalancer.ingress for the Ingresses we
+// serve (cleared from those we stop serving), and core/v1 Events for
+// diagnostics (deduplicated). Status is PATCHed (merge patch on the status
+// subresource) only when it differs from what the API server has.
+#pragma once
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "sources/kube/kube_client.h"
+#include "sources/kube/kube_source.h"
+#include "sources/kube/leader.h"
+
+namespace ingressd::kube {
+
+struct StatusOptions {
+  std::string publish_service;                  // NAMESPACE/NAME: copy its status.loadBalancer.ingress
+  std::vector<std::string> publish_addresses;   // or these (IP → ip, otherwise hostname)
+  std::string component = "ingressd";           // Event source / reportingController
+  std::string identity;                         // reportingInstance
+  bool write_status = true;                     // false: Events only (no publish address given)
+};
+
+// A diagnostic about one object, to become an Event.
+struct EventNote {
+  std::string api_version = "networking.k8s.io/v1", kind = "Ingress";
+  std::string namespace_, name, uid;
+  std::string type = "Warning";  // Normal | Warning
+  std::string reason, message;
+  bool operator<(const EventNote& o) const {
+    return std::tie(namespace_, name, uid, reason, message) < std::tie(o.namespace_, o.name, o.uid, o.reason, o.message);
+  }
+};
+
+// status.loadBalancer.ingress for --publish-status-address values.
+nlohmann::json addresses_to_lb(const std::vector<std::string>& addrs);
+// The comparable form of a status.loadBalancer.ingress array: only ip and
+// hostname, sorted; null/absent = [].
+nlohmann::json normalize_lb(const nlohmann::json& lb);
+// What to write for one Ingress: nullopt = leave it alone. `ours` = we serve
+// it; `observed` = its status now; `publish` = our addresses (normalized).
+// One we do not serve is cleared only when it shows exactly our addresses
+// (we wrote them), so that another controller's status is never touched.
+std::optional<nlohmann::json> status_to_write(bool ours, const nlohmann::json& observed, const nlohmann::json& publish);
+
+class StatusWriter {
+ public:
+  StatusWriter(KubeClient& client, ObservedIngressStatus& observed, LeaderElector* leader, StatusOptions opts);
+  ~StatusWriter();
+  void start();
+  void stop();
+  // From the control thread after each compile: the Ingresses we serve
+  // ("namespace/name") and the diagnostics worth an Event.
+  void update(std::set<std::string> served, std::set<EventNote> notes);
+  void poke();  // leadership changed, or the publish Service may have
+  uint64_t status_writes() const { return status_writes_.load(); }
+  uint64_t events_posted() const { return events_posted_.load(); }
+
+ private:
+  void run();
+  void pass(KubeSession& s);
+  bool publish_lb(KubeSession& s, nlohmann::json& out);
+
+  KubeClient& client_;
+  ObservedIngressStatus& observed_;
+  LeaderElector* leader_;  // null = no election: we always write
+  StatusOptions opts_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool dirty_ = false, have_input_ = false;
+  std::atomic<bool> stop_{false};
+  std::set<std::string> served_;
+  std::set<EventNote> notes_;
+  std::set<EventNote> posted_;  // notes posted while they stay current (writer thread only)
+  std::atomic<uint64_t> status_writes_{0}, events_posted_{0};
+  std::thread thread_;
+};
+
+}  // namespace ingressd::kube
