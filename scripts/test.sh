@@ -17,7 +17,7 @@ for san in address thread; do
   echo "== suite under the ${san} sanitizer"
   cmake -S . -B "$dir" "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DINGRESSD_SANITIZE=$san >/dev/null
   cmake --build "$dir" -j "$(nproc)"
-  (cd "$dir" && ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  (cd "$dir" && INGRESSD_SANITIZED=$san ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
      TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 ctest --output-on-failure -j 2 --timeout 600)
 done
 if [ -x scripts/fuzz.sh ]; then

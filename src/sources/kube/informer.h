@@ -128,6 +128,9 @@ class Informer {
   std::string rv_;
   bool first_list_done_ = false;
   bool watch_connected_ = false;  // the last WATCH got a 200
+  // The last WATCH delivered something (an event or a bookmark) or stayed up
+  // for a while: only then does a reconnect start again from a short delay.
+  bool watch_productive_ = false;
   std::atomic<bool> stop_{false};
   std::mutex mu_;
   std::condition_variable cv_;

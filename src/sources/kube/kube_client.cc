@@ -66,6 +66,8 @@ KubeClient::KubeClient(KubeConfig cfg) : cfg_(std::move(cfg)), creds_(cfg_) {
   std::call_once(g_curl_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   if (cfg_.insecure_skip_tls_verify)
     log_warn("kube: insecure-skip-tls-verify is set for {}: the API server's certificate is NOT verified", cfg_.server);
+  if (cfg_.server.rfind("http://", 0) == 0)
+    log_warn("kube: the API server {} is plain http: credentials and objects travel unencrypted", cfg_.server);
   if (!cfg_.tls_server_name.empty())
     log_warn("kube: tls-server-name is not supported; the certificate is checked against the server's host name");
 }
@@ -87,6 +89,10 @@ void KubeSession::setup(const std::string& path, int timeout_ms, std::string& au
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
   curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+  // A watch on a connection that died silently (a partition dropping packets)
+  // is noticed within about a minute, not the kernel's default of ~10.
+  curl_easy_setopt(c, CURLOPT_TCP_KEEPIDLE, 30L);
+  curl_easy_setopt(c, CURLOPT_TCP_KEEPINTVL, 10L);
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
   if (timeout_ms > 0) curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_ms));
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https,http");

@@ -1,5 +1,7 @@
 #include "sources/kube/kube_config.h"
 
+#include <signal.h>
+
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <openssl/evp.h>
@@ -315,6 +317,12 @@ std::string Credentials::run_exec(std::string& err) {
     return cached_;
   }
   if (pid == 0) {
+    // The child starts with our signal setup (SIGTERM/SIGINT/SIGHUP blocked
+    // for the signalfd, SIGPIPE ignored): give the plugin the defaults.
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::signal(SIGPIPE, SIG_DFL);
     ::dup2(out[1], 1);
     int devnull = ::open("/dev/null", O_RDONLY);
     if (devnull >= 0) ::dup2(devnull, 0);

@@ -90,9 +90,11 @@ void LeaderElector::set_leader(bool v) {
   if (on_change_) on_change_(v);
 }
 
-bool LeaderElector::try_acquire_or_renew(KubeSession& s) {
+bool LeaderElector::is_leader() const { return leader_.load() && steady_ms() < leader_until_ms_.load(); }
+
+bool LeaderElector::try_acquire_or_renew(KubeSession& s, int timeout_ms) {
   std::string path = fmt::format("/apis/coordination.k8s.io/v1/namespaces/{}/leases/{}", opts_.namespace_, opts_.name);
-  HttpResult r = s.request("GET", path);
+  HttpResult r = s.request("GET", path, {}, "application/json", timeout_ms);
   std::string now = micro_time(now_unix_us());
   int64_t duration_s = std::max<int64_t>(1, opts_.lease_duration_ms / 1000);
   if (r.status == 404) {
@@ -107,7 +109,7 @@ bool LeaderElector::try_acquire_or_renew(KubeSession& s) {
           {"renewTime", now},
           {"leaseTransitions", 0}}}};
     HttpResult c = s.request("POST", fmt::format("/apis/coordination.k8s.io/v1/namespaces/{}/leases", opts_.namespace_),
-                             lease.dump());
+                             lease.dump(), "application/json", timeout_ms);
     return c.ok();
   }
   if (!r.ok()) {
@@ -135,10 +137,10 @@ bool LeaderElector::try_acquire_or_renew(KubeSession& s) {
   next["spec"]["renewTime"] = now;
   if (v.holder != opts_.identity) {
     next["spec"]["acquireTime"] = now;
-    next["spec"]["leaseTransitions"] = transitions + (v.holder.empty() ? 0 : 1);
+    next["spec"]["leaseTransitions"] = transitions + 1;  // as client-go: every change of holder, a released lease too
   }
   // metadata.resourceVersion stays as read: the PUT fails with 409 if anyone wrote in between.
-  HttpResult u = s.request("PUT", path, next.dump());
+  HttpResult u = s.request("PUT", path, next.dump(), "application/json", timeout_ms);
   if (u.status == 409) log_debug("kube: lease {}: conflict, another replica wrote it first", opts_.name);
   return u.ok();
 }
@@ -161,14 +163,21 @@ void LeaderElector::run() {
   while (!stop_) {
     held_by_other_ = false;
     bool ok = false;
+    // The time is taken before the requests (as client-go does), and each
+    // request may take only what is left of the renew deadline.
+    const int64_t attempt_start = steady_ms();
+    int64_t budget = opts_.retry_period_ms;
+    if (leader_) budget = std::min<int64_t>(budget, opts_.renew_deadline_ms - (attempt_start - last_renew_ms_));
+    const int timeout_ms = static_cast<int>(std::max<int64_t>(1000, budget));
     try {
-      ok = try_acquire_or_renew(s);
+      ok = try_acquire_or_renew(s, timeout_ms);
     } catch (const std::exception& e) {  // a Lease we cannot read: as if the request had failed
       log_warn("kube: lease {}: {}", opts_.name, e.what());
     }
     int64_t now = steady_ms();
     if (ok) {
-      last_renew_ms_ = now;
+      last_renew_ms_ = attempt_start;
+      leader_until_ms_ = attempt_start + opts_.renew_deadline_ms;
       set_leader(true);
     } else if (leader_ && (held_by_other_ || now - last_renew_ms_ > opts_.renew_deadline_ms)) {
       set_leader(false);  // could not renew in time: someone else may take it

@@ -52,14 +52,17 @@ class LeaderElector {
   ~LeaderElector();
   void start();
   void stop();  // releases the lease when held
-  bool is_leader() const { return leader_.load(); }
+  // Leader only while the last successful renewal is younger than the renew
+  // deadline, whatever the elector thread is doing (a hung request must not
+  // keep a replica writing after another one may have taken the lease).
+  bool is_leader() const;
   uint64_t transitions() const { return transitions_.load(); }
   // Woken on every leadership change.
   void set_on_change(std::function<void(bool)> f) { on_change_ = std::move(f); }
 
  private:
   void run();
-  bool try_acquire_or_renew(KubeSession& s);
+  bool try_acquire_or_renew(KubeSession& s, int timeout_ms);
   void set_leader(bool v);
   void release(KubeSession& s);
 
@@ -70,6 +73,7 @@ class LeaderElector {
   std::function<void(bool)> on_change_;
   LeaseObservation obs_;
   int64_t last_renew_ms_ = 0;
+  std::atomic<int64_t> leader_until_ms_{0};  // steady ms: start of the last successful renewal + renew deadline
   bool held_by_other_ = false;  // the last read showed a live lease of another replica
   std::atomic<bool> stop_{false};
   std::mutex mu_;

@@ -112,6 +112,16 @@ bool StatusWriter::publish_lb(KubeSession& s, nlohmann::json& out) {
   return true;
 }
 
+namespace {
+// At most `max` bytes, cut at a UTF-8 character boundary.
+std::string utf8_prefix(const std::string& s, size_t max) {
+  if (s.size() <= max) return s;
+  size_t n = max;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  return s.substr(0, n);
+}
+}  // namespace
+
 void StatusWriter::pass(KubeSession& s) {
   std::set<std::string> served;
   std::set<EventNote> notes;
@@ -124,6 +134,7 @@ void StatusWriter::pass(KubeSession& s) {
   for (auto it = posted_.begin(); it != posted_.end();) it = notes.count(*it) ? std::next(it) : posted_.erase(it);
   for (const EventNote& n : notes) {
     if (posted_.count(n)) continue;
+    if (leader_ && !leader_->is_leader()) return;  // lost the lease during this pass: stop writing
     std::string now = micro_time(now_unix_us());
     std::string now_s = now.substr(0, 19) + "Z";
     nlohmann::json ev = {
@@ -133,7 +144,7 @@ void StatusWriter::pass(KubeSession& s) {
         {"involvedObject",
          {{"apiVersion", n.api_version}, {"kind", n.kind}, {"namespace", n.namespace_}, {"name", n.name}, {"uid", n.uid}}},
         {"reason", n.reason},
-        {"message", n.message.substr(0, 1024)},
+        {"message", utf8_prefix(n.message, 1024)},
         {"type", n.type},
         {"source", {{"component", opts_.component}}},
         {"firstTimestamp", now_s},
@@ -141,13 +152,18 @@ void StatusWriter::pass(KubeSession& s) {
         {"count", 1},
         {"reportingComponent", opts_.component},
         {"reportingInstance", opts_.identity}};
-    HttpResult r = s.request("POST", fmt::format("/api/v1/namespaces/{}/events", n.namespace_), ev.dump());
+    HttpResult r = s.request("POST", fmt::format("/api/v1/namespaces/{}/events", n.namespace_),
+                             ev.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     if (r.ok()) {
       posted_.insert(n);
       ++events_posted_;
+    } else if (r.status >= 400 && r.status < 500 && r.status != 429) {
+      // Refused for good (forbidden, namespace terminating...): not retried, and no reason to hold up the others.
+      log_warn("kube: an Event for {} {}/{} was refused: HTTP {} {}", n.kind, n.namespace_, n.name, r.status, r.error);
+      posted_.insert(n);
     } else {
       log_warn("kube: cannot post an Event for {} {}/{}: HTTP {} {}", n.kind, n.namespace_, n.name, r.status, r.error);
-      break;  // try again on the next pass
+      break;  // the server or the network: try again on the next pass
     }
   }
 
@@ -155,6 +171,7 @@ void StatusWriter::pass(KubeSession& s) {
   nlohmann::json publish;
   if (!publish_lb(s, publish)) return;
   for (const std::string& id : observed_.ids()) {
+    if (leader_ && !leader_->is_leader()) return;  // lost the lease during this pass: stop writing
     nlohmann::json lb;
     std::string uid;
     if (!observed_.get(id, lb, uid)) continue;
