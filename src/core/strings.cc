@@ -5,6 +5,7 @@
 #endif
 
 #include <fmt/format.h>
+#include <openssl/evp.h>
 
 #include <climits>
 
@@ -225,6 +226,23 @@ std::optional<int64_t> parse_rfc3339_ns(std::string_view s) {
   if (__builtin_mul_overflow(secs, int64_t{1'000'000'000}, &ns) || __builtin_add_overflow(ns, frac_ns, &ns))
     return secs < 0 ? INT64_MIN + 1 : INT64_MAX - 1;
   return ns;
+}
+
+std::optional<std::string> base64_decode(std::string_view in) {
+  std::string clean;
+  clean.reserve(in.size());
+  for (char c : in)
+    if (c != '\n' && c != '\r' && c != ' ') clean += c;
+  if (clean.size() % 4 != 0) return std::nullopt;
+  std::string out(clean.size() / 4 * 3, '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(clean.data()), static_cast<int>(clean.size()));
+  if (n < 0) return std::nullopt;
+  size_t pad = 0;
+  if (!clean.empty() && clean.back() == '=') ++pad;
+  if (clean.size() > 1 && clean[clean.size() - 2] == '=') ++pad;
+  out.resize(static_cast<size_t>(n) - pad);
+  return out;
 }
 
 std::string percent_decode(std::string_view s) {

@@ -34,6 +34,9 @@ bool ends_with(std::string_view s, std::string_view suffix);
 // RFC 3339 date-time (as metav1.Time accepts) → nanoseconds since the epoch.
 std::optional<int64_t> parse_rfc3339_ns(std::string_view s);
 std::string percent_decode(std::string_view s);  // for query strings: %XX and '+'
+// Standard base64 (RFC 4648 §4, padded); line breaks and spaces are skipped.
+// nullopt when it is not base64.
+std::optional<std::string> base64_decode(std::string_view in);
 bool starts_with(std::string_view s, std::string_view prefix);
 
 }  // namespace ingressd

@@ -63,23 +63,6 @@ int line_for_path(const YAML::Node& root, const std::string& path) {
   return line;
 }
 
-std::optional<std::string> base64_decode(const std::string& in) {
-  std::string clean;
-  clean.reserve(in.size());
-  for (char c : in)
-    if (c != '\n' && c != '\r' && c != ' ') clean += c;
-  if (clean.size() % 4 != 0) return std::nullopt;
-  std::string out(clean.size() / 4 * 3, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(clean.data()), static_cast<int>(clean.size()));
-  if (n < 0) return std::nullopt;
-  size_t pad = 0;
-  if (!clean.empty() && clean.back() == '=') ++pad;
-  if (clean.size() > 1 && clean[clean.size() - 2] == '=') ++pad;
-  out.resize(static_cast<size_t>(n) - pad);
-  return out;
-}
-
 // ---- typed extraction; runs only after schema::check found no error ----
 
 std::string s(const YAML::Node& n) { return (n && n.IsScalar() && !n.IsNull()) ? n.Scalar() : std::string(); }

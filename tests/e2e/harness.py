@@ -1096,3 +1096,19 @@ def metric_value(metrics_text, name, labels=None):
         if key == want:
             return float(value)
     raise AssertionError("metric %s not found" % want)
+
+
+def h2_available():
+    """Whether Python's `h2` (Debian python3-h2) can be imported. A pyenv interpreter does not see Debian's
+    dist-packages, where the pure-Python package lives: it is added to sys.path when needed."""
+    import importlib
+    import sys
+    for attempt in range(2):
+        try:
+            importlib.import_module("h2.connection")
+            importlib.import_module("hpack")
+            return True
+        except ImportError:
+            if attempt == 0 and os.path.isdir("/usr/lib/python3/dist-packages"):
+                sys.path.append("/usr/lib/python3/dist-packages")
+    return False

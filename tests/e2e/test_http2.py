@@ -24,7 +24,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import unittest
@@ -34,28 +33,14 @@ try:
 except ImportError:  # run as a script from this folder
     import harness as h
 
-try:
+HAVE_H2 = h.h2_available()
+if HAVE_H2:
     import h2.config
     import h2.connection
     import h2.events
     import h2.exceptions
     import h2.settings
     import hpack
-    HAVE_H2 = True
-except ImportError:
-    # Debian's python3-h2 lives in the system dist-packages (pure Python), which a pyenv interpreter does not see.
-    if os.path.isdir("/usr/lib/python3/dist-packages"):
-        sys.path.append("/usr/lib/python3/dist-packages")
-    try:
-        import h2.config
-        import h2.connection
-        import h2.events
-        import h2.exceptions
-        import h2.settings
-        import hpack
-        HAVE_H2 = True
-    except ImportError:
-        HAVE_H2 = False
 
 MiB = 1 << 20
 HOST = "a.example.com"

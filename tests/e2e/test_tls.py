@@ -24,7 +24,6 @@ import shutil
 import socket
 import ssl
 import subprocess
-import sys
 import threading
 import time
 import unittest
@@ -36,24 +35,12 @@ except ImportError:  # run as a script from this folder
 
 H2_ENABLED = os.environ.get("INGRESSD_TEST_H2", "1") == "1"  # set to 0 to skip the HTTP/2 tests
 
-try:
+HAVE_H2 = h.h2_available()
+if HAVE_H2:
     import h2.config  # noqa: F401
     import h2.connection  # noqa: F401
     import h2.events  # noqa: F401
     import h2.settings  # noqa: F401
-    HAVE_H2 = True
-except ImportError:
-    # Debian's python3-h2 lives in the system dist-packages (pure Python), which a pyenv interpreter does not see.
-    if os.path.isdir("/usr/lib/python3/dist-packages"):
-        sys.path.append("/usr/lib/python3/dist-packages")
-    try:
-        import h2.config  # noqa: F401
-        import h2.connection  # noqa: F401
-        import h2.events  # noqa: F401
-        import h2.settings  # noqa: F401
-        HAVE_H2 = True
-    except ImportError:
-        HAVE_H2 = False
 
 DEFAULT_CN = "ingressd default certificate"
 MiB = 1 << 20

@@ -55,21 +55,6 @@ int64_t now_unix_s() {
 
 }  // namespace
 
-std::optional<std::string> base64_decode_std(std::string_view in) {
-  std::string clean;
-  for (char c : in)
-    if (c != '\n' && c != '\r' && c != ' ') clean += c;
-  if (clean.size() % 4 != 0) return std::nullopt;
-  std::string out(clean.size() / 4 * 3, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(clean.data()), static_cast<int>(clean.size()));
-  if (n < 0) return std::nullopt;
-  size_t pad = 0;
-  if (!clean.empty() && clean.back() == '=') ++pad;
-  if (clean.size() > 1 && clean[clean.size() - 2] == '=') ++pad;
-  out.resize(static_cast<size_t>(n) - pad);
-  return out;
-}
 
 std::optional<std::string> read_small_file(const std::string& path, std::string& err) {
   std::ifstream f(path, std::ios::binary);
@@ -123,7 +108,7 @@ std::optional<KubeConfig> parse_kubeconfig(std::string_view text, const std::str
   }
   c.ca_file = resolve(base_dir, str(cl, "certificate-authority"));
   if (auto d = str(cl, "certificate-authority-data"); !d.empty()) {
-    auto pem = base64_decode_std(d);
+    auto pem = base64_decode(d);
     if (!pem) {
       err = "kubeconfig: certificate-authority-data is not base64";
       return std::nullopt;
@@ -146,7 +131,7 @@ std::optional<KubeConfig> parse_kubeconfig(std::string_view text, const std::str
     for (auto [key, out] : {std::pair{"client-certificate-data", &c.client_cert_pem},
                             std::pair{"client-key-data", &c.client_key_pem}}) {
       if (auto d = str(u, key); !d.empty()) {
-        auto pem = base64_decode_std(d);
+        auto pem = base64_decode(d);
         if (!pem) {
           err = fmt::format("kubeconfig: {} is not base64", key);
           return std::nullopt;

@@ -76,7 +76,6 @@ class Credentials {
   int64_t expires_unix_s_ = -1;  // exec: -1 = nothing cached
 };
 
-std::optional<std::string> base64_decode_std(std::string_view in);
 std::optional<std::string> read_small_file(const std::string& path, std::string& err);
 
 }  // namespace ingressd::kube
