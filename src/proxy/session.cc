@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 #include <ctime>
 #include "proxy/responses.h"
+#include "tls/tls_server.h"
 #include "routing/path.h"
 
 namespace ingressd {
@@ -84,21 +85,30 @@ bool write_from(int fd, Buffer& b, bool& can_write) {
 }
 
 // The same over TLS. SSL_read returns one record at a time, so "short read
-// means drained" does not hold: read until OpenSSL wants more from the socket.
+// means drained" holds only for OpenSSL's own raw reads (read-ahead on): the
+// socket BIO's callback sets `raw_short` (TlsServer::watch_raw_reads). Once
+// OpenSSL holds nothing more and its last raw read was short, the socket is
+// drained, as in read_into(): one read() per request, not three.
 //
 // OpenSSL frees its 16 KiB read buffer (SSL_MODE_RELEASE_BUFFERS) once a
 // record is consumed, but allocates it again for a read that then finds the
-// socket empty. So when OpenSSL holds nothing, ask the socket (MSG_PEEK)
-// instead: an idle TLS connection then holds no OpenSSL buffer.
-bool tls_read_into(SSL* ssl, int fd, Buffer& b, bool& can_read, bool& eof, size_t limit, bool& wants_write) {
+// socket empty. So when OpenSSL holds nothing and cannot tell, ask the socket
+// (MSG_PEEK) instead: an idle TLS connection then holds no OpenSSL buffer.
+bool tls_read_into(SSL* ssl, int fd, Buffer& b, bool& can_read, bool& eof, size_t limit, bool& wants_write,
+                   bool& raw_short, bool peer_closed) {
   while (can_read && b.size() < limit) {
     char* p = b.prepare(kReadChunk);
     size_t room = b.tail_room();
     ERR_clear_error();
+    raw_short = false;
     int n = SSL_read(ssl, p, static_cast<int>(std::min<size_t>(room, 1 << 30)));
     if (n > 0) {
       b.commit(static_cast<size_t>(n));
       if (!SSL_has_pending(ssl)) {
+        if (raw_short && !peer_closed) {
+          can_read = false;
+          return true;
+        }
         char c;
         ssize_t r = ::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
         if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -214,6 +224,7 @@ ClientConn::ClientConn(Worker& w, int fd, const sockaddr_storage& peer, SSL* ssl
   }
   peer_ip_ = buf;
   client_progress_ = head_started_ = w_.now_ms();
+  if (ssl_) tls::TlsServer::watch_raw_reads(ssl_, &ssl_raw_short_read_);
 }
 
 ClientConn::ClientConn(Worker& w, ClientConn& parent, H2Session* h2, int32_t stream_id)
@@ -310,7 +321,8 @@ void ClientConn::drive() {
     const size_t limit = phase_ == Phase::Head ? std::max(kHigh, w_.cfg.limits.max_head_bytes + 1) : kHigh;
     if (can_read_ && !read_eof_ && in_.size() < limit) {
       size_t before = in_.size();
-      if (ssl_ ? !tls_read_into(ssl_, fd_, in_, can_read_, read_eof_, limit, ssl_read_wants_write_)
+      if (ssl_ ? !tls_read_into(ssl_, fd_, in_, can_read_, read_eof_, limit, ssl_read_wants_write_,
+                                ssl_raw_short_read_, peer_closed_)
                : !read_into(fd_, in_, can_read_, read_eof_, limit, peer_closed_)) {
         dead_reset_ = true;
         dead_ = true;  // reset by peer

@@ -151,6 +151,7 @@ class ClientConn final : public IoHandler {
   int fd_;
   SSL* ssl_ = nullptr;
   bool hs_done_ = true;           // TLS handshake finished (always, for plain HTTP)
+  bool ssl_raw_short_read_ = false;  // OpenSSL's last raw read was short: the socket is drained
   bool ssl_read_wants_write_ = false;  // SSL_read needs the socket writable (TLS 1.3 key update)
   std::string peer_ip_;
   bool secure_ = false;  // came over TLS (X-Forwarded-Proto, HSTS, no redirect)

@@ -33,6 +33,11 @@ class TlsServer {
   std::shared_ptr<const CertMap> current() const;
   // A server-side SSL on a connected, non-blocking socket; null on failure.
   SSL* new_ssl(int fd) const;
+  // From now on every raw read() OpenSSL makes on the socket of `ssl` sets
+  // *short_read to whether it returned less than it asked for: with
+  // read-ahead on, the socket was then drained (in edge-triggered mode no
+  // read is needed until the next edge). The flag must outlive the SSL.
+  static void watch_raw_reads(SSL* ssl, bool* short_read);
   bool offers_h2() const { return opts_.offer_h2; }
   // For tests: start a new ticket key now.
   void rotate_ticket_keys();
