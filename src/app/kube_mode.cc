@@ -62,16 +62,19 @@ bool KubeMode::start(std::string& err) {
     identity = host;
   }
   identity += fmt::format("_{:08x}", std::random_device{}());
+  // Our own namespace: the in-cluster service account's, or the kubeconfig
+  // context's.
+  const std::string own_ns = !cfg->namespace_.empty() ? cfg->namespace_ : "default";
   if (k.leader_elect) {
-    lo.namespace_ = !k.leader_election_namespace.empty() ? k.leader_election_namespace
-                    : !cfg->namespace_.empty()            ? cfg->namespace_
-                                                          : "default";
+    lo.namespace_ = !k.leader_election_namespace.empty() ? k.leader_election_namespace : own_ns;
     lo.name = k.leader_election_id;
     lo.identity = identity;
     leader_ = std::make_unique<kube::LeaderElector>(*client_, lo);
   }
   kube::StatusOptions st;
   st.publish_service = k.publish_service;
+  if (!st.publish_service.empty() && st.publish_service.find('/') == std::string::npos)
+    st.publish_service = own_ns + "/" + st.publish_service;  // a bare NAME is a Service of our own namespace
   st.publish_addresses = k.publish_status_address;
   st.identity = identity;
   st.write_status = k.update_status && (!k.publish_service.empty() || !k.publish_status_address.empty());

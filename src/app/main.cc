@@ -91,7 +91,7 @@ int main(int argc, char** argv) {
     serve->add_option("--context", k.context, "kubeconfig context (default: current-context)");
     serve->add_flag("--in-cluster", k.in_cluster, "Operator mode with the pod's service account (KUBERNETES_SERVICE_HOST)");
     serve->add_option("--publish-service", k.publish_service,
-                      "NAMESPACE/NAME of the Service whose load balancer addresses go into Ingress status");
+                      "[NAMESPACE/]NAME of the Service whose load balancer addresses go into Ingress status (default namespace: our own)");
     serve->add_option("--publish-status-address", k.publish_status_address,
                       "Addresses (IP or hostname) to write into Ingress status instead (comma-separated)")->delimiter(',');
     serve->add_option("--update-status", k.update_status, "Write Ingress status")->capture_default_str();

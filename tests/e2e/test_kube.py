@@ -521,6 +521,21 @@ class TestWriteBack(KubeTestCase):
         self.ingressd(f, ["--publish-service", "ingressd/ingressd"])
         h.wait_until(lambda: self.lb(api, "web") == [{"ip": "203.0.113.7"}], what="status from the Service")
 
+    def test_publish_service_bare_name_is_in_our_namespace(self):
+        # `--publish-service NAME` names a Service of ingressd's own namespace (the kubeconfig context's here,
+        # the service account's in the cluster), not of `default`.
+        f = self.fixture()
+        api = f.api()
+        self.backend(api, "alpaca")
+        api.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ingress-system"}})
+        for ns, ip in (("ingress-system", "203.0.113.8"), ("default", "192.0.2.99")):
+            api.create(h.service("edge", namespace=ns))
+            api.patch("Service", "edge", {"status": {"loadBalancer": {"ingress": [{"ip": ip}]}}},
+                      namespace=ns, status=True)
+        api.create(h.ingress("web", rules=[h.rule("web.example.com", [h.http_path("/", "alpaca")])]))
+        self.ingressd(f, ["--publish-service", "edge"], namespace="ingress-system")
+        h.wait_until(lambda: self.lb(api, "web") == [{"ip": "203.0.113.8"}], what="status from ingress-system/edge")
+
     def test_two_replicas_one_leader_writes(self):
         f = self.fixture(tokens=("replica-a", "replica-b", "test-token"))
         api = f.api("test-token")

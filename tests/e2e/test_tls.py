@@ -389,6 +389,86 @@ class TestTlsServing(TlsCase):
                 self.assertServedBy(r, "alpaca")
                 self.assertEqual(r.json()["path"], "/pipe/%d" % i)
 
+    def _memory_tls(self):
+        """A TLS client over a raw socket (ssl.MemoryBIO): the test decides what goes on the wire and when,
+        down to one TLS record per byte and a TCP FIN right behind the request."""
+        raw = socket.create_connection(("127.0.0.1", self.d.https_port), timeout=10)
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        obj = ctx.wrap_bio(inc, out, server_hostname="a.example.com")
+        for _ in range(100):
+            try:
+                obj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                raw.sendall(out.read())
+                chunk = raw.recv(65536)
+                self.assertTrue(chunk, "the server closed during the handshake")
+                inc.write(chunk)
+        raw.sendall(out.read())
+        return raw, obj, inc, out
+
+    def _memory_tls_read_all(self, raw, obj, inc):
+        """Everything the server sends until it closes."""
+        got = b""
+        while True:
+            chunk = raw.recv(65536)
+            if chunk:
+                inc.write(chunk)
+            else:
+                inc.write_eof()
+            try:
+                while True:
+                    d = obj.read(65536)
+                    if not d:
+                        return got
+                    got += d
+            except ssl.SSLWantReadError:
+                pass
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                return got
+            if not chunk:
+                return got
+
+    def _echo_path(self, got):
+        """The path the echo upstream saw, from one whole 200 response with a Content-Length."""
+        head, _, body = got.partition(b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.1 200"), got[:200])
+        length = [int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")[1:]
+                  if line.lower().startswith(b"content-length:")]
+        self.assertEqual(len(length), 1, head)
+        self.assertEqual(len(body), length[0])
+        return json.loads(body)["path"]
+
+    def test_request_and_fin_in_one_flight_over_tls(self):
+        # The request's records and the client's FIN reach the server in one go: the read that finds the
+        # socket short is not the end of it; the request is answered, then the connection closes.
+        raw, obj, inc, out = self._memory_tls()
+        with raw:
+            obj.write(h.build_request("GET", "/fin", "a.example.com"))
+            raw.sendall(out.read())
+            raw.shutdown(socket.SHUT_WR)
+            got = self._memory_tls_read_all(raw, obj, inc)
+        self.assertEqual(self._echo_path(got), "/fin")
+
+    def test_request_one_byte_per_tls_record(self):
+        # Every byte of the head in a record (and a TCP segment) of its own, some sent together: reading goes
+        # on across records until the head is whole, however the records fall into reads.
+        raw, obj, inc, out = self._memory_tls()
+        with raw:
+            req = h.build_request("GET", "/bytes", "a.example.com", headers={"Connection": "close"})
+            for i, b in enumerate(req):
+                obj.write(bytes([b]))
+                if i % 7 == 0:
+                    raw.sendall(out.read())
+                    time.sleep(0.001)
+            raw.sendall(out.read())
+            got = self._memory_tls_read_all(raw, obj, inc)
+        self.assertEqual(self._echo_path(got), "/bytes")
+
     def test_late_reader_gets_the_whole_large_response(self):
         with h.TlsConn(self.d.https_port, "a.example.com", timeout=10) as c:
             c.send(h.build_request("GET", "/?size=%d" % (8 * MiB), "a.example.com"))
