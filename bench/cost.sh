@@ -10,7 +10,7 @@
 #   INGRESSD_ARGS="--access-log /tmp/access.log" bench/cost.sh
 # SKIP_STRACE=1 measures instructions only.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.."  # the repository root from here on
 N=${1:-20000}
 read -r -a ARGS <<<"${INGRESSD_ARGS:---access-log off}"
 BIN=${INGRESSD_BIN:-build/ingressd}
@@ -35,29 +35,7 @@ http { access_log off; keepalive_requests 10000000;
 CONF
 nginx -c "$work/upstream.conf" & pids+=($!)
 mkdir -p "$work/m"
-cat > "$work/m/bench.yaml" <<YAML
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: {name: bench}
-spec:
-  rules:
-  - host: alpaca.example.com
-    http:
-      paths:
-      - {path: /, pathType: Prefix, backend: {service: {name: up, port: {number: 80}}}}
----
-apiVersion: v1
-kind: Service
-metadata: {name: up}
-spec: {ports: [{port: 80}]}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: up, labels: {kubernetes.io/service-name: up}}
-addressType: IPv4
-ports: [{port: $UP}]
-endpoints: [{addresses: [127.0.0.1]}]
-YAML
+sed -e "s/@HOST@/alpaca.example.com/" -e "s/@UP@/$UP/" bench/configs/one-route.yaml > "$work/m/bench.yaml"
 
 wait_port() { for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.1; done; return 1; }
 load() { h2load --h1 -n "$1" -c 16 -H ':authority: alpaca.example.com' "http://127.0.0.1:$PX/" | grep -q "$1 2xx" || { echo "load of $1 failed" >&2; exit 1; }; }

@@ -14,7 +14,7 @@
 # ingressd's CPU time per request (process_cpu_seconds_total, all threads,
 # the log writer included), which shifts less when the machine is shared.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.."  # the repository root from here on
 ROUNDS=${1:-5}
 DUR=${2:-5s}
 BIN=${INGRESSD_BIN:-build/ingressd}
@@ -57,29 +57,7 @@ fi
 wait_http "$UP"
 
 mkdir -p "$work/m"
-cat > "$work/m/bench.yaml" <<YAML
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: {name: bench}
-spec:
-  rules:
-  - host: bench.example.com
-    http:
-      paths:
-      - {path: /, pathType: Prefix, backend: {service: {name: up, port: {number: 80}}}}
----
-apiVersion: v1
-kind: Service
-metadata: {name: up}
-spec: {ports: [{port: 80}]}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: up, labels: {kubernetes.io/service-name: up}}
-addressType: IPv4
-ports: [{port: $UP}]
-endpoints: [{addresses: [127.0.0.1]}]
-YAML
+sed -e "s/@HOST@/bench.example.com/" -e "s/@UP@/$UP/" bench/configs/one-route.yaml > "$work/m/bench.yaml"
 
 LOG="$work/access.log"
 declare -A PX AD

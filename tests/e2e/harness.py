@@ -42,6 +42,19 @@ def free_port():
         s.close()
 
 
+def listen_loopback(backlog=64, rcvbuf=None, accept_timeout=0.2):
+    """A listening TCP socket on 127.0.0.1 (a free port: .getsockname()[1]) for test servers: accept() times
+    out after accept_timeout so their loops can check a stop flag; rcvbuf shrinks the receive buffer."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if rcvbuf:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(backlog)
+    sock.settimeout(accept_timeout)
+    return sock
+
+
 def wait_until(predicate, timeout=DEFAULT_TIMEOUT, interval=0.02, what="condition"):
     """Polls predicate() until it returns a true value; bounded in time."""
     deadline = time.monotonic() + timeout

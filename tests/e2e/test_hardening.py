@@ -62,11 +62,7 @@ class RawUpstream(threading.Thread):
         self.mode = mode
         self.scripts = dict(scripts or {})
         self.name = name
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.sock.settimeout(0.2)
+        self.sock = h.listen_loopback(64)
         self.port = self.sock.getsockname()[1]
         self.stopped = threading.Event()
         self.lock = threading.Lock()

@@ -230,11 +230,7 @@ class BlackHole:
     to it back up quickly)."""
 
     def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.sock.settimeout(0.2)
+        self.sock = h.listen_loopback(64, rcvbuf=4096)
         self.port = self.sock.getsockname()[1]
         self.conns = []
         self.stopping = threading.Event()

@@ -43,11 +43,7 @@ class ScriptedUpstream(threading.Thread):
 
     def __init__(self, max_conns=200):
         super().__init__(daemon=True)
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.2)
+        self.sock = h.listen_loopback(16)
         self.port = self.sock.getsockname()[1]
         self.max_conns = max_conns
         self.stopped = threading.Event()

@@ -52,6 +52,18 @@ def rule_to(host, service, extra=()):
     return h.rule(host, paths)
 
 
+def broken_tls_ingress():
+    """An Ingress whose every host names a bad Secret: missing, malformed PEM, key not matching, expired,
+    names not covering the host (the Secrets themselves are made by each test)."""
+    return h.with_tls(
+        h.ingress("broken", rules=[rule_to(x, "alpaca") for x in
+                                   ("missing.example.com", "malformed.example.com", "mismatch.example.com",
+                                    "old.example.com", "wrongname.example.com")]),
+        [(["missing.example.com"], "does-not-exist"), (["malformed.example.com"], "malformed-tls"),
+         (["mismatch.example.com"], "mismatch-tls"), (["old.example.com"], "old-tls"),
+         (["wrongname.example.com"], "other-tls")])
+
+
 def start_ingressd_raw(res, manifest_dir, https_port, extra_args=()):
     """Like Resources.start_ingressd but with a chosen --https-port (0 = no TLS listener)."""
     http_port, admin_port = h.free_port(), h.free_port()
@@ -154,13 +166,7 @@ class TestTlsServing(TlsCase):
         objs.append(h.with_tls(h.ingress("nohosts", rules=[rule_to("n.example.com", "alpaca"),
                                                            rule_to("n2.example.com", "bandicoot")]),
                                [(None, "n-tls")]))
-        objs.append(h.with_tls(
-            h.ingress("broken", rules=[rule_to(x, "alpaca") for x in
-                                       ("missing.example.com", "malformed.example.com", "mismatch.example.com",
-                                        "old.example.com", "wrongname.example.com")]),
-            [(["missing.example.com"], "does-not-exist"), (["malformed.example.com"], "malformed-tls"),
-             (["mismatch.example.com"], "mismatch-tls"), (["old.example.com"], "old-tls"),
-             (["wrongname.example.com"], "other-tls")]))
+        objs.append(broken_tls_ingress())
         h.write_manifests(cls.dir, objs)
         cls.d = cls.cres.start_ingressd(cls.dir)
 
@@ -830,13 +836,7 @@ class TestCheckCommand(TlsCase):
             h.cert_secret("old-tls", self.cert_old),
             h.cert_secret("other-tls", self.cert_other),
         ]
-        objs.append(h.with_tls(
-            h.ingress("broken", rules=[rule_to(x, "alpaca") for x in
-                                       ("missing.example.com", "malformed.example.com", "mismatch.example.com",
-                                        "old.example.com", "wrongname.example.com")]),
-            [(["missing.example.com"], "does-not-exist"), (["malformed.example.com"], "malformed-tls"),
-             (["mismatch.example.com"], "mismatch-tls"), (["old.example.com"], "old-tls"),
-             (["wrongname.example.com"], "other-tls")]))
+        objs.append(broken_tls_ingress())
         h.write_manifests(d, objs)
         return d
 
