@@ -353,7 +353,11 @@ bool H2Session::decode_response(Stream& s, Buffer& out) {
     long n = http1::parse_response_head(out.data(), out.size(), s.method == "HEAD", h, err, w_.cfg.limits);
     if (n == 0) return true;
     if (n < 0) return false;
-    if (h.status < 200) {  // interim responses are not passed on over HTTP/2
+    if (h.status < 200) {
+      // Interim responses go on as non-final HEADERS (RFC 9113 §8.1): 100
+      // Continue releases a client waiting to send its body, 103 carries
+      // early hints. 101 cannot come: a stream never asks to upgrade.
+      if (h.status != 101) submit_response(s, h, false);
       out.consume(static_cast<size_t>(n));
       continue;
     }
@@ -401,7 +405,7 @@ bool H2Session::decode_response(Stream& s, Buffer& out) {
   return true;
 }
 
-void H2Session::submit_response(Stream& s, const http1::ResponseHead& h) {
+void H2Session::submit_response(Stream& s, const http1::ResponseHead& h, bool final) {
   // Field names in lower case (RFC 9113 §8.2); connection-specific fields dropped.
   std::string& store = w_.scratch_string();
   store.clear();
@@ -425,7 +429,7 @@ void H2Session::submit_response(Stream& s, const http1::ResponseHead& h) {
     add_name(f.name);
     add(f.value);
   }
-  if (h.framing == http1::Framing::Length || (h.framing == http1::Framing::None && h.has_content_length)) {
+  if (final && (h.framing == http1::Framing::Length || (h.framing == http1::Framing::None && h.has_content_length))) {
     add("content-length");
     add(fmt::format_int(h.content_length).c_str());
   }
@@ -435,6 +439,10 @@ void H2Session::submit_response(Stream& s, const http1::ResponseHead& h) {
     auto [vo, vl] = spans[2 * i + 1];
     nv[i] = {reinterpret_cast<uint8_t*>(store.data() + no), reinterpret_cast<uint8_t*>(store.data() + vo), nl, vl,
              NGHTTP2_NV_FLAG_NONE};
+  }
+  if (!final) {
+    nghttp2_submit_headers(session_, NGHTTP2_FLAG_NONE, s.id, nullptr, nv.data(), nv.size(), nullptr);
+    return;
   }
   s.resp_submitted = true;
   if (s.resp_done) {

@@ -113,7 +113,9 @@ class H2Session {
   void end_request(Stream& s);
   void drive_pending();
   bool decode_response(Stream& s, Buffer& out);
-  void submit_response(Stream& s, const http1::ResponseHead& h);
+  // The response head as HEADERS: final (with the body's data provider), or
+  // interim (1xx: 100 Continue, 103 Early Hints) as non-final HEADERS.
+  void submit_response(Stream& s, const http1::ResponseHead& h, bool final = true);
 
   Worker& w_;
   ClientConn& conn_;

@@ -55,8 +55,11 @@ bool TlsServer::init(const TlsOptions& o, std::string& err) {
   SSL_CTX_set_mode(ctx_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
   // Read-ahead: one read() takes a record's header and body (and whatever
   // follows) instead of two reads per record (nginx does the same). With the
-  // short-read flag of new_ssl() a request over TLS costs one read, as over
-  // plain HTTP.
+  // short-read flag of watch_raw_reads() a request over TLS costs one read, as
+  // over plain HTTP. That flag assumes OpenSSL's raw reads fill what they
+  // ask for while the socket has bytes: never enable kernel TLS receive
+  // (SSL_OP_ENABLE_KTLS) without revisiting it (the kernel returns one record
+  // per read, so a short read would no longer mean a drained socket).
   SSL_CTX_set_read_ahead(ctx_, 1);
   SSL_CTX_set_cert_cb(ctx_, &TlsServer::cert_cb, this);
   SSL_CTX_set_alpn_select_cb(ctx_, &TlsServer::alpn_cb, this);

@@ -558,32 +558,55 @@ class Resources:
                                      close_fds=True)
         return popen, log_path
 
+    def _lost_port_race(self, proc, log_path):
+        """True when proc exited because a port free_port() chose was taken meanwhile (by a test running in
+        parallel): then the caller tries again with other ports."""
+        if proc.poll() is None:
+            return False
+        try:
+            with open(log_path, errors="replace") as f:
+                return "Address already in use" in f.read()
+        except OSError:
+            return False
+
     def start_echo(self, name, port=None, namespace=None):
-        port = port or free_port()
-        args = [BIN, "echo", "--name", name, "--port", str(port)]
-        if namespace:
-            args += ["--namespace", namespace]
-        popen, log_path = self.spawn(args, "echo-%s-%d" % (name, port))
-        e = Echo(popen, log_path, name, port, namespace or "default")
-        self.procs.append(e)
-        wait_port(port, proc=popen)
-        return e
+        for attempt in range(3):
+            p = port or free_port()
+            args = [BIN, "echo", "--name", name, "--port", str(p)]
+            if namespace:
+                args += ["--namespace", namespace]
+            popen, log_path = self.spawn(args, "echo-%s-%d" % (name, p))
+            e = Echo(popen, log_path, name, p, namespace or "default")
+            self.procs.append(e)
+            try:
+                wait_port(p, proc=popen)
+                return e
+            except AssertionError:
+                if port or attempt == 2 or not self._lost_port_race(popen, log_path):
+                    raise
 
     def start_ingressd(self, manifest_dir, extra_args=None, workers=1, wait_ready=True):
-        http_port, https_port, admin_port = free_port(), free_port(), free_port()
-        args = [BIN, "serve", "--manifests", manifest_dir, "--http-port", str(http_port),
-                "--https-port", str(https_port), "--admin-port", str(admin_port), "--bind", "127.0.0.1"]
-        if workers:
-            args += ["--workers", str(workers)]
-        args += list(extra_args or [])
-        popen, log_path = self.spawn(args, "ingressd-%d" % http_port)
-        d = Ingressd(popen, log_path, manifest_dir, http_port, https_port, admin_port)
-        self.procs.append(d)
-        if wait_ready:
-            wait_port(http_port, proc=popen)
-            wait_port(admin_port, proc=popen)
+        for attempt in range(3):
+            http_port, https_port, admin_port = free_port(), free_port(), free_port()
+            args = [BIN, "serve", "--manifests", manifest_dir, "--http-port", str(http_port),
+                    "--https-port", str(https_port), "--admin-port", str(admin_port), "--bind", "127.0.0.1"]
+            if workers:
+                args += ["--workers", str(workers)]
+            args += list(extra_args or [])
+            popen, log_path = self.spawn(args, "ingressd-%d" % http_port)
+            d = Ingressd(popen, log_path, manifest_dir, http_port, https_port, admin_port)
+            self.procs.append(d)
+            if not wait_ready:
+                return d
+            try:
+                wait_port(http_port, proc=popen)
+                wait_port(admin_port, proc=popen)
+            except AssertionError:
+                if attempt == 2 or not self._lost_port_race(popen, log_path):
+                    raise
+                continue
             wait_until(lambda: d.admin("/readyz").status == 200, what="/readyz 200")
-        return d
+            return d
 
     def close(self):
         errors = []

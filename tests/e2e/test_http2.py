@@ -54,6 +54,7 @@ class StreamState:
     def __init__(self, sid):
         self.id = sid
         self.headers = None         # dict of the final response head
+        self.interim = []           # dicts of the interim (1xx) heads before it
         self.headers_ended = False  # END_STREAM was on the HEADERS frame
         self.data = bytearray()
         self.data_events = 0        # DATA frames seen (with or without payload)
@@ -184,7 +185,9 @@ class H2Client:
             st = self.streams.get(getattr(ev, "stream_id", None))
             if st is not None:
                 st.events.append(type(ev).__name__)
-            if isinstance(ev, h2.events.ResponseReceived):
+            if isinstance(ev, h2.events.InformationalResponseReceived):
+                st.interim.append(dict(ev.headers))
+            elif isinstance(ev, h2.events.ResponseReceived):
                 st.headers = dict(ev.headers)
                 if ev.stream_ended is not None:
                     st.headers_ended = True
@@ -893,6 +896,95 @@ class TestShutdown(Http2Case):
 # 11, 12. responses and the access log
 # ----------------------------------------------------------------------------
 
+class HintsUpstream(threading.Thread):
+    """An HTTP/1.1 upstream that answers every request with two 103 Early Hints (the first with a hop-by-hop
+    Keep-Alive field) and then `200 ok`. Bounded: stops on close() or after 60 s."""
+
+    RESPONSE = (b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload; as=style\r\n"
+                b"Keep-Alive: timeout=5\r\n\r\n"
+                b"HTTP/1.1 103 Early Hints\r\nLink: </app.js>; rel=preload; as=script\r\n\r\n"
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok")
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.sock = h.listen_loopback(16)
+        self.port = self.sock.getsockname()[1]
+        self.stopped = threading.Event()
+        self.start()
+
+    def run(self):
+        deadline = time.monotonic() + 60
+        conns = []
+        while not self.stopped.is_set() and time.monotonic() < deadline:
+            try:
+                c, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            conns.append(c)
+            threading.Thread(target=self.serve, args=(c, deadline), daemon=True).start()
+        for c in conns:
+            c.close()
+
+    def serve(self, c, deadline):
+        c.settimeout(0.5)
+        buf = b""
+        while not self.stopped.is_set() and time.monotonic() < deadline:
+            try:
+                chunk = c.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if not chunk:
+                return
+            buf += chunk
+            while b"\r\n\r\n" in buf:
+                _, _, buf = buf.partition(b"\r\n\r\n")  # GET requests only: no body
+                c.sendall(self.RESPONSE)
+
+    def close(self):
+        self.stopped.set()
+        self.sock.close()
+
+
+class TestInterimResponses(Http2Case):
+    """1xx responses from the upstream reach HTTP/2 clients as non-final HEADERS (RFC 9113 §8.1)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.hints = HintsUpstream()
+        cls.addClassCleanup(cls.hints.close)
+        super().setUpClass()
+
+    @classmethod
+    def objects(cls):
+        objs = super().objects() + h.backend_objects("hints", [cls.hints.port])
+        objs.append(h.ingress("hints", rules=[h.rule("hints.example.com", [h.http_path("/", "hints")])]))
+        return objs
+
+    def test_early_hints_pass_on_in_order_without_hop_by_hop_fields(self):
+        for c in (self.client(), self.tls_client()):
+            for _ in range(2):  # the upstream connection is reused for the second request
+                st = c.get("/page", authority="hints.example.com")
+                self.assertEqual(st.status, 200, st)
+                self.assertEqual(bytes(st.data), b"ok")
+                self.assertEqual([(i.get(":status"), i.get("link")) for i in st.interim],
+                                 [("103", "</style.css>; rel=preload; as=style"),
+                                  ("103", "</app.js>; rel=preload; as=script")], st.interim)
+                self.assertNotIn("keep-alive", st.interim[0])
+                self.assertEqual(st.events[:3], ["InformationalResponseReceived", "InformationalResponseReceived",
+                                                 "ResponseReceived"], st.events)
+
+    def test_http11_clients_get_the_early_hints_too(self):
+        with self.d.conn() as c:
+            c.send(h.build_request("GET", "/page", "hints.example.com"))
+            r = c.read_response()
+            self.assertEqual(r.status, 200)
+            self.assertEqual([(s, hd.get("Link")) for s, hd in r.interim],
+                             [(103, "</style.css>; rel=preload; as=style"), (103, "</app.js>; rel=preload; as=script")])
+            self.assertIsNone(r.interim[0][1].get("Keep-Alive"))
+
+
 class TestResponses(Http2Case):
 
     def assertNoBody(self, st):
@@ -922,6 +1014,24 @@ class TestResponses(Http2Case):
         sts = c.wait_done([c.request("/head", method="HEAD"), c.request("/?status=204"), c.request("/?status=304")])
         for s in sts:
             self.assertNoBody(s)
+
+    def test_100_continue_is_passed_on_before_the_body_is_sent(self):
+        # The client sends its head with `expect: 100-continue` and holds the body back; the upstream's
+        # 100 Continue must reach it as a non-final HEADERS frame (RFC 9113 §8.1), then the final response.
+        for c in (self.client(), self.tls_client()):
+            body = b"hello, continue"
+            sid = c.request("/continue", method="POST", end_stream=False,
+                            headers=[("content-length", str(len(body))), ("expect", "100-continue")])
+            st = c.streams[sid]
+            c.wait(lambda st=st: st.interim or st.done, 5, "the 100 Continue")
+            self.assertEqual([i.get(":status") for i in st.interim], ["100"], st)
+            self.assertIsNone(st.headers, "a final response before the body was sent: %r" % st)
+            c.conn.send_data(sid, body, end_stream=True)
+            c.flush()
+            st = c.wait_done([sid])[0]
+            self.assertEqual(st.status, 200, st)
+            self.assertEqual(st.json()["body_size"], len(body))
+            self.assertEqual(st.json()["service"], "alpaca")
 
     def test_chunked_upstream_response_arrives_intact(self):
         c = self.client()
