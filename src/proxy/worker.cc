@@ -491,6 +491,7 @@ void Worker::run() {
     if (now_ >= next_sweep_) {
       next_sweep_ = now_ + 250;
       sweep_timers();
+      BlockCache::sweep();
     }
     for (UpstreamConn* u : graveyard_) delete u;
     graveyard_.clear();
