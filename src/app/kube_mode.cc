@@ -36,7 +36,8 @@ bool KubeMode::start(std::string& err) {
   int64_t resync_ms = 0;
   if (!dur(k.lease_duration, "--lease-duration", lo.lease_duration_ms) ||
       !dur(k.renew_deadline, "--renew-deadline", lo.renew_deadline_ms) ||
-      !dur(k.retry_period, "--retry-period", lo.retry_period_ms) || !dur(k.resync_period, "--resync-period", resync_ms))
+      !dur(k.retry_period, "--retry-period", lo.retry_period_ms) ||
+      (k.resync_period != "0" && !dur(k.resync_period, "--resync-period", resync_ms)))
     return false;
   if (lo.renew_deadline_ms >= lo.lease_duration_ms) {
     err = "--renew-deadline must be shorter than --lease-duration";
@@ -50,7 +51,7 @@ bool KubeMode::start(std::string& err) {
 
   kube::KubeSourceOptions so;
   so.namespaces.assign(o_.compile.watch_namespaces.begin(), o_.compile.watch_namespaces.end());
-  so.informer.resync_s = static_cast<int>(std::max<int64_t>(1, resync_ms / 1000));
+  so.informer.resync_s = resync_ms == 0 ? 0 : static_cast<int>(std::max<int64_t>(1, resync_ms / 1000));
   source_ = std::make_unique<kube::KubeSource>(*client_, so);
   synced_.assign(source_->informer_count(), false);
 

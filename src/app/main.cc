@@ -101,7 +101,7 @@ int main(int argc, char** argv) {
     serve->add_option("--lease-duration", k.lease_duration, "How long a Lease not renewed stays held")->capture_default_str();
     serve->add_option("--renew-deadline", k.renew_deadline, "The leader steps down if it cannot renew within this")->capture_default_str();
     serve->add_option("--retry-period", k.retry_period, "How often candidates try, and the leader renews")->capture_default_str();
-    serve->add_option("--resync-period", k.resync_period, "Full relist of every watched kind this often")->capture_default_str();
+    serve->add_option("--resync-period", k.resync_period, "Full relist of every watched kind this often (0: never; a watch that expires still relists)")->capture_default_str();
     serve->add_option("--kube-holdoff-ms", k.holdoff_ms, "Hold-off from a cluster change to the rebuild (capped at 10x)")->capture_default_str();
     serve->callback([&so] {
       int sources = !so.manifests.empty() + !so.kube.kubeconfig.empty() + so.kube.in_cluster;

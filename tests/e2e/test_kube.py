@@ -450,6 +450,24 @@ class TestClient(KubeTestCase):
         self.assertEqual(k.served_by(ing, "team.example.com"), "alpaca")
 
 
+    def test_resync_period_zero_never_relists(self):
+        f = self.fixture()
+        api = f.api()
+        self.backend(api, "alpaca")
+        api.create(h.ingress("web", rules=[h.rule("web.example.com", [h.http_path("/", "alpaca")])]))
+        ing = self.ingressd(f, ["--resync-period", "0"])
+        self.assertEqual(k.served_by(ing, "web.example.com"), "alpaca")
+        lists = lambda: [r for r in api.requests()  # noqa: E731
+                         if r["method"] == "GET" and r["path"].endswith("/ingresses") and not r["watch"]]
+        first = len(lists())
+        time.sleep(2.5)  # a 1 s resync would have relisted twice by now (see the test above)
+        self.assertEqual(k.metric(ing, "ingressd_kube_relists_total", {"resource": "ingresses"}), 0)
+        self.assertEqual(len(lists()), first)
+        # Changes still arrive by the watch.
+        api.create(h.ingress("more", rules=[h.rule("more.example.com", [h.http_path("/", "alpaca")])]))
+        k.wait_served(ing, "more.example.com", "alpaca")
+
+
 class TestWriteBack(KubeTestCase):
     def status_patches(self, api, name=None, token=None):
         return [r for r in api.write_requests() if r["method"] == "PATCH" and r["path"].endswith("/status")

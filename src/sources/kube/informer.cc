@@ -359,7 +359,8 @@ void Informer::run() {
       }
       need_list = false;
       backoff.reset();
-      next_resync = std::chrono::steady_clock::now() + std::chrono::seconds(opts_.resync_s);
+      next_resync = opts_.resync_s > 0 ? std::chrono::steady_clock::now() + std::chrono::seconds(opts_.resync_s)
+                                       : std::chrono::steady_clock::time_point::max();  // 0: no periodic relist
     }
     auto left = std::chrono::duration_cast<std::chrono::seconds>(next_resync - std::chrono::steady_clock::now()).count();
     if (left <= 0) {

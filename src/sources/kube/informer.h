@@ -84,7 +84,7 @@ struct InformerStats {
 };
 
 struct InformerOptions {
-  int resync_s = 600;          // full relist period
+  int resync_s = 600;          // full relist period (0: none; 410 Gone still relists)
   int list_page_size = 500;
   int watch_timeout_min_s = 300;  // each WATCH asks the server to end it after a random time in [min, 2*min)
   int backoff_base_ms = 200, backoff_max_ms = 30000;
