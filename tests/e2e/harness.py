@@ -559,15 +559,16 @@ class Resources:
         return popen, log_path
 
     def _lost_port_race(self, proc, log_path):
-        """True when proc exited because a port free_port() chose was taken meanwhile (by a test running in
-        parallel): then the caller tries again with other ports."""
+        """(lost, log tail): lost is True when proc exited because a port free_port() chose was taken meanwhile
+        (by a test running in parallel): then the caller tries again with other ports."""
         if proc.poll() is None:
-            return False
+            return False, ""
         try:
             with open(log_path, errors="replace") as f:
-                return "Address already in use" in f.read()
+                log = f.read()[-2000:]
         except OSError:
-            return False
+            log = ""
+        return "Address already in use" in log, log
 
     def start_echo(self, name, port=None, namespace=None):
         for attempt in range(3):
@@ -582,31 +583,43 @@ class Resources:
                 wait_port(p, proc=popen)
                 return e
             except AssertionError:
-                if port or attempt == 2 or not self._lost_port_race(popen, log_path):
+                if port or attempt == 2 or not self._lost_port_race(popen, log_path)[0]:
                     raise
 
-    def start_ingressd(self, manifest_dir, extra_args=None, workers=1, wait_ready=True):
+    def launch_ingressd(self, source_args, key, extra_args=(), workers=1, https_port=None,
+                        wait_for=("http", "admin"), ready=True, timeout=DEFAULT_TIMEOUT, tag="ingressd"):
+        """`ingressd serve SOURCE_ARGS` on free loopback ports (https_port: a chosen one, 0 = none), waiting for
+        the listeners named in wait_for and then /readyz when `ready`. A port taken by another test between
+        free_port() and ingressd's bind (tests run in parallel) is retried with new ports; any other early exit
+        fails with ingressd's log. Every way of starting ingressd in the suites goes through here."""
         for attempt in range(3):
-            http_port, https_port, admin_port = free_port(), free_port(), free_port()
-            args = [BIN, "serve", "--manifests", manifest_dir, "--http-port", str(http_port),
-                    "--https-port", str(https_port), "--admin-port", str(admin_port), "--bind", "127.0.0.1"]
+            http_port, admin_port = free_port(), free_port()
+            tls_port = free_port() if https_port is None else https_port
+            args = [BIN, "serve"] + list(source_args) + [
+                "--http-port", str(http_port), "--https-port", str(tls_port), "--admin-port", str(admin_port),
+                "--bind", "127.0.0.1"]
             if workers:
                 args += ["--workers", str(workers)]
             args += list(extra_args or [])
-            popen, log_path = self.spawn(args, "ingressd-%d" % http_port)
-            d = Ingressd(popen, log_path, manifest_dir, http_port, https_port, admin_port)
+            popen, log_path = self.spawn(args, "%s-%d" % (tag, http_port))
+            d = Ingressd(popen, log_path, key, http_port, tls_port, admin_port)
             self.procs.append(d)
-            if not wait_ready:
-                return d
             try:
-                wait_port(http_port, proc=popen)
-                wait_port(admin_port, proc=popen)
-            except AssertionError:
-                if attempt == 2 or not self._lost_port_race(popen, log_path):
-                    raise
-                continue
-            wait_until(lambda: d.admin("/readyz").status == 200, what="/readyz 200")
-            return d
+                for port in [{"http": http_port, "admin": admin_port}[w] for w in wait_for]:
+                    wait_port(port, proc=popen, timeout=timeout)
+                break
+            except AssertionError as e:
+                lost, log = self._lost_port_race(popen, log_path)
+                if lost and attempt < 2:
+                    continue
+                raise AssertionError("%s; ingressd's log:\n%s" % (e, log)) from None
+        if ready:
+            wait_until(lambda: d.admin("/readyz").status == 200, timeout=timeout, what="/readyz 200")
+        return d
+
+    def start_ingressd(self, manifest_dir, extra_args=None, workers=1, wait_ready=True):
+        return self.launch_ingressd(["--manifests", manifest_dir], manifest_dir, extra_args, workers,
+                                    wait_for=("http", "admin") if wait_ready else (), ready=wait_ready)
 
     def close(self):
         errors = []

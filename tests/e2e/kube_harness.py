@@ -181,32 +181,9 @@ def write_kubeconfig(directory, server, ca, token=None, token_file=None, name="k
 
 
 def start_ingressd_kube(res, kubeconfig, extra_args=(), wait_ready=True, timeout=10):
-    """ingressd serve --kubeconfig ...; waits for /readyz when asked. A port taken by another test between
-    free_port() and ingressd's bind (tests run in parallel) is retried with new ports; any other early exit
-    fails with ingressd's log."""
-    for attempt in range(3):
-        http_port, https_port, admin_port = h.free_port(), h.free_port(), h.free_port()
-        args = [h.BIN, "serve", "--kubeconfig", kubeconfig, "--http-port", str(http_port), "--https-port",
-                str(https_port), "--admin-port", str(admin_port), "--bind", "127.0.0.1", "--workers", "1",
-                "--access-log", "off"] + list(extra_args)
-        popen, log_path = res.spawn(args, "ingressd-kube-%d" % http_port)
-        d = h.Ingressd(popen, log_path, kubeconfig, http_port, https_port, admin_port)
-        res.procs.append(d)
-        try:
-            h.wait_port(admin_port, proc=popen, timeout=timeout)
-            break
-        except AssertionError as e:
-            try:
-                with open(log_path, "r", errors="replace") as f:
-                    log = f.read()[-2000:]
-            except OSError:
-                log = ""
-            if "cannot listen" in log and attempt < 2:
-                continue
-            raise AssertionError("%s; ingressd's log:\n%s" % (e, log)) from None
-    if wait_ready:
-        h.wait_until(lambda: d.admin("/readyz").status == 200, timeout=timeout, what="/readyz 200")
-    return d
+    """ingressd serve --kubeconfig ...; waits for the admin port, and for /readyz when asked."""
+    return res.launch_ingressd(["--kubeconfig", kubeconfig], kubeconfig, ["--access-log", "off"] + list(extra_args),
+                               wait_for=("admin",), ready=wait_ready, timeout=timeout, tag="ingressd-kube")
 
 
 def kubectl(fixture, args, token=None, timeout=30):

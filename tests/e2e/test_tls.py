@@ -66,16 +66,7 @@ def broken_tls_ingress():
 
 def start_ingressd_raw(res, manifest_dir, https_port, extra_args=()):
     """Like Resources.start_ingressd but with a chosen --https-port (0 = no TLS listener)."""
-    http_port, admin_port = h.free_port(), h.free_port()
-    args = [h.BIN, "serve", "--manifests", manifest_dir, "--http-port", str(http_port), "--https-port",
-            str(https_port), "--admin-port", str(admin_port), "--bind", "127.0.0.1", "--workers", "1"] + list(extra_args)
-    popen, log_path = res.spawn(args, "ingressd-%d" % http_port)
-    d = h.Ingressd(popen, log_path, manifest_dir, http_port, https_port, admin_port)
-    res.procs.append(d)
-    h.wait_port(http_port, proc=popen)
-    h.wait_port(admin_port, proc=popen)
-    h.wait_until(lambda: d.admin("/readyz").status == 200, what="/readyz 200")
-    return d
+    return res.launch_ingressd(["--manifests", manifest_dir], manifest_dir, extra_args, https_port=https_port)
 
 
 def diag_with(config, reason, *words):
