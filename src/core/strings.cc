@@ -67,21 +67,6 @@ const SafeTable kSafe;
 const char* const kHex = "0123456789abcdef";
 }  // namespace
 
-// The string forms write through the pointer forms: room for the worst case
-// (6 bytes out per byte in for JSON, 4 for text), then cut to what was written.
-void append_json_escaped(std::string& out, std::string_view s) {
-  const size_t at = out.size();
-  out.resize(at + 6 * s.size());
-  out.resize(static_cast<size_t>(json_escape_to(out.data() + at, s) - out.data()));
-}
-
-std::string json_escape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size() + 2);
-  append_json_escaped(out, s);
-  return out;
-}
-
 char* json_escape_to(char* out, std::string_view s) {
   const char* in = s.data();
   const char* end = in + s.size();
@@ -136,12 +121,6 @@ char* text_escape_to(char* out, std::string_view s) {
     *out++ = kHex[c & 15];
   }
   return out;
-}
-
-void append_text_escaped(std::string& out, std::string_view s) {
-  const size_t at = out.size();
-  out.resize(at + 4 * s.size());
-  out.resize(static_cast<size_t>(text_escape_to(out.data() + at, s) - out.data()));
 }
 
 std::optional<int64_t> parse_rfc3339_ns(std::string_view s) {
@@ -229,13 +208,6 @@ std::string percent_decode(std::string_view s) {
       i += 2;
     } else out += s[i];
   }
-  return out;
-}
-
-std::string text_escape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  append_text_escaped(out, s);
   return out;
 }
 

@@ -20,14 +20,10 @@ bool iequals(std::string_view a, std::string_view b);
 std::string_view trim_ows(std::string_view s);  // spaces and tabs
 std::vector<std::string_view> split(std::string_view s, char sep);
 std::optional<uint64_t> parse_u64(std::string_view s);  // decimal digits only, no sign, no overflow
-std::string json_escape(std::string_view s);  // ASCII-only output: bytes >= 0x7f become \u00XX
-// For space-separated text logs: bytes outside 0x21..0x7e, '"' and '\\' become \xHH.
-std::string text_escape(std::string_view s);
-// The same, appended to `out` (no temporary).
-void append_json_escaped(std::string& out, std::string_view s);
-void append_text_escaped(std::string& out, std::string_view s);
-// The same into raw memory with room for the worst case (6 bytes per input
-// byte for JSON, 4 for text); returns the end of what was written.
+// Escaping for logs, into raw memory with room for the worst case (6 bytes per
+// input byte for JSON, 4 for text); returns the end of what was written.
+// JSON: ASCII-only output (controls and bytes >= 0x7f become \u00XX).
+// Text (space-separated logs): bytes outside 0x21..0x7e, '"' and '\\' become \xHH.
 char* json_escape_to(char* out, std::string_view s);
 char* text_escape_to(char* out, std::string_view s);
 bool ends_with(std::string_view s, std::string_view suffix);
