@@ -16,10 +16,10 @@ struct ProxyConfig {
   // reach (behind a LoadBalancer, 443), omitted when it is 443.
   bool ssl_redirect = true;
   uint16_t redirect_https_port = 0;  // 0 = https_port
-  std::string hsts;
+  std::string hsts;  // Strict-Transport-Security value added to HTTPS responses ("" = none)
   bool request_metrics = true;  // per-route request counters and histograms (--request-metrics)
   bool h2c = false;  // HTTP/2 with prior knowledge on the plain port
-  uint32_t h2_max_concurrent_streams = 128;  // Strict-Transport-Security value added to HTTPS responses ("" = none)
+  uint32_t h2_max_concurrent_streams = 128;  // SETTINGS_MAX_CONCURRENT_STREAMS per HTTP/2 connection
   int workers = 0;  // 0 = one per core
   http1::Limits limits;
   int client_header_timeout_ms = 30'000;   // the whole request head must arrive within this

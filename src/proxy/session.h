@@ -1,16 +1,24 @@
 // A client connection and the exchange (request → response) in progress on
 // it. One request at a time; pipelined requests wait in the input buffer and
 // are answered in order.
+//
+// ClientConn keeps the I/O: the socket and TLS, the drive loop, the body
+// pumps, tunnels and timers (session.cc), and the exchange's plumbing
+// (exchange.cc). The request's policy lives in sans-I/O phases it calls:
+// decide.h (what to do with the request), upstream_request.h (the head sent
+// upstream), endpoint_picker.h (which endpoint), response_head.h (the head
+// sent back), and observe/access_line.h (the access-log line).
 #pragma once
 #include <memory>
 #include <string>
 
+#include "proxy/decide.h"
 #include "proxy/h2_session.h"
 #include "proxy/worker.h"
 
 namespace ingressd {
 
-class ClientConn final : public IoHandler {
+class ClientConn final : public IoHandler, public UpstreamOwner {
  public:
   // `ssl`: a server-side TLS session on `fd` whose handshake is still to do
   // (null for plain HTTP). The connection owns it.
@@ -21,7 +29,7 @@ class ClientConn final : public IoHandler {
   ~ClientConn() override;
   void on_io(uint32_t events) override;
   // Called by the upstream connection this exchange owns.
-  void on_upstream_event();
+  void on_upstream_event() override;
   void on_timer(int64_t now);
   bool idle() const {
     if (phase_ == Phase::H2) return h2_ && h2_->open_streams() == 0 && out_.empty();
@@ -65,6 +73,7 @@ class ClientConn final : public IoHandler {
     bool active = false;
     TableRef* table = nullptr;
     const routing::Backend* backend = nullptr;
+    const routing::RouteAction* action = nullptr;  // what the route asks (response header edits)
     const routing::EndpointAddr* endpoint = nullptr;  // the one being tried
     uint64_t req_body_bytes = 0;
     // metrics and access log
@@ -112,8 +121,8 @@ class ClientConn final : public IoHandler {
     std::string request_id;
     std::string log_method, log_host, log_target;  // copies for the access log (only when it is on)
     std::string head;  // the request head as sent upstream (kept for a retry)
-    std::string host;       // normalised Host
-    std::string norm_path;  // normalised path, when it differs
+    DecideScratch decided;  // normalised Host and path, a redirect's Location
+    std::string rewritten_path;  // the path sent upstream, when the route rewrites it
   };
 
 
@@ -129,7 +138,6 @@ class ClientConn final : public IoHandler {
   bool handshake();  // false: close the connection
   void start_h2();
   void pump_h2();
-  void redirect_to_https(const http1::RequestHead& req, size_t head_len);
   void flush();
   bool start_exchange();
   void connect_upstream(bool fresh = false);
@@ -138,14 +146,14 @@ class ClientConn final : public IoHandler {
   void flush_upstream();
   void pump_response();
   bool handle_response_head(long head_len);
-  std::string_view host_src_or(const http1::RequestHead& req) const;
   void finish_exchange();
   void pump_tunnel();
-  void send_error(int status, const char* detail, bool close);
+  // Our own answer to the current request; `extra`: header lines to add (a Location).
+  void send_error(int status, const char* detail, bool close, std::string_view extra = {});
   void abort_exchange();
   void end_accounting();  // the per-backend in-flight count and the table pin
   void record(int status);  // metrics and access log for the current request, once
-  void write_upstream_head(const http1::RequestHead& req, std::string_view path);
+  void new_request_id();
 
   Worker& w_;
   int fd_;
@@ -166,14 +174,14 @@ class ClientConn final : public IoHandler {
   bool peer_closed_ = false;  // EPOLLRDHUP seen: read until EOF
   bool closing_ = false;  // close once `out_` is flushed
   bool dead_ = false;
-  bool dead_reset_ = false;
-  bool goaway_sent_ = false;  // the connection failed: no TLS close_notify
+  bool dead_reset_ = false;  // the connection failed: no TLS close_notify
+  bool goaway_sent_ = false;  // HTTP/2: GOAWAY is queued (shutdown or idle close)
   bool in_drive_ = false;
   bool again_ = false;
   size_t head_scan_ = 0;  // bytes of `in_` already known to hold no complete head
-  uint64_t sent_total_ = 0;
+  uint64_t sent_total_ = 0;  // bytes written to the client
   uint32_t requests_ = 0;  // request heads parsed on this connection
-  int last_outq_ = INT32_MAX;  // bytes unsent in the socket at the last timer look (while blocked)      // bytes written to the client
+  int last_outq_ = INT32_MAX;  // bytes unsent in the socket at the last timer look (while blocked)
   int64_t client_progress_ = 0;  // last byte read from or written to the client (ms)
   int64_t head_started_ = 0;     // first byte of the request head now being read
   Exchange* ex_ = nullptr;

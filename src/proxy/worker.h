@@ -64,6 +64,17 @@ struct EndpointKeyHash {
   }
 };
 
+// Whoever an upstream connection works for: told when the connection has
+// news (connected, readable, writable, failed). A client exchange today; a
+// mirrored request or an auth sub-request can own one the same way.
+class UpstreamOwner {
+ public:
+  virtual void on_upstream_event() = 0;
+
+ protected:
+  ~UpstreamOwner() = default;
+};
+
 class UpstreamConn final : public IoHandler {
  public:
   UpstreamConn(Worker& w, int fd, const routing::EndpointAddr& ep);
@@ -75,7 +86,7 @@ class UpstreamConn final : public IoHandler {
   EndpointKey key;
   std::string addr_text;
   Buffer in, out;
-  ClientConn* owner = nullptr;  // null while idle in the pool
+  UpstreamOwner* owner = nullptr;  // null while idle in the pool
   bool connecting = true;
   bool can_read = false;
   bool can_write = false;

@@ -135,6 +135,14 @@ class Compiler {
     return p;
   }
 
+  // The action of one Ingress path or defaultBackend: forward to its backend.
+  const RouteAction* action_for(const StoredIngress& si, const Backend* b) {
+    auto a = std::make_unique<RouteAction>();
+    a->backends.push_back({b, 1});
+    a->owner = si.id;
+    return builder_.add_action(std::move(a));
+  }
+
   // Service port (by number or name) → targetPort → endpoint ports and ready addresses.
   void fill_endpoints(Backend& be, const IngressServiceBackend& sb) {
     // "An Ingress reaches only Services of its own namespace": the lookup
@@ -216,10 +224,10 @@ class Compiler {
     std::string obj = "Ingress " + si.id;
     int accepted = 0, dropped = 0;
     std::vector<std::string> drop_reasons;
-    const Backend* ing_default = nullptr;
+    const RouteAction* ing_default = nullptr;
     check_tls(si);
     if (ing.default_backend) {
-      ing_default = resolve(si, *ing.default_backend, "spec.defaultBackend", 0);
+      ing_default = action_for(si, resolve(si, *ing.default_backend, "spec.defaultBackend", 0));
       if (!builder_.global_default()) {
         builder_.set_global_default(ing_default, si.id);
         global_default_owner_ = si.id;
@@ -234,8 +242,8 @@ class Compiler {
       const IngressRule& rule = ing.rules[ri];
       std::string host = rule.host;  // validated lower-case DNS name or wildcard
       VHost& vh = builder_.vhost(host);
-      if (ing_default && !vh.default_backend) {
-        vh.default_backend = ing_default;
+      if (ing_default && !vh.default_action) {
+        vh.default_action = ing_default;
         vh.default_source = si.id;
       }
       for (size_t pi = 0; pi < rule.paths.size(); ++pi) {
@@ -248,7 +256,7 @@ class Compiler {
         r.ingress = si.id;
         r.rule = static_cast<int>(ri);
         r.path_index = static_cast<int>(pi);
-        r.backend = resolve(si, hp.backend, where, hp.line);
+        r.candidates.push_back({RequestMatch{}, action_for(si, resolve(si, hp.backend, where, hp.line)), 0});
         // ImplementationSpecific is matched as Prefix (documented in docs/routing.md).
         bool exact = hp.path_type == PathType::Exact;
         RouteMap& map = exact ? vh.exact : vh.prefix;

@@ -8,7 +8,7 @@
 
 #include "core/diagnostic.h"
 #include "routing/route_table.h"
-#include "sources/object_store.h"
+#include "model/snapshot.h"
 
 namespace ingressd::routing {
 

@@ -29,13 +29,13 @@ std::string dump_text(const RouteTable& t) {
   std::string out;
   for (const Route* r : t.sorted_routes()) {
     out += fmt::format("{} {} {} -> {} {} (ingress {} rule {} path {})\n", r->host.empty() ? "*" : r->host, r->path,
-                       model::path_type_name(r->type), r->backend->str(), endpoints_text(r->backend), r->ingress,
+                       model::path_type_name(r->type), r->backend()->str(), endpoints_text(r->backend()), r->ingress,
                        r->rule, r->path_index);
   }
   for (const VHost* v : t.sorted_vhosts()) {
-    if (v->default_backend)
+    if (v->default_backend())
       out += fmt::format("{} (host default) -> {} {} (ingress {})\n", v->host.empty() ? "*" : v->host,
-                         v->default_backend->str(), endpoints_text(v->default_backend), v->default_source);
+                         v->default_backend()->str(), endpoints_text(v->default_backend()), v->default_source);
   }
   if (t.global_default())
     out += fmt::format("(default backend) -> {} {} (ingress {})\n", t.global_default()->str(),
@@ -52,7 +52,7 @@ nlohmann::json dump_json(const RouteTable& t) {
                       {"ingress", r->ingress},
                       {"rule", r->rule},
                       {"pathIndex", r->path_index},
-                      {"backend", backend_json(r->backend)}});
+                      {"backend", backend_json(r->backend())}});
   }
   nlohmann::json j;
   j["routes"] = routes;

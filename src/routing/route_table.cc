@@ -38,8 +38,50 @@ void TableBuilder::add_tls_host(const std::string& host) {
   else if (!host.empty()) table_->tls_exact_.insert(host);
 }
 
-Match RouteTable::match(std::string_view host, std::string_view path) const {
+namespace {
+
+// Whether the query string holds `name=value` (exact on both; the first
+// occurrence of the name decides, as the Gateway API allows).
+bool query_has(std::string_view query, std::string_view name, std::string_view value) {
+  if (!query.empty() && query[0] == '?') query.remove_prefix(1);
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view kv = query.substr(0, amp);
+    size_t eq = kv.find('=');
+    if (kv.substr(0, eq) == name) return eq != std::string_view::npos ? kv.substr(eq + 1) == value : value.empty();
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return false;
+}
+
+}  // namespace
+
+bool request_matches(const RequestMatch& m, const RequestFacts* f) {
+  if (m.empty()) return true;
+  if (!f) return false;
+  if (!m.method.empty() && m.method != f->method) return false;
+  for (const auto& h : m.headers) {
+    std::string_view v;
+    if (!f->header || !f->header(f->ctx, h.name, v) || v != h.value) return false;
+  }
+  for (const auto& q : m.query)
+    if (!query_has(f->query, q.name, q.value)) return false;
+  return true;
+}
+
+Match RouteTable::match(std::string_view host, std::string_view path, const RequestFacts* facts) const {
   Match m;
+  auto take = [&](const Route& r) {
+    const RouteCandidate* c = r.pick(facts);
+    if (!c) return false;
+    m.kind = MatchKind::Path;
+    m.route = &r;
+    m.action = c->action;
+    m.backend = c->action ? c->action->primary() : nullptr;
+    m.stats_id = c->stats_id;
+    return true;
+  };
   const VHost* vh = find_vhost(host);
   if (vh) {
     m.vhost = vh;
@@ -47,13 +89,7 @@ Match RouteTable::match(std::string_view host, std::string_view path) const {
     // matching Prefix rule's matched part, and wins the tie (Ingress spec).
     if (!vh->exact.empty()) {
       auto it = vh->exact.find(path);
-      if (it != vh->exact.end()) {
-        m.kind = MatchKind::Path;
-        m.route = &it->second;
-        m.backend = it->second.backend;
-        m.stats_id = it->second.stats_id;
-        return m;
-      }
+      if (it != vh->exact.end() && take(it->second)) return m;
     }
     if (!vh->prefix.empty()) {
       // Element-wise prefix: candidates end at a '/' boundary or at the end,
@@ -61,29 +97,25 @@ Match RouteTable::match(std::string_view host, std::string_view path) const {
       std::string_view p = prefix_key(path);
       for (;;) {
         auto it = vh->prefix.find(p);
-        if (it != vh->prefix.end()) {
-          m.kind = MatchKind::Path;
-          m.route = &it->second;
-          m.backend = it->second.backend;
-          m.stats_id = it->second.stats_id;
-          return m;
-        }
+        if (it != vh->prefix.end() && take(it->second)) return m;
         if (p.empty()) break;
         size_t slash = p.rfind('/');
         p = p.substr(0, slash == std::string_view::npos ? 0 : slash);
         p = prefix_key(p);
       }
     }
-    if (vh->default_backend) {
+    if (vh->default_action) {
       m.kind = MatchKind::HostDefault;
-      m.backend = vh->default_backend;
+      m.action = vh->default_action;
+      m.backend = vh->default_action->primary();
       m.stats_id = vh->default_stats_id;
       return m;
     }
   }
   if (global_default_) {
     m.kind = MatchKind::GlobalDefault;
-    m.backend = global_default_;
+    m.action = global_default_;
+    m.backend = global_default_->primary();
     m.stats_id = global_default_stats_id_;
   }
   return m;
@@ -153,13 +185,16 @@ std::shared_ptr<const RouteTable> TableBuilder::finish() {
   t.stat_labels_.push_back(labels("", "", "", "", nullptr));  // 0: no route
   auto assign = [&](VHost& v) {
     for (auto* m : {&v.exact, &v.prefix})
-      for (auto& [_, r] : *m) {
-        r.stats_id = static_cast<uint32_t>(t.stat_labels_.size());
-        t.stat_labels_.push_back(labels(r.ingress, r.host, r.path, model::path_type_name(r.type), r.backend));
-      }
-    if (v.default_backend) {
+      for (auto& [_, r] : *m)
+        for (auto& c : r.candidates) {
+          c.stats_id = static_cast<uint32_t>(t.stat_labels_.size());
+          t.stat_labels_.push_back(labels(c.action ? std::string_view(c.action->owner) : std::string_view(r.ingress),
+                                          r.host, r.path, model::path_type_name(r.type),
+                                          c.action ? c.action->primary() : nullptr));
+        }
+    if (v.default_action) {
       v.default_stats_id = static_cast<uint32_t>(t.stat_labels_.size());
-      t.stat_labels_.push_back(labels(v.default_source, v.host, "", "defaultBackend", v.default_backend));
+      t.stat_labels_.push_back(labels(v.default_source, v.host, "", "defaultBackend", v.default_backend()));
     }
   };
   for (auto& [_, v] : t.exact_hosts_) assign(v);
@@ -167,7 +202,7 @@ std::shared_ptr<const RouteTable> TableBuilder::finish() {
   if (t.any_host_) assign(*t.any_host_);
   if (t.global_default_) {
     t.global_default_stats_id_ = static_cast<uint32_t>(t.stat_labels_.size());
-    t.stat_labels_.push_back(labels(t.global_default_source_, "", "", "defaultBackend", t.global_default_));
+    t.stat_labels_.push_back(labels(t.global_default_source_, "", "", "defaultBackend", t.global_default_->primary()));
   }
   return std::move(table_);
 }
@@ -176,6 +211,14 @@ Backend* TableBuilder::add_backend(std::unique_ptr<Backend> b) {
   b->id = static_cast<uint32_t>(table_->backends_.size());
   table_->backends_.push_back(std::move(b));
   return table_->backends_.back().get();
+}
+
+const RouteAction* TableBuilder::add_action(std::unique_ptr<RouteAction> a) {
+  uint32_t w = 0;
+  for (const auto& b : a->backends) w += b.weight;
+  a->total_weight = w;
+  table_->actions_.push_back(std::move(a));
+  return table_->actions_.back().get();
 }
 
 VHost& TableBuilder::vhost(const std::string& host) {

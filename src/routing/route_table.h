@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "model/objects.h"
+#include "routing/action.h"
 
 namespace ingressd::routing {
 
@@ -35,15 +36,60 @@ struct Backend {
   std::string str() const;  // "default/alpaca:8080"
 };
 
+// Conditions on a request beyond host and path (Gateway API HTTPRouteMatch:
+// method, headers, query parameters). Empty: every request.
+struct HeaderMatch {
+  std::string name;  // lower-case
+  std::string value;  // exact, case-sensitive (RFC 9110 field values)
+};
+struct QueryMatch {
+  std::string name;   // exact, case-sensitive
+  std::string value;  // exact
+};
+struct RequestMatch {
+  std::string method;  // "" = any
+  std::vector<HeaderMatch> headers;
+  std::vector<QueryMatch> query;
+  bool empty() const { return method.empty() && headers.empty() && query.empty(); }
+};
+
+// What a candidate looks at in the request, without knowing its codec.
+struct RequestFacts {
+  std::string_view method;
+  std::string_view query;  // "?a=b&c" or "" (as in the request target)
+  // Finds the first value of a header (`name` lower-case); false when absent.
+  const void* ctx = nullptr;
+  bool (*header)(const void* ctx, std::string_view name, std::string_view& value) = nullptr;
+};
+bool request_matches(const RequestMatch& m, const RequestFacts* facts);
+
+// One way to serve the requests of a route: its conditions and its action.
+struct RouteCandidate {
+  RequestMatch match;
+  const RouteAction* action = nullptr;
+  uint32_t stats_id = 0;  // index into RouteTable::stat_labels()
+};
+
 struct Route {
   std::string host;  // as in the rule ("" = any host)
   std::string path;  // as in the rule
   model::PathType type = model::PathType::Prefix;
-  const Backend* backend = nullptr;
   std::string ingress;  // "namespace/name"
   int rule = 0;
   int path_index = 0;
-  uint32_t stats_id = 0;  // index into RouteTable::stat_labels()
+  // In precedence order (Gateway API: method, then most header matches, then
+  // most query matches, then the older object). An Ingress path has one,
+  // unconditional. A request no candidate takes falls through to shorter
+  // paths, as the Gateway API requires.
+  std::vector<RouteCandidate> candidates;
+  const RouteCandidate* pick(const RequestFacts* facts) const {
+    for (const auto& c : candidates)
+      if (c.match.empty() || request_matches(c.match, facts)) return &c;
+    return nullptr;
+  }
+  const Backend* backend() const {
+    return candidates.empty() || !candidates.front().action ? nullptr : candidates.front().action->primary();
+  }
 };
 
 struct StringHash {
@@ -56,9 +102,10 @@ struct VHost {
   std::string host;
   RouteMap exact;   // key: the path
   RouteMap prefix;  // key: the path without trailing slashes ("" for "/")
-  const Backend* default_backend = nullptr;  // the defaultBackend of the oldest Ingress with rules for this host
+  const RouteAction* default_action = nullptr;  // the defaultBackend of the oldest Ingress with rules for this host
   std::string default_source;
   uint32_t default_stats_id = 0;
+  const Backend* default_backend() const { return default_action ? default_action->primary() : nullptr; }
 };
 
 enum class MatchKind { Path, HostDefault, GlobalDefault, None };
@@ -67,20 +114,24 @@ struct Match {
   MatchKind kind = MatchKind::None;
   const VHost* vhost = nullptr;
   const Route* route = nullptr;
-  const Backend* backend = nullptr;
+  const RouteAction* action = nullptr;
+  const Backend* backend = nullptr;  // the action's first backend (what a request without a split goes to)
   uint32_t stats_id = 0;  // 0 = no route
+  std::string_view owner() const { return action ? std::string_view(action->owner) : std::string_view(); }
 };
 
 class RouteTable {
  public:
   // `host` must be normalised (routing::normalize_host), `path` normalised and without the query.
-  Match match(std::string_view host, std::string_view path) const;
+  // `facts` may be null: then only candidates without conditions match.
+  Match match(std::string_view host, std::string_view path, const RequestFacts* facts = nullptr) const;
 
   const std::vector<std::unique_ptr<Backend>>& backends() const { return backends_; }
   size_t route_count() const;
   // All routes in a stable order: host, then path, then type.
   std::vector<const Route*> sorted_routes() const;
-  const Backend* global_default() const { return global_default_; }
+  const Backend* global_default() const { return global_default_ ? global_default_->primary() : nullptr; }
+  const RouteAction* global_default_action() const { return global_default_; }
   const std::string& global_default_source() const { return global_default_source_; }
   const VHost* find_vhost(std::string_view host) const;
   // Prometheus label sets, one per route target (id 0: requests that matched
@@ -95,10 +146,11 @@ class RouteTable {
  private:
   friend class TableBuilder;
   std::vector<std::unique_ptr<Backend>> backends_;
+  std::vector<std::unique_ptr<RouteAction>> actions_;
   std::unordered_map<std::string, VHost, StringHash, std::equal_to<>> exact_hosts_;
   std::unordered_map<std::string, VHost, StringHash, std::equal_to<>> wildcard_hosts_;  // key: suffix after "*."
   std::unique_ptr<VHost> any_host_;
-  const Backend* global_default_ = nullptr;
+  const RouteAction* global_default_ = nullptr;
   std::string global_default_source_;
   uint32_t global_default_stats_id_ = 0;
   std::vector<std::string> stat_labels_;
@@ -110,12 +162,13 @@ class TableBuilder {
  public:
   TableBuilder() : table_(std::make_shared<RouteTable>()) {}
   Backend* add_backend(std::unique_ptr<Backend> b);
+  const RouteAction* add_action(std::unique_ptr<RouteAction> a);
   VHost& vhost(const std::string& host);  // "", "*.suffix" or an exact host
-  void set_global_default(const Backend* b, std::string source) {
-    table_->global_default_ = b;
+  void set_global_default(const RouteAction* a, std::string source) {
+    table_->global_default_ = a;
     table_->global_default_source_ = std::move(source);
   }
-  const Backend* global_default() const { return table_->global_default_; }
+  const RouteAction* global_default() const { return table_->global_default_; }
   void add_tls_host(const std::string& host);  // exact or "*.suffix"
   std::shared_ptr<const RouteTable> finish();
 

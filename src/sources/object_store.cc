@@ -6,13 +6,6 @@
 
 namespace ingressd {
 
-size_t Snapshot::count(model::Kind k) const {
-  size_t n = 0;
-  for (auto& [key, _] : objects)
-    if (key.kind == k) ++n;
-  return n;
-}
-
 Diagnostics ObjectStore::replace_from_files(const std::vector<LoadedFile>& files) {
   Diagnostics diags;
   auto next = std::make_shared<Snapshot>();

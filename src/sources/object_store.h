@@ -10,23 +10,9 @@
 #include "core/diagnostic.h"
 #include "model/decode.h"
 #include "model/objects.h"
+#include "model/snapshot.h"
 
 namespace ingressd {
-
-struct StoredObject {
-  model::Object object;
-  model::SourcePos pos;
-};
-
-struct Snapshot {
-  std::map<model::ObjectKey, StoredObject> objects;
-  size_t count(model::Kind k) const;
-  template <typename T>
-  const T* get(model::Kind k, const std::string& ns, const std::string& name) const {
-    auto it = objects.find(model::ObjectKey{k, ns, name});
-    return it == objects.end() ? nullptr : std::get_if<T>(&it->second.object);
-  }
-};
 
 // One manifest file as read and decoded.
 struct LoadedFile {

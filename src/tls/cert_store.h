@@ -17,7 +17,7 @@
 
 #include "core/diagnostic.h"
 #include "routing/compile.h"
-#include "sources/object_store.h"
+#include "model/snapshot.h"
 
 namespace ingressd::tls {
 

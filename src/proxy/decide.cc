@@ -1,0 +1,146 @@
+#include "proxy/decide.h"
+
+#include <strings.h>
+
+#include <fmt/format.h>
+
+#include "proxy/endpoint_picker.h"
+#include "routing/path.h"
+
+namespace ingressd {
+
+namespace {
+
+bool find_header(const void* ctx, std::string_view name, std::string_view& value) {
+  const auto& req = *static_cast<const http1::RequestHead*>(ctx);
+  for (int i = 0; i < req.n_headers; ++i) {
+    const http1::Header& f = req.headers[i];
+    if (f.name.size() == name.size() && strncasecmp(f.name.data(), name.data(), name.size()) == 0) {
+      value = f.value;
+      return true;
+    }
+  }
+  return false;
+}
+
+Decision respond(Decision d, int status, const char* detail, bool close) {
+  d.verdict = Verdict::Respond;
+  d.status = status;
+  d.detail = detail;
+  d.close = close;
+  return d;
+}
+
+void append_port(std::string& out, std::string_view scheme, uint16_t port) {
+  if ((scheme == "http" && port == 80) || (scheme == "https" && port == 443) || port == 0) return;
+  out.append(":").append(fmt::format_int(port).c_str());
+}
+
+}  // namespace
+
+routing::RequestFacts request_facts(const http1::RequestHead& req) {
+  routing::RequestFacts f;
+  f.method = req.method;
+  f.query = req.query;
+  f.ctx = &req;
+  f.header = &find_header;
+  return f;
+}
+
+// Gateway API HTTPRequestRedirectFilter: unset parts come from the request;
+// an unset port is the scheme's well-known port when the scheme is changed,
+// else the listener's; the well-known port of the scheme is left out.
+void redirect_location(const routing::Redirect& r, const http1::RequestHead& req, std::string_view host,
+                       std::string_view path, bool secure, uint16_t listener_port, std::string& out) {
+  if (!r.url.empty()) {
+    out.assign(r.url);
+    return;
+  }
+  std::string_view scheme = !r.scheme.empty() ? std::string_view(r.scheme) : secure ? "https" : "http";
+  uint16_t port = r.port;
+  if (!port) port = r.scheme.empty() ? listener_port : scheme == "https" ? 443 : 80;
+  out.assign(scheme).append("://").append(r.host.empty() ? host : std::string_view(r.host));
+  append_port(out, scheme, port);
+  if (r.path.active()) {
+    std::string p;
+    r.path.apply(path, p);
+    out.append(p);
+  } else {
+    out.append(req.path.empty() || req.path[0] != '/' ? "/" : "").append(req.path);
+  }
+  out.append(req.query);
+}
+
+Decision decide(const http1::RequestHead& req, const ConnFacts& conn, const routing::RouteTable* table,
+                const ProxyConfig& cfg, const uint32_t* backend_inflight, uint64_t roll, DecideScratch& s) {
+  Decision d;
+  const bool has_body = req.framing != http1::Framing::None;
+  // After an answer of ours, the connection is kept only when no body follows
+  // the head that we would have to read past.
+  const bool close_after = has_body || !req.keep_alive;
+
+  std::string_view host_src = req.authority.empty() ? req.host : req.authority;
+  if (!routing::normalize_host(host_src, s.host)) return respond(d, 400, "invalid Host", true);
+  d.path = req.path;
+  if (req.path == "*") {
+    // RFC 9112 §3.2.4: the asterisk form is for OPTIONS only; routed as "/".
+    if (req.method != "OPTIONS") return respond(d, 400, "invalid request target", true);
+    d.path = "/";
+  } else {
+    switch (routing::normalize_path(req.path, s.norm_path)) {
+      case routing::PathVerdict::Unchanged: break;
+      case routing::PathVerdict::Ok: d.path = s.norm_path; break;
+      case routing::PathVerdict::EncodedSlash: return respond(d, 400, "encoded slash or backslash in path", true);
+      default: return respond(d, 400, "invalid path", true);
+    }
+  }
+  if (!table) return respond(d, 503, "no configuration loaded yet", close_after);
+  const routing::RequestFacts facts = request_facts(req);
+  d.match = table->match(s.host, d.path, &facts);
+  const routing::Match& m = d.match;
+
+  // Plain HTTP for a host named in spec.tls: 308 (method and body kept) to
+  // the same host and target over https, as ingress-nginx does, except for
+  // ACME HTTP-01 challenges. A request with a body is answered and the
+  // connection closed (the body is not read).
+  if (!conn.secure && cfg.ssl_redirect && conn.https_listener && table->has_tls_hosts() && table->tls_host(s.host) &&
+      !d.path.starts_with("/.well-known/acme-challenge/")) {
+    uint16_t port = cfg.redirect_https_port ? cfg.redirect_https_port : cfg.https_port;
+    s.location.assign("https://").append(s.host);
+    if (port != 443) s.location.append(":").append(fmt::format_int(port).c_str());
+    s.location.append(req.path.empty() || req.path[0] != '/' ? "/" : "").append(req.path).append(req.query);
+    d.verdict = Verdict::Redirect;
+    d.status = 308;
+    d.detail = "this host is served over https";
+    d.close = close_after;
+    return d;
+  }
+  const routing::RouteAction* a = m.action;
+  if (a && !a->refuse.empty()) return respond(d, 503, a->refuse.c_str(), close_after);
+  if (a && a->redirects) {
+    redirect_location(a->redirect, req, s.host, d.path, conn.secure, conn.secure ? cfg.https_port : cfg.http_port,
+                      s.location);
+    d.verdict = Verdict::Redirect;
+    d.status = a->redirect.status;
+    d.detail = "redirected by the route";
+    d.close = close_after;
+    return d;
+  }
+  if (!a) return respond(d, 404, "no route matches this request", close_after);
+  if (a->backends.size() > 1) {
+    // A traffic split: the draw picks the backend; the rest of the checks are its.
+    d.match.backend = pick_backend(*a, roll);
+    if (!m.backend) return respond(d, 500, "every backend of the route has weight 0", close_after);
+  }
+  if (!m.backend) return respond(d, 404, "no route matches this request", close_after);
+  if (m.backend->endpoints.empty()) return respond(d, 503, "the backend service has no ready endpoint", close_after);
+  if (cfg.max_body_bytes && req.framing == http1::Framing::Length && req.content_length > cfg.max_body_bytes)
+    return respond(d, 413, "the request body is larger than allowed", true);
+  if (backend_inflight && cfg.max_requests_per_backend > 0 &&
+      backend_inflight[m.backend->id] >= static_cast<uint32_t>(cfg.max_requests_per_backend))
+    return respond(d, 503, "too many requests in progress for this backend", close_after);
+  d.verdict = Verdict::Forward;
+  return d;
+}
+
+}  // namespace ingressd

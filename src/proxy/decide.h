@@ -1,0 +1,57 @@
+// The decide phase: a parsed request head, the facts of its connection, the
+// route table and the flags → what to do with the request. Every answer
+// ingressd gives on its own before an upstream is involved (400, 404, 308 and
+// route redirects, 413, 503) is decided here and nowhere else; the data plane
+// (exchange.cc) and `explain` both call it, so they cannot disagree.
+// Sans-I/O: no socket, no clock, no worker.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "proxy/config.h"
+#include "proxy/http1/parser.h"
+#include "routing/route_table.h"
+
+namespace ingressd {
+
+struct ConnFacts {
+  bool secure = false;          // the request came over TLS
+  bool https_listener = false;  // there is an HTTPS listener to redirect plain HTTP to
+};
+
+enum class Verdict : uint8_t { Respond, Redirect, Forward };
+
+struct Decision {
+  Verdict verdict = Verdict::Respond;
+  int status = 0;          // Respond / Redirect
+  const char* detail = "";  // Respond / Redirect: the reason, in the body (never request data)
+  bool close = false;      // close the connection after the answer
+  std::string_view path;   // the normalised path routing saw (a view into the request or the scratch)
+  routing::Match match;    // what routing found (also for a Respond, for the log and metrics)
+  // Redirect: the Location value, in DecideScratch::location.
+};
+
+// Strings the decision points into; kept by the caller between requests so
+// that deciding allocates nothing in the steady state.
+struct DecideScratch {
+  std::string host;       // the normalised Host
+  std::string norm_path;  // the normalised path, when it differs from the request's
+  std::string location;   // a redirect's Location
+};
+
+// `table` null: no configuration is loaded yet. `backend_inflight`: the
+// requests this worker has in progress per backend id (null: not counted,
+// as in `explain`, which then leaves the per-backend limit out). `roll`: a
+// random draw that picks the backend of a traffic split.
+Decision decide(const http1::RequestHead& req, const ConnFacts& conn, const routing::RouteTable* table,
+                const ProxyConfig& cfg, const uint32_t* backend_inflight, uint64_t roll, DecideScratch& scratch);
+
+// The routing view of an HTTP/1 request head (method, query, headers).
+routing::RequestFacts request_facts(const http1::RequestHead& req);
+
+// The Location of a route redirect (Gateway API RequestRedirect semantics).
+void redirect_location(const routing::Redirect& r, const http1::RequestHead& req, std::string_view host,
+                       std::string_view path, bool secure, uint16_t listener_port, std::string& out);
+
+}  // namespace ingressd

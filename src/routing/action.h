@@ -1,0 +1,99 @@
+// What a matched request is to do: a RouteAction. Routing (route_table.h)
+// decides *which* action; the request phases (src/proxy/) carry it out, each
+// part in one phase:
+//   refuse, redirect                       → decide          (src/proxy/decide.h)
+//   path/host rewrite, request headers     → upstream request (src/proxy/upstream_request.h)
+//   weighted backends                      → endpoint picking (src/proxy/endpoint_picker.h)
+//   response headers                       → response head    (src/proxy/response_head.h)
+// An Ingress path compiles to an action with one backend and nothing else;
+// annotations and Gateway API filters fill in the rest. Actions are owned by
+// the RouteTable and immutable, like everything in it.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace ingressd::routing {
+
+struct Backend;
+
+struct WeightedBackend {
+  const Backend* backend = nullptr;
+  uint32_t weight = 1;
+};
+
+// Header edits in the Gateway API's HTTPHeaderFilter terms: `set` replaces
+// every field of that name (or adds one), `add` appends a field, `remove`
+// drops every field of that name. Names are stored lower-case and compared
+// case-insensitively (RFC 9110 §5.1). Applied: remove and set drop the
+// original fields, then set and add are appended in order.
+struct HeaderEdits {
+  std::vector<std::pair<std::string, std::string>> set;
+  std::vector<std::pair<std::string, std::string>> add;
+  std::vector<std::string> remove;
+  bool empty() const { return set.empty() && add.empty() && remove.empty(); }
+  // Whether an original field named `name` is dropped (removed or replaced).
+  bool drops(std::string_view name) const;
+};
+
+// How a path is rewritten (Gateway API HTTPPathModifier).
+struct PathModifier {
+  enum class Kind : uint8_t { None, ReplaceFullPath, ReplacePrefixMatch };
+  Kind kind = Kind::None;
+  std::string value;  // the new path, or the replacement for the matched prefix
+  // ReplacePrefixMatch: the route's prefix that matched ("/foo"; trailing
+  // slashes ignored, element-wise as the match itself).
+  std::string matched_prefix;
+  bool active() const { return kind != Kind::None; }
+  // The path `request_path` becomes, written into `out`.
+  void apply(std::string_view request_path, std::string& out) const;
+};
+
+// Answered by ingressd itself with a redirect (Gateway API RequestRedirect,
+// ingress-nginx permanent-redirect / temporal-redirect / app-root).
+struct Redirect {
+  int status = 302;  // 301, 302, 303, 307 or 308
+  // A fixed URL (ingress-nginx permanent-redirect): used as it is.
+  std::string url;
+  // Otherwise the request's URL with these parts replaced (empty / 0 = kept).
+  std::string scheme;
+  std::string host;
+  uint16_t port = 0;
+  PathModifier path;
+};
+
+// Rewrites of the request as it goes upstream.
+struct Rewrite {
+  std::string host;  // the Host sent upstream ("" = the client's)
+  PathModifier path;
+  bool active() const { return !host.empty() || path.active(); }
+};
+
+struct RouteAction {
+  std::vector<WeightedBackend> backends;  // one for an Ingress path; a traffic split for HTTPRoute
+  uint32_t total_weight = 0;              // sum of the weights
+  Redirect redirect;                      // when `redirects`
+  bool redirects = false;
+  Rewrite rewrite;
+  HeaderEdits request_headers;
+  HeaderEdits response_headers;
+  // Fail closed: a configuration asked for protection ingressd cannot give
+  // (an auth or allow-list annotation it does not honour). Every request
+  // gets 503 with this reason; never the unprotected backend.
+  std::string refuse;
+  // The object this action came from ("namespace/name" of the Ingress), for
+  // the access log, metrics and explain.
+  std::string owner;
+
+  const Backend* primary() const { return backends.empty() ? nullptr : backends.front().backend; }
+  // Nothing beyond forwarding to one backend: the upstream request and the
+  // response head need not look at the action at all.
+  bool plain_forward() const {
+    return !redirects && refuse.empty() && !rewrite.active() && request_headers.empty() && response_headers.empty() &&
+           backends.size() <= 1;
+  }
+};
+
+}  // namespace ingressd::routing
