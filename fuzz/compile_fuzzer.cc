@@ -1,7 +1,7 @@
 // Fuzzes the control path: decode_manifests → ObjectStore::replace_from_files
 // → routing::compile → RouteTable::match, dump_text / dump_json /
 // diagnostics_json (serialised with .dump(2), replacing invalid UTF-8, as `ingressd check -o json` and
-// the admin port do) and routing::explain.
+// the admin port do) and explain (src/proxy/explain.h).
 //
 // Invariants (a violation traps; an escaping exception is a crash too, since
 // ingressd has no handler above these calls):
@@ -22,7 +22,7 @@
 #include "model/decode.h"
 #include "routing/compile.h"
 #include "routing/dump.h"
-#include "routing/explain.h"
+#include "proxy/explain.h"
 #include "routing/path.h"
 #include "sources/object_store.h"
 

@@ -9,7 +9,7 @@
 #include "app/config_state.h"
 #include "core/strings.h"
 #include "routing/dump.h"
-#include "routing/explain.h"
+#include "proxy/explain.h"
 
 namespace ingressd {
 
@@ -61,13 +61,20 @@ int run_explain(const ExplainOptions& o) {
     for (const auto& d : out.diagnostics) std::fprintf(stderr, "%s\n", d.str().c_str());
     return 1;
   }
-  std::string host;
+  ExplainRequest xr;
+  xr.url = o.url;
+  xr.method = o.method;
+  xr.proxy = o.proxy;
+  xr.https_listener = o.proxy.https_port != 0;
   for (const auto& h : o.headers) {
     size_t colon = h.find(':');
-    if (colon != std::string::npos && iequals(trim_ows(std::string_view(h).substr(0, colon)), "host"))
-      host = std::string(trim_ows(std::string_view(h).substr(colon + 1)));
+    if (colon == std::string::npos) continue;
+    std::string name(trim_ows(std::string_view(h).substr(0, colon)));
+    std::string value(trim_ows(std::string_view(h).substr(colon + 1)));
+    if (iequals(name, "host")) xr.host_header = value;
+    else xr.headers.emplace_back(std::move(name), std::move(value));
   }
-  auto e = routing::explain(*store.snapshot(), o.compile, *out.table, o.url, host);
+  auto e = explain(*store.snapshot(), o.compile, *out.table, xr);
   if (o.output == "json") std::puts(e.json.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   else std::fputs(e.text.c_str(), stdout);
   return 0;

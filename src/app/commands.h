@@ -66,6 +66,7 @@ struct ExplainOptions {
   std::string method = "GET";
   std::string output = "text";
   routing::CompileOptions compile;
+  ProxyConfig proxy;  // the flags of `serve` that decide answers (redirects, limits)
 };
 int run_explain(const ExplainOptions& o);
 

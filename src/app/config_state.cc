@@ -7,7 +7,7 @@
 #include <set>
 
 #include "routing/dump.h"
-#include "routing/explain.h"
+#include "proxy/explain.h"
 
 namespace ingressd {
 
@@ -101,7 +101,12 @@ void ConfigState::record(const LoadOutcome& o, std::shared_ptr<const Snapshot> s
 nlohmann::json ConfigState::explain(const std::string& url, const std::string& host) const {
   std::lock_guard<std::mutex> g(mu_);
   if (!table_ || !snap_) return {{"error", "no configuration loaded"}};
-  return routing::explain(*snap_, opts_, *table_, url, host).json;
+  ExplainRequest r;
+  r.url = url;
+  r.host_header = host;
+  r.proxy = proxy_;
+  r.https_listener = https_listener_;
+  return ingressd::explain(*snap_, opts_, *table_, r).json;
 }
 
 void ConfigState::metrics(std::string& b) const {

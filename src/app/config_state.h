@@ -8,6 +8,7 @@
 #include <string>
 
 #include "core/diagnostic.h"
+#include "proxy/config.h"
 #include "routing/compile.h"
 #include "sources/manifest_loader.h"
 #include "sources/object_store.h"
@@ -52,6 +53,12 @@ class ConfigState {
   void record(const LoadOutcome& o, std::shared_ptr<const Snapshot> snap, const routing::CompileOptions& opts,
               int64_t unix_ms);
   nlohmann::json explain(const std::string& url, const std::string& host) const;
+  // The data-plane flags explain decides with (serve's own), and whether an HTTPS listener runs.
+  void set_proxy(const ProxyConfig& proxy, bool https_listener) {
+    std::lock_guard<std::mutex> g(mu_);
+    proxy_ = proxy;
+    https_listener_ = https_listener;
+  }
   bool ready() const;
   // Config families for /metrics: reloads, objects, routes, diagnostics.
   void metrics(std::string& out) const;
@@ -87,6 +94,8 @@ class ConfigState {
   std::shared_ptr<const routing::RouteTable> table_;
   std::shared_ptr<const Snapshot> snap_;
   routing::CompileOptions opts_;
+  ProxyConfig proxy_;
+  bool https_listener_ = true;
 };
 
 }  // namespace ingressd

@@ -85,6 +85,7 @@ int run_serve(const ServeOptions& o) {
   ObjectStore store;
   ManifestCache cache;
   ConfigState state;
+  state.set_proxy(o.proxy, tls_server != nullptr);
   TablePublisher publisher;
 
   FileWatcher watcher(o.kube.enabled() ? std::string() : o.manifests);

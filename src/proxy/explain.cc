@@ -1,10 +1,13 @@
-#include "routing/explain.h"
+#include "proxy/explain.h"
 
 #include <fmt/format.h>
 
+#include "proxy/decide.h"
+#include "proxy/http1/parser.h"
 #include "routing/path.h"
 
-namespace ingressd::routing {
+namespace ingressd {
+namespace routing {
 using namespace ingressd::model;
 
 bool path_matches(std::string_view rule_path, PathType type, std::string_view p) {
@@ -37,10 +40,16 @@ std::string backend_text(const IngressBackend& b) {
 
 }  // namespace
 
-Explanation explain(const Snapshot& snap, const CompileOptions& opts, const RouteTable& table, std::string_view url,
-                    std::string_view host_header) {
+}  // namespace routing
+
+using namespace ingressd::model;
+using namespace ingressd::routing;
+
+Explanation explain(const Snapshot& snap, const CompileOptions& opts, const RouteTable& table,
+                    const ExplainRequest& xr) {
   Explanation e;
-  std::string_view host_in = host_header;
+  std::string_view url = xr.url;
+  std::string_view host_in = xr.host_header;
   std::string_view target = url;
   size_t scheme = url.find("://");
   if (scheme != std::string_view::npos) {
@@ -49,9 +58,9 @@ Explanation explain(const Snapshot& snap, const CompileOptions& opts, const Rout
     if (host_in.empty()) host_in = rest.substr(0, slash);
     target = slash == std::string_view::npos ? std::string_view("/") : rest.substr(slash);
   }
+  if (target.empty()) target = "/";
   std::string_view raw_path = target.substr(0, target.find('?'));
   if (raw_path.empty()) raw_path = "/";
-  std::string host, path_buf;
   nlohmann::json j;
   j["host"] = std::string(host_in);
   j["path"] = std::string(raw_path);
@@ -61,17 +70,25 @@ Explanation explain(const Snapshot& snap, const CompileOptions& opts, const Rout
     e.text = fmt::format("request {} {}\n  → {}\n", host_in, raw_path, why);
     return e;
   };
-  if (!normalize_host(host_in, host)) return fail("400: invalid Host");
-  std::string_view path = raw_path;
-  switch (normalize_path(raw_path, path_buf)) {
-    case PathVerdict::Unchanged: break;
-    case PathVerdict::Ok: path = path_buf; break;
-    case PathVerdict::EncodedSlash: return fail("400: encoded slash or backslash in the path");
-    default: return fail("400: invalid path");
-  }
+  // The request as a client would send it, through the data plane's parser.
+  std::string wire = xr.method;
+  wire.append(" ").append(target.starts_with("/") ? "" : "/").append(target).append(" HTTP/1.1\r\nHost: ");
+  wire.append(host_in).append("\r\n");
+  for (const auto& [k, v] : xr.headers) wire.append(k).append(": ").append(v).append("\r\n");
+  wire.append("\r\n");
+  auto req = std::make_unique<http1::RequestHead>();
+  http1::ParseError perr;
+  long n = http1::parse_request_head(wire.data(), wire.size(), *req, perr, xr.proxy.limits);
+  if (n <= 0) return fail(fmt::format("{}: {}", n < 0 ? perr.status : 400, n < 0 ? perr.reason : "incomplete request"));
+  DecideScratch scratch;
+  const ConnFacts conn{false, xr.https_listener};
+  const Decision d = decide(*req, conn, &table, xr.proxy, nullptr, 0, scratch);
+  if (d.verdict == Verdict::Respond && d.status == 400) return fail(fmt::format("400: {}", d.detail));
+  const std::string& host = scratch.host;
+  const std::string_view path = d.path;
+  const Match& m = d.match;
   j["normalizedHost"] = host;
   j["normalizedPath"] = std::string(path);
-  Match m = table.match(host, path);
   std::string text = fmt::format("request host \"{}\" path \"{}\"\n", host, path);
   nlohmann::json chosen;
   switch (m.kind) {
@@ -106,16 +123,35 @@ Explanation explain(const Snapshot& snap, const CompileOptions& opts, const Rout
     for (auto& ep : m.backend->endpoints) eps.push_back(ep.text);
     chosen["backend"] = {{"service", m.backend->namespace_ + "/" + m.backend->service}, {"port", m.backend->port}, {"endpoints", eps}};
     if (m.backend->endpoints.empty()) {
-      chosen["status"] = 503;
       text += fmt::format("  backend {} has no endpoint → 503: {}\n", m.backend->str(), m.backend->unavailable);
     } else {
       std::string list;
       for (auto& ep : m.backend->endpoints) list += (list.empty() ? "" : ", ") + ep.text;
       text += fmt::format("  backend {} → endpoints {}\n", m.backend->str(), list);
     }
-  } else {
-    chosen["status"] = 404;
   }
+  // What the data plane does with it (decide.h).
+  nlohmann::json decision;
+  switch (d.verdict) {
+    case Verdict::Forward:
+      decision = {{"verdict", "forward"}};
+      if (xr.proxy.max_requests_per_backend > 0)
+        text += fmt::format("  forwarded (unless {} requests are already in progress for this backend on the worker: 503)\n",
+                            xr.proxy.max_requests_per_backend);
+      break;
+    case Verdict::Redirect:
+      decision = {{"verdict", "redirect"}, {"status", d.status}, {"detail", d.detail}, {"location", scratch.location}};
+      chosen["status"] = d.status;
+      text += fmt::format("  → {} redirect to {}: {}\n", d.status, scratch.location, d.detail);
+      break;
+    case Verdict::Respond:
+      decision = {{"verdict", "respond"}, {"status", d.status}, {"detail", d.detail}};
+      chosen["status"] = d.status;
+      if (d.status != 404 && !(d.status == 503 && m.backend && m.backend->endpoints.empty()))
+        text += fmt::format("  → {}: {}\n", d.status, d.detail);
+      break;
+  }
+  j["decision"] = decision;
   j["match"] = chosen;
 
   // Near misses: every rule path whose host or path matches, and why it lost.
@@ -174,4 +210,4 @@ Explanation explain(const Snapshot& snap, const CompileOptions& opts, const Rout
   return e;
 }
 
-}  // namespace ingressd::routing
+}  // namespace ingressd
