@@ -183,6 +183,7 @@ void ClientConn::drive() {
   if (again_ && !dead_) w_.redrive_later(this);  // bounded work per event; the rest after this batch
   in_drive_ = false;
   if (dead_) w_.close_client(this);
+  else w_.arm_timer(this, next_deadline());
 }
 
 void ClientConn::flush() {
@@ -262,6 +263,40 @@ void ClientConn::detach() {
     p->stream_detached(stream_id_);
   }
 }
+
+// When on_timer() may next have something to do: the deadline of what this
+// connection waits on now (the same cases as on_timer, in the same order).
+// Early is harmless (on_timer finds nothing due and the timer is armed
+// again); late would not be. States that on_timer watches by polling (a
+// client that does not read, HTTP/2 streams) are looked at every kPollMs.
+int64_t ClientConn::next_deadline() const {
+  constexpr int64_t kPollMs = 250;
+  const ProxyConfig& c = w_.cfg;
+  const int64_t now = w_.now_ms();
+  if (dead_) return kNoDeadline;
+  if (!hs_done_) return head_started_ + c.client_header_timeout_ms;
+  if (out_.size() >= kHigh || (!out_.empty() && (!can_write_ || closing_))) return now + kPollMs;
+  switch (phase_) {
+    case Phase::H2:
+      if (h2_->open_streams() > 0 || !out_.empty()) return now + kPollMs;
+      return client_progress_ + c.client_idle_timeout_ms;
+    case Phase::Head:
+      if (closing_) return now;
+      if (!in_.empty()) return head_started_ + c.client_header_timeout_ms;
+      if (!out_.empty()) return now + kPollMs;
+      return client_progress_ + c.client_idle_timeout_ms;
+    case Phase::Tunnel:
+      return kNoDeadline;  // a tunnel lives as long as both ends keep it
+    case Phase::Exchange:
+      break;
+  }
+  const UpstreamConn* u = ex_ ? ex_->up : nullptr;
+  if (u && u->connecting) return u->progress + c.upstream_connect_timeout_ms;
+  if (!ex_->req_done && in_.empty() && (!u || u->out.empty())) return client_progress_ + c.client_body_timeout_ms;
+  if (u) return u->progress + c.upstream_read_timeout_ms;
+  return now + kPollMs;
+}
+
 // Timeouts are measured from the last progress of whichever side we wait
 // on, so a slow upload or a slow reader is never blamed on the upstream.
 void ClientConn::on_timer(int64_t now) {

@@ -31,6 +31,10 @@ class ClientConn final : public IoHandler, public UpstreamOwner {
   // Called by the upstream connection this exchange owns.
   void on_upstream_event() override;
   void on_timer(int64_t now);
+  // When on_timer() may next have work (kNoDeadline: never), for the worker's TimerHeap.
+  int64_t next_deadline() const;
+  int64_t timer_at = kNoDeadline;
+  size_t timer_index = SIZE_MAX;
   bool idle() const {
     if (phase_ == Phase::H2) return h2_ && h2_->open_streams() == 0 && out_.empty();
     return phase_ == Phase::Head && in_.empty() && out_.empty() && (!ex_ || !ex_->active);

@@ -282,6 +282,7 @@ void Worker::accept_all(bool tls) {
     stats_.active_connections.fetch_add(1, std::memory_order_relaxed);
     if (connections_) connections_->fetch_add(1, std::memory_order_relaxed);
     register_fd(fd, c);
+    timers_.arm(c, c->next_deadline());
   }
 }
 
@@ -324,11 +325,12 @@ UpstreamConn* Worker::acquire_upstream(const routing::EndpointAddr& ep, int& err
 void Worker::remove_idle(UpstreamConn* u) {
   auto it = idle_.find(u->key);
   if (it == idle_.end()) return;
+  // Erased in place: each list stays in release order, oldest (first to
+  // expire) in front, which is what expire_idle_upstreams() relies on.
   auto& v = it->second;
   for (size_t i = 0; i < v.size(); ++i) {
     if (v[i] == u) {
-      v[i] = v.back();
-      v.pop_back();
+      v.erase(v.begin() + static_cast<std::ptrdiff_t>(i));
       break;
     }
   }
@@ -372,6 +374,7 @@ void Worker::close_client(ClientConn* c) {
   clients_[i]->list_index = i;
   clients_.pop_back();
   c->list_index = SIZE_MAX;
+  timers_.cancel(c);
   if (c->queued) {
     for (size_t k = 0; k < redrive_.size(); ++k)
       if (redrive_[k] == c) {
@@ -393,6 +396,7 @@ ClientConn* Worker::add_h2_stream(ClientConn& parent, H2Session* h2, int32_t id)
   auto* c = new ClientConn(*this, parent, h2, id);
   c->list_index = clients_.size();
   clients_.push_back(c);
+  timers_.arm(c, c->next_deadline());
   return c;
 }
 
@@ -451,17 +455,27 @@ void Worker::redrive_later(ClientConn* c) {
   redrive_.push_back(c);
 }
 
-void Worker::sweep_timers() {
-  flush_log();
-  // Copy: timers may close connections.
-  std::vector<ClientConn*> snapshot = clients_;
-  for (ClientConn* c : snapshot) {
-    if (c->list_index != SIZE_MAX) c->on_timer(now_);
+void Worker::arm_timer(ClientConn* c, int64_t at) { timers_.arm(c, at); }
+
+void Worker::run_timers() {
+  // Only the connections that are due; each is armed again for its next
+  // deadline (on_timer may close it, or others, meanwhile).
+  while (ClientConn* c = timers_.pop_due(now_)) {
+    c->on_timer(now_);
+    if (c->list_index != SIZE_MAX && c->timer_index == SIZE_MAX)
+      timers_.arm(c, std::max(c->next_deadline(), now_ + 1));
   }
+}
+
+void Worker::expire_idle_upstreams() {
+  // Each endpoint's idle list is in release order (the oldest in front) and
+  // every connection in it got the same idle timeout, so the expired ones
+  // are a prefix: the cost is per endpoint, not per idle connection.
   std::vector<UpstreamConn*> expired;
-  for (auto& [_, v] : idle_)
-    for (UpstreamConn* u : v)
-      if (u->deadline && now_ >= u->deadline) expired.push_back(u);
+  for (auto& [_, v] : idle_) {
+    size_t k = 0;
+    while (k < v.size() && v[k]->deadline && now_ >= v[k]->deadline) expired.push_back(v[k++]);
+  }
   for (UpstreamConn* u : expired) close_upstream(u);
 }
 
@@ -476,7 +490,14 @@ void Worker::run() {
   epoll_event events[kMaxEvents];
   int64_t stop_deadline = 0;
   for (;;) {
-    int n = ::epoll_wait(epfd_, events, kMaxEvents, redrive_.empty() ? 250 : 0);
+    int timeout = 0;
+    if (redrive_.empty()) {
+      // Until the next connection deadline, and at least every 250 ms for the
+      // housekeeping (log flush, buffer cache, idle upstreams).
+      const int64_t next = std::min(timers_.next(), next_sweep_);
+      timeout = next <= now_ ? 0 : static_cast<int>(std::min<int64_t>(next - now_, 250));
+    }
+    int n = ::epoll_wait(epfd_, events, kMaxEvents, timeout);
     update_clock();
     refresh_table();
     for (int i = 0; i < n; ++i) static_cast<IoHandler*>(events[i].data.ptr)->on_io(events[i].events);
@@ -488,9 +509,11 @@ void Worker::run() {
         if (c->list_index != SIZE_MAX) c->resume();
       }
     }
+    run_timers();
     if (now_ >= next_sweep_) {
       next_sweep_ = now_ + 250;
-      sweep_timers();
+      flush_log();
+      expire_idle_upstreams();
       BlockCache::sweep();
     }
     for (UpstreamConn* u : graveyard_) delete u;

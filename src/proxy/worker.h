@@ -23,6 +23,7 @@
 #include "proxy/http1/chunked.h"
 #include "proxy/http1/parser.h"
 #include "proxy/table_publisher.h"
+#include "proxy/timer_heap.h"
 #include "tls/tls_server.h"
 
 namespace ingressd {
@@ -135,6 +136,8 @@ class Worker {
   // A pooled connection to `ep`, or a new one (always new when `fresh`).
   UpstreamConn* acquire_upstream(const routing::EndpointAddr& ep, int& err, bool fresh = false);
   void redrive_later(ClientConn* c);
+  // Arms (or moves earlier) the connection's timer; see timer_heap.h.
+  void arm_timer(ClientConn* c, int64_t at);
   // Shared with the other workers: the process-wide connection count (for
   // --max-connections; touched on accept and close only) and the access log.
   void set_shared(std::atomic<int>* connections, AccessLog* log) {
@@ -186,7 +189,8 @@ class Worker {
   void accept_all(bool tls);
   bool open_listener(uint16_t port, int& fd, IoHandler* h, std::string& err);
   void refresh_table();
-  void sweep_timers();
+  void run_timers();
+  void expire_idle_upstreams();
   void update_clock();
   void remove_idle(UpstreamConn* u);
 
@@ -219,6 +223,7 @@ class Worker {
   TableRef* current_ = nullptr;
   std::vector<TableRef*> retired_;
   std::vector<ClientConn*> clients_;  // all open client connections (index stored in the conn)
+  TimerHeap<ClientConn> timers_;      // their deadlines
   std::unordered_map<EndpointKey, std::vector<UpstreamConn*>, EndpointKeyHash> idle_;
   std::vector<UpstreamConn*> graveyard_;  // closed during this iteration, freed after it
   std::vector<ClientConn*> client_graveyard_;

@@ -9,6 +9,7 @@
 #include <map>
 #include <set>
 #include <memory>
+#include <random>
 #include <string>
 
 #include "observe/access_line.h"
@@ -16,6 +17,7 @@
 #include "proxy/explain.h"
 #include "proxy/endpoint_picker.h"
 #include "proxy/response_head.h"
+#include "proxy/timer_heap.h"
 #include "proxy/upstream_request.h"
 #include "routing/action.h"
 #include "routing/route_table.h"
@@ -577,4 +579,61 @@ TEST(ExplainDecides, AnswersWhatTheDataPlaneAnswers) {
   e = explain(snap, {}, *c->result.table, xr);
   EXPECT_TRUE(e.json.contains("result")) << e.json.dump();
   EXPECT_EQ(e.json["result"].get<std::string>().substr(0, 3), "400");
+}
+
+// ---------------------------------------------------------------- timers
+
+
+namespace {
+struct Timed {
+  int64_t timer_at = kNoDeadline;
+  size_t timer_index = SIZE_MAX;
+  int id = 0;
+};
+}  // namespace
+
+// Against a plain reference: the heap gives back exactly the elements due,
+// earliest first; arming later keeps the earlier deadline (lazy); cancel removes.
+TEST(TimerHeapTest, MatchesAReferenceUnderRandomOperations) {
+  std::mt19937 rng(7);
+  std::vector<Timed> items(200);
+  for (int i = 0; i < 200; ++i) items[i].id = i;
+  std::map<int, int64_t> want;  // id → armed deadline
+  TimerHeap<Timed> heap;
+  int64_t now = 0;
+  for (int step = 0; step < 20000; ++step) {
+    Timed& t = items[rng() % items.size()];
+    switch (rng() % 4) {
+      case 0:
+      case 1: {
+        int64_t at = now + static_cast<int64_t>(rng() % 1000);
+        heap.arm(&t, at);
+        auto it = want.find(t.id);
+        if (it == want.end()) want[t.id] = at;
+        else it->second = std::min(it->second, at);
+        break;
+      }
+      case 2:
+        heap.cancel(&t);
+        want.erase(t.id);
+        break;
+      case 3: {
+        now += static_cast<int64_t>(rng() % 50);
+        int64_t last = INT64_MIN;
+        while (Timed* d = heap.pop_due(now)) {
+          ASSERT_TRUE(want.count(d->id));
+          EXPECT_EQ(want[d->id], d->timer_at);
+          EXPECT_LE(d->timer_at, now);
+          EXPECT_GE(d->timer_at, last);
+          last = d->timer_at;
+          want.erase(d->id);
+        }
+        for (auto& [id, at] : want) EXPECT_GT(at, now) << id;
+        break;
+      }
+    }
+    ASSERT_EQ(heap.size(), want.size());
+  }
+  heap.arm(&items[0], kNoDeadline);  // never: not armed
+  EXPECT_EQ(items[0].timer_index == SIZE_MAX, !want.count(0));
 }
