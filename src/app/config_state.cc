@@ -26,9 +26,8 @@ void compile_into(const Snapshot& snap, const routing::CompileOptions& opts, con
   out.ignored_other_namespace = r.ignored_other_namespace;
 }
 
-LoadOutcome load_and_compile(const std::string& path, ObjectStore& store, const routing::CompileOptions& opts,
-                             ManifestCache* cache, const CertInputs* certs,
-                             const std::function<bool(int64_t, bool)>& settled) {
+LoadOutcome load_manifests_into(const std::string& path, ObjectStore& store, ManifestCache* cache,
+                                const std::function<bool(int64_t, bool)>& settled) {
   LoadOutcome out;
   Diagnostics list_diags;
   std::vector<std::string> names = list_manifest_files(path, list_diags);
@@ -60,7 +59,14 @@ LoadOutcome load_and_compile(const std::string& path, ObjectStore& store, const 
   }
   if (cache) cache->retain_only(names);
   out.diagnostics = store.replace_from_files(files);
-  compile_into(*store.snapshot(), opts, certs, out);
+  return out;
+}
+
+LoadOutcome load_and_compile(const std::string& path, ObjectStore& store, const routing::CompileOptions& opts,
+                             ManifestCache* cache, const CertInputs* certs,
+                             const std::function<bool(int64_t, bool)>& settled) {
+  LoadOutcome out = load_manifests_into(path, store, cache, settled);
+  if (out.listed && !out.deferred) compile_into(*store.snapshot(), opts, certs, out);
   return out;
 }
 

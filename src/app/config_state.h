@@ -37,13 +37,18 @@ struct CertInputs {
 // after the store is up to date (shared by the file and kube sources).
 void compile_into(const Snapshot& snap, const routing::CompileOptions& opts, const CertInputs* certs, LoadOutcome& out);
 
-// Reads PATH into `store` and compiles. Pure except for reading files.
-// With a cache, files unchanged since the last load are not decoded again.
-// `settled`, when given, is asked after the files are read (with the newest
-// modification time among them, and whether a file that had objects now reads
-// empty) and before anything is applied: false means
-// a file changed meanwhile (a writer truncating and rewriting it in place),
-// and the outcome is `deferred`.
+// Reads PATH into `store` (the file source's half of a reload). Pure except
+// for reading files. With a cache, files unchanged since the last load are not
+// decoded again. `settled`, when given, is asked after the files are read
+// (with the newest modification time among them, and whether a file that had
+// objects now reads empty) and before anything is applied: false means a file
+// changed meanwhile (a writer truncating and rewriting it in place), and the
+// outcome is `deferred`. An unreadable PATH leaves the store as it was
+// (`listed` false).
+LoadOutcome load_manifests_into(const std::string& path, ObjectStore& store, ManifestCache* cache = nullptr,
+                                const std::function<bool(int64_t newest_mtime_ns, bool emptied)>& settled = {});
+
+// load_manifests_into(), then compile_into() unless deferred or unlisted.
 LoadOutcome load_and_compile(const std::string& path, ObjectStore& store, const routing::CompileOptions& opts,
                              ManifestCache* cache = nullptr, const CertInputs* certs = nullptr,
                              const std::function<bool(int64_t newest_mtime_ns, bool emptied)>& settled = {});

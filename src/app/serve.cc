@@ -1,5 +1,6 @@
-// `ingressd serve`: wiring only. Control thread: file watcher, signals,
-// reloads. Worker threads: the data plane. Admin thread: the admin port.
+// `ingressd serve`: wiring only. Control thread: signals, the configuration
+// source (app/config_source.h: files or the API server) and the one reload
+// path. Worker threads: the data plane. Admin thread: the admin port.
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -7,14 +8,13 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
 
 #include "app/commands.h"
 #include "app/config_state.h"
-#include "app/kube_mode.h"
+#include "app/config_source.h"
 #include "core/log.h"
 #include "core/strings.h"
 #include "observe/admin_server.h"
@@ -22,18 +22,10 @@
 #include "proxy/table_publisher.h"
 #include "proxy/worker.h"
 #include "routing/dump.h"
-#include "sources/file_source.h"
 #include "tls/tls_server.h"
 
 namespace ingressd {
 namespace {
-
-constexpr bool kHttp2Built = true;
-
-int64_t unix_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 void log_diagnostics(const Diagnostics& ds) {
   for (const auto& d : ds) {
@@ -44,6 +36,87 @@ void log_diagnostics(const Diagnostics& ds) {
     }
   }
 }
+
+// The control thread's work once everything is wired: the one reload path
+// for both sources, and the loop over the signalfd and the source's fd.
+struct ControlLoop {
+  const ServeOptions& o;
+  int sfd;
+  ConfigSource& source;
+  ObjectStore& store;
+  ConfigState& state;
+  TablePublisher& publisher;
+  tls::TlsServer* tls_server;    // null: TLS off
+  const CertInputs* cert_inputs;  // null: TLS off
+
+  // The source brings the store up to date, then compile, publish, record,
+  // and one summary line. Returns false when the reload was deferred (a file
+  // changed while it was read: nothing applied).
+  bool reload(const char* why, ReloadTrigger trigger) {
+    auto t0 = std::chrono::steady_clock::now();
+    LoadOutcome out;
+    std::string unsettled;
+    source.update_store(store, trigger, out, unsettled);
+    if (out.deferred) {
+      log_debug("reload ({}) deferred: {}", why, unsettled);
+      return false;
+    }
+    if (out.listed) compile_into(*store.snapshot(), o.compile, cert_inputs, out);
+    log_diagnostics(out.diagnostics);
+    if (out.certs && tls_server) tls_server->publish(out.certs);  // before the table: its hosts may redirect to https
+    if (out.table) publisher.publish(out.table);
+    auto published = std::chrono::steady_clock::now();
+    state.record(out, store.snapshot(), o.compile, unix_ms());
+    source.after_publish(out, *store.snapshot(), published);
+    auto ms = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count() / 1000.0;
+    if (!out.listed) {
+      log_error("reload ({}) skipped: {} cannot be read; the previous configuration stays in force", why,
+                source.describe());
+      return true;
+    }
+    size_t errors = 0;
+    for (auto& d : out.diagnostics) errors += d.severity == Severity::Error;
+    log_info("configuration {} ({}): {} ingresses, {} routes, {} errors, in {:.1f} ms", source.summary_verb(), why,
+             store.snapshot()->count(model::Kind::Ingress), out.table ? out.table->route_count() : 0, errors, ms);
+    return true;
+  }
+
+  // The first load, before serving (the cluster's waits for every informer's
+  // first list).
+  void start() {
+    if (source.can_reload()) reload("start", ReloadTrigger::Start);
+  }
+
+  // Until SIGTERM or SIGINT.
+  void run() {
+    for (;;) {
+      pollfd fds[2] = {{sfd, POLLIN, 0}, {source.fd(), POLLIN, 0}};
+      int timeout = -1;
+      if (int64_t due = source.reload_due_ms()) timeout = static_cast<int>(std::max<int64_t>(0, due - steady_ms()));
+      int n = ::poll(fds, fds[1].fd >= 0 ? 2 : 1, timeout);
+      if (n < 0 && errno != EINTR) return;
+      if (fds[0].revents & POLLIN) {
+        signalfd_siginfo si;
+        bool stop = false;
+        while (::read(sfd, &si, sizeof si) == sizeof si) {
+          if (si.ssi_signo == SIGHUP) {
+            if (source.can_reload()) reload("SIGHUP", ReloadTrigger::Signal);
+          } else {
+            log_info("received {}, shutting down", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+            stop = true;
+          }
+        }
+        if (stop) return;
+      }
+      if (fds[1].fd >= 0 && (fds[1].revents & POLLIN)) source.on_readable(store);
+      if (int64_t due = source.reload_due_ms(); due && steady_ms() >= due) {
+        int64_t now = steady_ms();
+        if (const char* why = source.take_due(now); why && source.can_reload())
+          source.change_reload_done(reload(why, ReloadTrigger::Change), now);
+      }
+    }
+  }
+};
 
 }  // namespace
 
@@ -69,7 +142,7 @@ int run_serve(const ServeOptions& o) {
     cert_inputs.self_signed = tls::make_self_signed(terr);
     tls_server = std::make_unique<tls::TlsServer>();
     tls::TlsOptions to;
-    to.offer_h2 = o.h2 && kHttp2Built;
+    to.offer_h2 = o.h2;
     if (!cert_inputs.self_signed || !tls_server->init(to, terr)) {
       log_error("TLS: {}", terr);
       return 1;
@@ -83,96 +156,18 @@ int run_serve(const ServeOptions& o) {
   }
 
   ObjectStore store;
-  ManifestCache cache;
   ConfigState state;
   state.set_proxy(o.proxy, tls_server != nullptr);
   TablePublisher publisher;
-
-  FileWatcher watcher(o.kube.enabled() ? std::string() : o.manifests);
-  int deferrals = 0;  // file-change reloads in a row that found files changing under them
-  // Returns false when a file changed while it was being read (nothing applied).
-  auto reload = [&](const char* why, bool check_settled) {
-    auto t0 = std::chrono::steady_clock::now();
-    std::function<bool(int64_t, bool)> settled;
-    uint64_t changes_before = 0;
-    const char* unsettled = "";
-    if (check_settled && watcher.fd() >= 0) {
-      watcher.drain();
-      changes_before = watcher.changes();
-      // A file truncated and rewritten in place can be read empty or half
-      // written. Not settled: an event came while reading, a writer still has a
-      // file open, or a file was modified in the last 50 ms (the kernel changes
-      // a file a moment before it queues the event that says so).
-      // A file that became empty is most likely a writer between truncating
-      // and writing: wait for it up to 10 attempts (about a second), then
-      // believe it.
-      settled = [&](int64_t newest_mtime_ns, bool emptied) {
-        watcher.drain();
-        if (emptied && deferrals < 10) unsettled = "a manifest that had objects reads empty (a writer between truncating and writing?)";
-        else if (watcher.changes() != changes_before) unsettled = "a manifest changed while it was read";
-        else if (watcher.writes_in_progress()) unsettled = "a manifest is open for writing";
-        else if (newest_mtime_ns >= unix_ms() * 1'000'000 - 50'000'000) unsettled = "a manifest was modified in the last 50 ms";
-        else return true;
-        return false;
-      };
-    }
-    LoadOutcome out =
-        load_and_compile(o.manifests, store, o.compile, &cache, tls_server ? &cert_inputs : nullptr, settled);
-    if (out.deferred) {
-      log_debug("reload ({}) deferred: {}", why, unsettled);
-      return false;
-    }
-    log_diagnostics(out.diagnostics);
-    if (out.certs && tls_server) tls_server->publish(out.certs);  // before the table: its hosts may redirect to https
-    if (out.table) publisher.publish(out.table);
-    state.record(out, store.snapshot(), o.compile, unix_ms());
-    auto ms = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count() / 1000.0;
-    if (!out.listed) {
-      log_error("reload ({}) skipped: {} cannot be read; the previous configuration stays in force", why, o.manifests);
-      return true;
-    }
-    size_t errors = 0;
-    for (auto& d : out.diagnostics) errors += d.severity == Severity::Error;
-    log_info("configuration loaded ({}): {} ingresses, {} routes, {} errors, in {:.1f} ms", why,
-             store.snapshot()->count(model::Kind::Ingress), out.table ? out.table->route_count() : 0, errors, ms);
-    return true;
-  };
-
-  // Operator mode: the API server instead of files (docs/operator.md).
-  // Nothing is compiled until every informer has listed once: until then
-  // /readyz says not ready and no route exists.
-  std::unique_ptr<KubeMode> kube;
-  std::chrono::steady_clock::time_point kube_oldest{};
-  auto kube_reload = [&](const char* why) {
-    auto t0 = std::chrono::steady_clock::now();
-    store.commit();
-    LoadOutcome out;
-    out.diagnostics = kube->invalid_objects();  // objects in the cluster we could not decode
-    compile_into(*store.snapshot(), o.compile, tls_server ? &cert_inputs : nullptr, out);
-    log_diagnostics(out.diagnostics);
-    if (out.certs && tls_server) tls_server->publish(out.certs);  // before the table, as in file mode
-    if (out.table) publisher.publish(out.table);
-    auto published = std::chrono::steady_clock::now();
-    state.record(out, store.snapshot(), o.compile, unix_ms());
-    kube->after_compile(out, *store.snapshot(), published - kube_oldest);
-    auto ms = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count() / 1000.0;
-    size_t errors = 0;
-    for (auto& d : out.diagnostics) errors += d.severity == Severity::Error;
-    log_info("configuration compiled ({}): {} ingresses, {} routes, {} errors, in {:.1f} ms", why,
-             store.snapshot()->count(model::Kind::Ingress), out.table ? out.table->route_count() : 0, errors, ms);
-  };
+  std::unique_ptr<ConfigSource> source = make_config_source(o);
+  ControlLoop control{o, sfd, *source, store, state, publisher, tls_server.get(), tls_server ? &cert_inputs : nullptr};
 
   std::string err;
-  if (o.kube.enabled()) {
-    kube = std::make_unique<KubeMode>(o);
-    if (!kube->start(err)) {
-      log_error("{}", err);
-      return 1;
-    }
-  } else {
-    if (!watcher.start(err)) log_warn("file watching is off: {}", err);
-    reload("start", false);
+  if (!source->start(err)) {
+    log_error("{}", err);
+    return 1;
   }
+  control.start();
   state.set_start_time(unix_ms());
 
   AdminServer admin;
@@ -229,7 +224,7 @@ int run_serve(const ServeOptions& o) {
   }
   admin.handle("/metrics", [&](const std::string&, const std::string&) {
     std::string text = render_metrics(workers, state, access_log, tls_server.get());
-    if (kube) kube->metrics(text);
+    source->metrics(text);
     return AdminResponse{200, "text/plain; version=0.0.4; charset=utf-8", std::move(text)};
   });
   if (!admin.start(o.admin_bind, o.admin_port, err)) {
@@ -239,83 +234,11 @@ int run_serve(const ServeOptions& o) {
   std::vector<std::thread> threads;
   for (auto& w : workers) threads.emplace_back([&w] { w->run(); });
   log_info("ingressd {} serving {} on http://{}:{}{} with {} worker(s); admin on http://{}:{}", INGRESSD_VERSION,
-           kube ? kube->describe() : o.manifests, o.proxy.bind, o.proxy.http_port,
+           source->describe(), o.proxy.bind, o.proxy.http_port,
            tls_server ? fmt::format(" and https://{}:{}", o.proxy.bind, o.proxy.https_port) : std::string(), nworkers,
            o.admin_bind, o.admin_port);
 
-  // Control loop.
-  int64_t reload_at = 0;         // pending reload (steady ms), 0 = none
-  int64_t first_change_at = 0;   // start of the current burst
-  auto steady_ms = [] {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
-        .count();
-  };
-  int exit_code = 0;
-  for (;;) {
-    pollfd fds[2] = {{sfd, POLLIN, 0}, {kube ? kube->fd() : watcher.fd(), POLLIN, 0}};
-    int timeout = -1;
-    if (reload_at) timeout = static_cast<int>(std::max<int64_t>(0, reload_at - steady_ms()));
-    int n = ::poll(fds, fds[1].fd >= 0 ? 2 : 1, timeout);
-    if (n < 0 && errno != EINTR) break;
-    if (fds[0].revents & POLLIN) {
-      signalfd_siginfo si;
-      bool stop = false;
-      while (::read(sfd, &si, sizeof si) == sizeof si) {
-        if (si.ssi_signo == SIGHUP) {
-          if (!kube) reload("SIGHUP", false);
-          else if (kube->synced()) kube_reload("SIGHUP");
-        } else {
-          log_info("received {}, shutting down", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
-          stop = true;
-        }
-      }
-      if (stop) break;
-    }
-    if (kube && (fds[1].revents & POLLIN)) {
-      std::chrono::steady_clock::time_point oldest;
-      if (kube->drain_into(store, oldest)) {
-        int64_t now = steady_ms();
-        if (!reload_at) {
-          first_change_at = now;
-          kube_oldest = oldest;
-        } else if (oldest < kube_oldest) {
-          kube_oldest = oldest;
-        }
-        // A short hold-off: a burst of events (a relist, kubectl apply of
-        // many objects) becomes one rebuild, and one event still reaches the
-        // table within a few tens of milliseconds.
-        reload_at = std::min(now + o.kube.holdoff_ms, first_change_at + 10 * o.kube.holdoff_ms);
-      }
-    }
-    if (kube && reload_at && steady_ms() >= reload_at) {
-      reload_at = 0;
-      if (kube->synced()) kube_reload("cluster change");
-    }
-    if (!kube && watcher.fd() >= 0 && (fds[1].revents & POLLIN) && watcher.drain()) {
-      int64_t now = steady_ms();
-      if (!reload_at) first_change_at = now;
-      // Hold off until the burst is quiet, but never longer than 10 hold-offs.
-      reload_at = std::min(now + o.reload_holdoff_ms, first_change_at + 10 * o.reload_holdoff_ms);
-    }
-    if (!kube && reload_at && steady_ms() >= reload_at) {
-      int64_t now = steady_ms();
-      if (watcher.writes_in_progress() && now < first_change_at + 20 * o.reload_holdoff_ms) {
-        // A file is being rewritten in place: wait for its writer to close it
-        // (for at most 20 hold-offs, in case a writer keeps it open).
-        reload_at = now + o.reload_holdoff_ms;
-      } else if (reload("file change", true)) {
-        reload_at = 0;
-        deferrals = 0;
-      } else {
-        // A file changed while it was read: the previous configuration stays until a quiet read. The
-        // retry is jittered so that it does not fall into step with a writer working on a fixed period.
-        reload_at = now + o.reload_holdoff_ms / 2 + static_cast<int64_t>(std::rand() % (o.reload_holdoff_ms + 1));
-        if (++deferrals % 50 == 0)
-          log_warn("manifests keep changing while being read ({} attempts); the previous configuration stays in "
-                   "force until a quiet moment (write files elsewhere and rename them in to avoid this)", deferrals);
-      }
-    }
-  }
+  control.run();  // until SIGTERM or SIGINT
   shutting_down = true;  // /readyz fails from now on
   if (o.shutdown_delay_ms > 0) {
     // Keep serving while load balancers notice; a second signal cuts it short.
@@ -323,14 +246,14 @@ int run_serve(const ServeOptions& o) {
     pollfd p{sfd, POLLIN, 0};
     ::poll(&p, 1, o.shutdown_delay_ms);
   }
-  if (kube) kube->stop();  // hands the lease over
+  source->stop();  // operator mode: hands the lease over
   for (auto& w : workers) w->stop();
   for (auto& t : threads) t.join();
   admin.stop();
   workers.clear();  // flushes their access-log buffers
   access_log.stop();
   log_info("stopped");
-  return exit_code;
+  return 0;
 }
 
 }  // namespace ingressd
