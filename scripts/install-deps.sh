@@ -2,7 +2,7 @@
 # Installs what ingressd needs to build, test and benchmark, from Debian packages only.
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config
-      libyaml-cpp-dev libyaml-dev nlohmann-json3-dev libfmt-dev libcli11-dev libssl-dev libcurl4-openssl-dev
+      libyaml-cpp-dev libyaml-dev libre2-dev nlohmann-json3-dev libfmt-dev libcli11-dev libssl-dev libcurl4-openssl-dev
       libgtest-dev libgmock-dev libbenchmark-dev
       python3 curl
       python3-h2 nghttp2-client libnghttp2-dev testssl.sh

@@ -99,12 +99,20 @@ Decision decide(const http1::RequestHead& req, const ConnFacts& conn, const rout
   d.match = table->match(s.host, d.path, &facts);
   const routing::Match& m = d.match;
 
+  const routing::RouteAction* a = m.action;
+  // Source-address rules first: a refused client learns nothing else (not
+  // even that the host redirects to https).
+  if (a && a->ip_access && !a->ip_access->allows(conn.client))
+    return respond(d, 403, "your address is not allowed here", close_after);
   // Plain HTTP for a host named in spec.tls: 308 (method and body kept) to
   // the same host and target over https, as ingress-nginx does, except for
   // ACME HTTP-01 challenges. A request with a body is answered and the
-  // connection closed (the body is not read).
-  if (!conn.secure && cfg.ssl_redirect && conn.https_listener && table->has_tls_hosts() && table->tls_host(s.host) &&
-      !d.path.starts_with("/.well-known/acme-challenge/")) {
+  // connection closed (the body is not read). An Ingress can turn it off
+  // (ssl-redirect: "false") or force it without TLS (force-ssl-redirect).
+  const routing::SslRedirect ssl = a ? a->ssl_redirect : routing::SslRedirect::Default;
+  if (!conn.secure && conn.https_listener && !d.path.starts_with("/.well-known/acme-challenge/") &&
+      (ssl == routing::SslRedirect::Force ||
+       (ssl == routing::SslRedirect::Default && cfg.ssl_redirect && table->has_tls_hosts() && table->tls_host(s.host)))) {
     uint16_t port = cfg.redirect_https_port ? cfg.redirect_https_port : cfg.https_port;
     s.location.assign("https://").append(s.host);
     if (port != 443) s.location.append(":").append(fmt::format_int(port).c_str());
@@ -115,7 +123,6 @@ Decision decide(const http1::RequestHead& req, const ConnFacts& conn, const rout
     d.close = close_after;
     return d;
   }
-  const routing::RouteAction* a = m.action;
   if (a && !a->refuse.empty()) return respond(d, 503, a->refuse.c_str(), close_after);
   if (a && a->redirects) {
     redirect_location(a->redirect, req, s.host, d.path, conn.secure, conn.secure ? cfg.https_port : cfg.http_port,
@@ -134,7 +141,8 @@ Decision decide(const http1::RequestHead& req, const ConnFacts& conn, const rout
   }
   if (!m.backend) return respond(d, 404, "no route matches this request", close_after);
   if (m.backend->endpoints.empty()) return respond(d, 503, "the backend service has no ready endpoint", close_after);
-  if (cfg.max_body_bytes && req.framing == http1::Framing::Length && req.content_length > cfg.max_body_bytes)
+  const uint64_t limit = body_limit(a, cfg);
+  if (limit && req.framing == http1::Framing::Length && req.content_length > limit)
     return respond(d, 413, "the request body is larger than allowed", true);
   if (backend_inflight && cfg.max_requests_per_backend > 0 &&
       backend_inflight[m.backend->id] >= static_cast<uint32_t>(cfg.max_requests_per_backend))

@@ -18,7 +18,13 @@ namespace ingressd {
 struct ConnFacts {
   bool secure = false;          // the request came over TLS
   bool https_listener = false;  // there is an HTTPS listener to redirect plain HTTP to
+  routing::ClientAddr client;   // the client's address (source-address rules)
 };
+
+// The request body limit in force for an action (0 = none).
+inline uint64_t body_limit(const routing::RouteAction* a, const ProxyConfig& cfg) {
+  return a && a->max_body_bytes >= 0 ? static_cast<uint64_t>(a->max_body_bytes) : cfg.max_body_bytes;
+}
 
 enum class Verdict : uint8_t { Respond, Redirect, Forward };
 

@@ -135,7 +135,7 @@ bool ClientConn::start_exchange() {
   ex().client_keep_alive = req.keep_alive;
 
   TableRef* t = w_.table();
-  const ConnFacts facts{secure_, w_.tls() != nullptr};
+  const ConnFacts facts{secure_, w_.tls() != nullptr, client_addr_};
   const Decision d = decide(req, facts, t ? t->table.get() : nullptr, w_.cfg,
                             t ? t->backend_inflight.data() : nullptr, w_.next_random(), ex().decided);
   // For the log and metrics, also when the answer is ours.
@@ -300,7 +300,8 @@ void ClientConn::pump_request_body() {
       }
       if (r.status == http1::ChunkedDecoder::Status::Data) {
         ex().req_body_bytes += r.data_len;
-        if (w_.cfg.max_body_bytes && ex().req_body_bytes > w_.cfg.max_body_bytes) {
+        const uint64_t limit = body_limit(ex().action, w_.cfg);
+        if (limit && ex().req_body_bytes > limit) {
           if (!ex().resp_started) send_error(413, "the request body is larger than allowed", true);
           else {
             abort_exchange();

@@ -27,12 +27,26 @@ ClientConn::ClientConn(Worker& w, int fd, const sockaddr_storage& peer, SSL* ssl
     inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&peer)->sin6_addr, buf, sizeof buf);
   }
   peer_ip_ = buf;
+  if (peer.ss_family == AF_INET) {
+    client_addr_.family = 4;
+    std::memcpy(client_addr_.bytes, &reinterpret_cast<const sockaddr_in*>(&peer)->sin_addr, 4);
+  } else if (peer.ss_family == AF_INET6) {
+    const auto* a6 = &reinterpret_cast<const sockaddr_in6*>(&peer)->sin6_addr;
+    if (IN6_IS_ADDR_V4MAPPED(a6)) {
+      client_addr_.family = 4;
+      std::memcpy(client_addr_.bytes, a6->s6_addr + 12, 4);
+    } else {
+      client_addr_.family = 6;
+      std::memcpy(client_addr_.bytes, a6->s6_addr, 16);
+    }
+  }
   client_progress_ = head_started_ = w_.now_ms();
   if (ssl_) tls::TlsServer::watch_raw_reads(ssl_, &ssl_raw_short_read_);
 }
 
 ClientConn::ClientConn(Worker& w, ClientConn& parent, H2Session* h2, int32_t stream_id)
-    : w_(w), fd_(-1), peer_ip_(parent.peer_ip_), secure_(parent.secure_), h2_parent_(h2), stream_id_(stream_id) {
+    : w_(w), fd_(-1), peer_ip_(parent.peer_ip_), client_addr_(parent.client_addr_), secure_(parent.secure_),
+      h2_parent_(h2), stream_id_(stream_id) {
   can_read_ = false;  // its request is handed over by the session
   client_progress_ = head_started_ = w_.now_ms();
 }
@@ -291,10 +305,20 @@ int64_t ClientConn::next_deadline() const {
       break;
   }
   const UpstreamConn* u = ex_ ? ex_->up : nullptr;
-  if (u && u->connecting) return u->progress + c.upstream_connect_timeout_ms;
+  if (u && u->connecting) return u->progress + connect_timeout_ms();
   if (!ex_->req_done && in_.empty() && (!u || u->out.empty())) return client_progress_ + c.client_body_timeout_ms;
-  if (u) return u->progress + c.upstream_read_timeout_ms;
+  if (u) return u->progress + read_timeout_ms();
   return now + kPollMs;
+}
+
+int ClientConn::connect_timeout_ms() const {
+  const routing::RouteAction* a = ex_ ? ex_->action : nullptr;
+  return a && a->connect_timeout_ms > 0 ? a->connect_timeout_ms : w_.cfg.upstream_connect_timeout_ms;
+}
+
+int ClientConn::read_timeout_ms() const {
+  const routing::RouteAction* a = ex_ ? ex_->action : nullptr;
+  return a && a->read_timeout_ms > 0 ? a->read_timeout_ms : w_.cfg.upstream_read_timeout_ms;
 }
 
 // Timeouts are measured from the last progress of whichever side we wait
@@ -353,7 +377,7 @@ void ClientConn::on_timer(int64_t now) {
   }
   UpstreamConn* u = ex().up;
   if (u && u->connecting) {
-    if (now - u->progress >= c.upstream_connect_timeout_ms) {
+    if (now - u->progress >= connect_timeout_ms()) {
       upstream_failed("timed out connecting to the backend", true);
       drive();
     }
@@ -375,7 +399,7 @@ void ClientConn::on_timer(int64_t now) {
     u->progress = now;
     return;
   }
-  if (u && now - u->progress >= c.upstream_read_timeout_ms) {
+  if (u && now - u->progress >= read_timeout_ms()) {
     upstream_failed("the backend did not answer in time", true);
     drive();
   }

@@ -158,6 +158,9 @@ class ClientConn final : public IoHandler, public UpstreamOwner {
   void end_accounting();  // the per-backend in-flight count and the table pin
   void record(int status);  // metrics and access log for the current request, once
   void new_request_id();
+  // The upstream timeouts in force: the route's (annotations), else the flags.
+  int connect_timeout_ms() const;
+  int read_timeout_ms() const;
 
   Worker& w_;
   int fd_;
@@ -166,6 +169,7 @@ class ClientConn final : public IoHandler, public UpstreamOwner {
   bool ssl_raw_short_read_ = false;  // OpenSSL's last raw read was short: the socket is drained
   bool ssl_read_wants_write_ = false;  // SSL_read needs the socket writable (TLS 1.3 key update)
   std::string peer_ip_;
+  routing::ClientAddr client_addr_;  // the same, for source-address rules
   bool secure_ = false;  // came over TLS (X-Forwarded-Proto, HSTS, no redirect)
   std::unique_ptr<H2Session> h2_;  // an HTTP/2 client connection
   H2Session* h2_parent_ = nullptr;  // a stream connection: its session (null once orphaned)

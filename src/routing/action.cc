@@ -1,6 +1,11 @@
 #include "routing/action.h"
 
+#include <arpa/inet.h>
+#include <re2/re2.h>
 #include <strings.h>
+
+#include <charconv>
+#include <cstring>
 
 #include "routing/route_table.h"
 
@@ -32,6 +37,16 @@ void PathModifier::apply(std::string_view request_path, std::string& out) const 
     case Kind::ReplaceFullPath:
       out.assign(value.empty() ? std::string_view("/") : std::string_view(value));
       return;
+    case Kind::RegexReplace: {
+      std::string rewritten;
+      if (regex && RE2::Extract(re2::StringPiece(request_path.data(), request_path.size()), *regex, value, &rewritten)) {
+        out = std::move(rewritten);
+        if (out.empty() || out[0] != '/') out.insert(out.begin(), '/');
+      } else {
+        out.assign(request_path);
+      }
+      return;
+    }
     case Kind::ReplacePrefixMatch: {
       std::string_view key = prefix_key(matched_prefix);
       std::string_view rest = request_path.size() >= key.size() ? request_path.substr(key.size()) : std::string_view();
@@ -41,6 +56,48 @@ void PathModifier::apply(std::string_view request_path, std::string& out) const 
       return;
     }
   }
+}
+
+bool Cidr::contains(const ClientAddr& a) const {
+  if (a.family != family) return false;
+  int full = prefix / 8, rest = prefix % 8;
+  if (std::memcmp(a.bytes, bytes, static_cast<size_t>(full)) != 0) return false;
+  if (rest == 0) return true;
+  uint8_t mask = static_cast<uint8_t>(0xff << (8 - rest));
+  return (a.bytes[full] & mask) == (bytes[full] & mask);
+}
+
+bool Cidr::parse(std::string_view text, Cidr& out) {
+  out = Cidr{};
+  size_t slash = text.find('/');
+  std::string addr(text.substr(0, slash));
+  if (inet_pton(AF_INET, addr.c_str(), out.bytes) == 1) {
+    out.family = 4;
+    out.prefix = 32;
+  } else if (inet_pton(AF_INET6, addr.c_str(), out.bytes) == 1) {
+    out.family = 6;
+    out.prefix = 128;
+  } else {
+    return false;
+  }
+  if (slash != std::string_view::npos) {
+    std::string_view p = text.substr(slash + 1);
+    int v = -1;
+    auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), v);
+    if (ec != std::errc() || end != p.data() + p.size() || p.empty() || v < 0 || v > out.prefix) return false;
+    out.prefix = v;
+  }
+  // Host bits set ("10.0.0.1/8") are ignored, as nginx's allow/deny does.
+  return true;
+}
+
+bool IpAccess::allows(const ClientAddr& a) const {
+  for (const auto& c : deny)
+    if (c.contains(a)) return false;
+  if (allow.empty()) return true;
+  for (const auto& c : allow)
+    if (c.contains(a)) return true;
+  return false;
 }
 
 }  // namespace ingressd::routing

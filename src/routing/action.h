@@ -10,14 +10,41 @@
 // the RouteTable and immutable, like everything in it.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+namespace re2 {
+class RE2;
+}
+
 namespace ingressd::routing {
 
 struct Backend;
+
+// A client address as the access rules see it (IPv4-mapped IPv6 taken as IPv4).
+struct ClientAddr {
+  uint8_t family = 0;  // 4 or 6; 0 = unknown
+  uint8_t bytes[16] = {};
+};
+
+struct Cidr {
+  uint8_t family = 4;
+  uint8_t bytes[16] = {};
+  int prefix = 32;
+  bool contains(const ClientAddr& a) const;
+  // "10.0.0.0/8", "192.168.1.1" (a /32), "2001:db8::/32"; false when not a valid address or prefix length.
+  static bool parse(std::string_view text, Cidr& out);
+};
+
+// Source-address rules (ingress-nginx whitelist-source-range / denylist-source-range):
+// a client in `deny` is refused; with an `allow` list, a client outside it is refused too.
+struct IpAccess {
+  std::vector<Cidr> allow, deny;
+  bool allows(const ClientAddr& a) const;
+};
 
 struct WeightedBackend {
   const Backend* backend = nullptr;
@@ -40,12 +67,16 @@ struct HeaderEdits {
 
 // How a path is rewritten (Gateway API HTTPPathModifier).
 struct PathModifier {
-  enum class Kind : uint8_t { None, ReplaceFullPath, ReplacePrefixMatch };
+  // RegexReplace (ingress-nginx rewrite-target): when `regex` matches the
+  // path, the path becomes `value` with \1..\9 replaced by the groups it
+  // captured (nginx's `rewrite <path> <target> break`); else it is kept.
+  enum class Kind : uint8_t { None, ReplaceFullPath, ReplacePrefixMatch, RegexReplace };
   Kind kind = Kind::None;
   std::string value;  // the new path, or the replacement for the matched prefix
   // ReplacePrefixMatch: the route's prefix that matched ("/foo"; trailing
   // slashes ignored, element-wise as the match itself).
   std::string matched_prefix;
+  std::shared_ptr<const re2::RE2> regex;
   bool active() const { return kind != Kind::None; }
   // The path `request_path` becomes, written into `out`.
   void apply(std::string_view request_path, std::string& out) const;
@@ -71,6 +102,10 @@ struct Rewrite {
   bool active() const { return !host.empty() || path.active(); }
 };
 
+// Plain HTTP for a TLS host gets 308 to https by default (--ssl-redirect);
+// an Ingress may turn it off, or force it for a host without TLS.
+enum class SslRedirect : uint8_t { Default, Off, Force };
+
 struct RouteAction {
   std::vector<WeightedBackend> backends;  // one for an Ingress path; a traffic split for HTTPRoute
   uint32_t total_weight = 0;              // sum of the weights
@@ -79,6 +114,11 @@ struct RouteAction {
   Rewrite rewrite;
   HeaderEdits request_headers;
   HeaderEdits response_headers;
+  SslRedirect ssl_redirect = SslRedirect::Default;
+  std::shared_ptr<const IpAccess> ip_access;  // null: every client
+  int64_t max_body_bytes = -1;  // request body limit (0 = none); -1: --max-body-bytes
+  int connect_timeout_ms = 0;   // 0: --upstream-connect-timeout
+  int read_timeout_ms = 0;      // 0: --upstream-read-timeout
   // Fail closed: a configuration asked for protection ingressd cannot give
   // (an auth or allow-list annotation it does not honour). Every request
   // gets 503 with this reason; never the unprotected backend.
@@ -92,7 +132,7 @@ struct RouteAction {
   // response head need not look at the action at all.
   bool plain_forward() const {
     return !redirects && refuse.empty() && !rewrite.active() && request_headers.empty() && response_headers.empty() &&
-           backends.size() <= 1;
+           backends.size() <= 1 && !ip_access && ssl_redirect == SslRedirect::Default && max_body_bytes < 0;
   }
 };
 

@@ -2,9 +2,12 @@
 
 #include <arpa/inet.h>
 #include <fmt/format.h>
+#include <re2/re2.h>
 
 #include <algorithm>
 #include <map>
+
+#include "routing/annotations.h"
 
 namespace ingressd::routing {
 using namespace ingressd::model;
@@ -18,7 +21,11 @@ struct StoredIngress {
   const Ingress* ing;
   const SourcePos* pos;
   std::string id;  // namespace/name
+  IngressOptions opt;  // its annotations, parsed
 };
+
+// A path that looks like a regex (ingress-nginx users write them with use-regex).
+bool looks_like_regex(std::string_view p) { return p.find_first_of("^$*+?()[]{}|\\") != std::string_view::npos; }
 
 bool make_endpoint(const std::string& ip, int port, EndpointAddr& out) {
   out = EndpointAddr{};
@@ -73,7 +80,16 @@ class Compiler {
         ++ignored_class_;
         continue;
       }
-      ingresses.push_back({&ing, &so.pos, id});
+      std::vector<AnnotationIssue> issues;
+      IngressOptions opt = parse_annotations(ing.meta.annotations, opts_.allow_unenforced_annotations, issues);
+      for (auto& is : issues) diag(is.severity, so.pos, key.str(), is.reason, is.message);
+      if (opt.canary) {
+        statuses_[id] = {id, "Ignored", "canary Ingresses are not honoured yet"};
+        diag(Severity::Warning, so.pos, key.str(), "UnsupportedAnnotation",
+             "canary Ingresses are not honoured yet: this Ingress gets no traffic (its main Ingress gets all of it)");
+        continue;
+      }
+      ingresses.push_back({&ing, &so.pos, id, std::move(opt)});
     }
     // Precedence for conflicts: oldest creationTimestamp first (compared as
     // instants, whatever the offset or precision written), then
@@ -83,7 +99,13 @@ class Compiler {
       if (a.ing->meta.creation_ns != b.ing->meta.creation_ns) return a.ing->meta.creation_ns < b.ing->meta.creation_ns;
       return a.id < b.id;
     });
+    // ingress-nginx regex mode: use-regex or rewrite-target on any Ingress of
+    // a host makes every path of that host a regex.
+    for (const auto& si : ingresses)
+      if (si.opt.regex)
+        for (const auto& rule : si.ing->rules) regex_hosts_.insert(rule.host);
     for (const auto& si : ingresses) add_ingress(si);
+    builder_.sort_regex_routes();
     report_classes();
 
     CompileResult r;
@@ -135,12 +157,50 @@ class Compiler {
     return p;
   }
 
-  // The action of one Ingress path or defaultBackend: forward to its backend.
-  const RouteAction* action_for(const StoredIngress& si, const Backend* b) {
+  // The action of one Ingress path or defaultBackend: forward to its
+  // backend, with what the Ingress's annotations ask. `path_regex`: the
+  // path's rewrite regex in regex mode (null otherwise).
+  const RouteAction* action_for(const StoredIngress& si, const Backend* b,
+                                std::shared_ptr<const re2::RE2> path_regex = nullptr) {
+    const IngressOptions& o = si.opt;
     auto a = std::make_unique<RouteAction>();
     a->backends.push_back({b, 1});
     a->owner = si.id;
+    a->refuse = o.refuse;
+    if (o.redirect) {
+      a->redirects = true;
+      a->redirect = *o.redirect;
+    }
+    a->ssl_redirect = o.ssl_redirect;
+    a->ip_access = o.ip_access;
+    a->max_body_bytes = o.max_body_bytes;
+    a->connect_timeout_ms = o.connect_timeout_ms;
+    a->read_timeout_ms = o.read_timeout_ms;
+    a->rewrite.host = o.upstream_vhost;
+    if (o.rewrite_target && path_regex) {
+      a->rewrite.path.kind = PathModifier::Kind::RegexReplace;
+      a->rewrite.path.value = *o.rewrite_target;
+      a->rewrite.path.regex = std::move(path_regex);
+    }
+    a->request_headers = o.request_headers;
+    a->response_headers = o.response_headers;
     return builder_.add_action(std::move(a));
+  }
+
+  // RE2 for a regex-mode path: "^<path>" to match (as nginx's `location ~*`),
+  // "<path>" to rewrite (as nginx's `rewrite`), both case-insensitive, with a
+  // memory cap so that no Ingress can make a huge automaton.
+  static std::shared_ptr<const re2::RE2> regex(std::string_view pattern, std::string& error) {
+    RE2::Options o;
+    o.set_case_sensitive(false);
+    o.set_log_errors(false);
+    o.set_max_mem(1 << 20);
+    auto re = std::make_shared<re2::RE2>(re2::StringPiece(pattern.data(), pattern.size()), o);
+    if (!re->ok()) {
+      error = re->error();
+      return nullptr;
+    }
+    return re;
   }
 
   // Service port (by number or name) → targetPort → endpoint ports and ready addresses.
@@ -256,7 +316,44 @@ class Compiler {
         r.ingress = si.id;
         r.rule = static_cast<int>(ri);
         r.path_index = static_cast<int>(pi);
-        r.candidates.push_back({RequestMatch{}, action_for(si, resolve(si, hp.backend, where, hp.line)), 0});
+        const Backend* be = resolve(si, hp.backend, where, hp.line);
+        if (regex_hosts_.count(host)) {
+          // Regex mode: the path is a case-insensitive RE2 anchored at the start
+          // (Exact paths stay exact, as nginx's `location =`).
+          std::string err;
+          std::shared_ptr<const re2::RE2> match_re, rewrite_re;
+          if (hp.path_type != PathType::Exact && !(match_re = regex("^" + r.path, err))) {
+            ++dropped;
+            std::string msg = fmt::format("{}: path {} is not a valid RE2 regex ({}); this route is not served", where,
+                                          r.path, err);
+            diag(Severity::Error, *si.pos, obj, "InvalidRegex", msg, hp.line);
+            drop_reasons.push_back(msg);
+            continue;
+          }
+          if (si.opt.rewrite_target) rewrite_re = regex(r.path, err);
+          r.candidates.push_back({RequestMatch{}, action_for(si, be, rewrite_re), 0});
+          if (hp.path_type != PathType::Exact) {
+            r.regex = true;
+            if (!builder_.add_regex_route(vh, std::move(match_re), std::move(r))) {
+              ++dropped;
+              std::string msg = fmt::format("{}: regex path {} on host {} is already claimed by an older Ingress; this "
+                                            "route is not served", where, hp.path, host.empty() ? "*(any host)" : host);
+              diag(Severity::Warning, *si.pos, obj, "Conflict", msg, hp.line);
+              drop_reasons.push_back(msg);
+            } else {
+              ++accepted;
+            }
+            continue;
+          }
+        } else {
+          if (hp.path_type != PathType::Exact && looks_like_regex(r.path))
+            diag(Severity::Warning, *si.pos, obj, "LiteralRegex",
+                 fmt::format("{}: path {} looks like a regex, but no Ingress of host {} sets use-regex or "
+                             "rewrite-target: it is matched literally as a Prefix", where, r.path,
+                             host.empty() ? "*(any host)" : host),
+                 hp.line);
+          r.candidates.push_back({RequestMatch{}, action_for(si, be), 0});
+        }
         // ImplementationSpecific is matched as Prefix (documented in docs/routing.md).
         bool exact = hp.path_type == PathType::Exact;
         RouteMap& map = exact ? vh.exact : vh.prefix;
@@ -302,12 +399,40 @@ class Compiler {
         drop_reasons.push_back(msg);
       }
     }
+    if (!si.opt.app_root.empty()) add_app_root(si);
     IngressStatus st{si.id, "Accepted", ""};
-    if (dropped > 0) {
+    if (!si.opt.refuse.empty()) {
+      st.state = "Rejected";
+      st.detail = si.opt.refuse + " (its routes answer 503)";
+    } else if (dropped > 0) {
       st.state = accepted > 0 || ing_default ? "PartiallyAccepted" : "Rejected";
       st.detail = fmt::format("{} path(s) not served: {}", dropped, fmt::join(drop_reasons, "; "));
     }
     statuses_[si.id] = st;
+  }
+
+  // app-root: a request for exactly "/" on the Ingress's hosts is redirected
+  // (302) to the app root; other paths are untouched.
+  void add_app_root(const StoredIngress& si) {
+    std::set<std::string> hosts;
+    for (const auto& rule : si.ing->rules) hosts.insert(rule.host);
+    for (const auto& host : hosts) {
+      VHost& vh = builder_.vhost(host);
+      if (vh.exact.count("/")) continue;  // an Exact "/" path of its own stands
+      auto a = std::make_unique<RouteAction>();
+      a->owner = si.id;
+      a->refuse = si.opt.refuse;
+      a->redirects = true;
+      a->redirect.status = 302;
+      a->redirect.path = {PathModifier::Kind::ReplaceFullPath, si.opt.app_root, ""};
+      Route r;
+      r.host = host;
+      r.path = "/";
+      r.type = PathType::Exact;
+      r.ingress = si.id;
+      r.candidates.push_back({RequestMatch{}, builder_.add_action(std::move(a)), 0});
+      vh.exact.emplace("/", std::move(r));
+    }
   }
 
   // Our IngressClasses: parameters are accepted but not used.
@@ -356,6 +481,7 @@ class Compiler {
   std::map<std::string, IngressStatus> statuses_;
   std::map<std::pair<std::string, std::string>, std::vector<const EndpointSlice*>> slices_;
   std::map<std::string, const Backend*> backends_;
+  std::set<std::string> regex_hosts_;
   std::string global_default_owner_;
   std::vector<TlsBinding> tls_;
 };

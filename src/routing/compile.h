@@ -23,6 +23,9 @@ struct CompileOptions {
   // names one of our IngressClasses or this value.
   std::string legacy_class = "ingressd";
   std::set<std::string> watch_namespaces;  // empty = all
+  // Serve Ingresses whose security annotations ingressd cannot enforce (auth,
+  // client certificates, WAF, snippets) instead of answering 503 for them.
+  bool allow_unenforced_annotations = false;
 };
 
 struct IngressStatus {

@@ -1,5 +1,7 @@
 #include "routing/route_table.h"
 
+#include <re2/re2.h>
+
 #include <algorithm>
 
 namespace ingressd::routing {
@@ -91,6 +93,8 @@ Match RouteTable::match(std::string_view host, std::string_view path, const Requ
       auto it = vh->exact.find(path);
       if (it != vh->exact.end() && take(it->second)) return m;
     }
+    for (const RegexRoute& rr : vh->regex)
+      if (RE2::PartialMatch(re2::StringPiece(path.data(), path.size()), *rr.re) && take(rr.route)) return m;
     if (!vh->prefix.empty()) {
       // Element-wise prefix: candidates end at a '/' boundary or at the end,
       // longest first. "/foo/bar/" → "/foo/bar", "/foo", "".
@@ -123,7 +127,7 @@ Match RouteTable::match(std::string_view host, std::string_view path, const Requ
 
 size_t RouteTable::route_count() const {
   size_t n = 0;
-  auto add = [&](const VHost& v) { n += v.exact.size() + v.prefix.size(); };
+  auto add = [&](const VHost& v) { n += v.exact.size() + v.prefix.size() + v.regex.size(); };
   for (auto& [_, v] : exact_hosts_) add(v);
   for (auto& [_, v] : wildcard_hosts_) add(v);
   if (any_host_) add(*any_host_);
@@ -135,6 +139,7 @@ std::vector<const Route*> RouteTable::sorted_routes() const {
   auto add = [&](const VHost& v) {
     for (auto& [_, r] : v.exact) out.push_back(&r);
     for (auto& [_, r] : v.prefix) out.push_back(&r);
+    for (auto& rr : v.regex) out.push_back(&rr.route);
   };
   for (auto& [_, v] : exact_hosts_) add(v);
   for (auto& [_, v] : wildcard_hosts_) add(v);
@@ -183,15 +188,18 @@ std::shared_ptr<const RouteTable> TableBuilder::finish() {
   RouteTable& t = *table_;
   t.stat_labels_.clear();
   t.stat_labels_.push_back(labels("", "", "", "", nullptr));  // 0: no route
+  auto assign_route = [&](Route& r) {
+    for (auto& c : r.candidates) {
+      c.stats_id = static_cast<uint32_t>(t.stat_labels_.size());
+      t.stat_labels_.push_back(labels(c.action ? std::string_view(c.action->owner) : std::string_view(r.ingress),
+                                      r.host, r.path, model::path_type_name(r.type),
+                                      c.action ? c.action->primary() : nullptr));
+    }
+  };
   auto assign = [&](VHost& v) {
     for (auto* m : {&v.exact, &v.prefix})
-      for (auto& [_, r] : *m)
-        for (auto& c : r.candidates) {
-          c.stats_id = static_cast<uint32_t>(t.stat_labels_.size());
-          t.stat_labels_.push_back(labels(c.action ? std::string_view(c.action->owner) : std::string_view(r.ingress),
-                                          r.host, r.path, model::path_type_name(r.type),
-                                          c.action ? c.action->primary() : nullptr));
-        }
+      for (auto& [_, r] : *m) assign_route(r);
+    for (auto& rr : v.regex) assign_route(rr.route);
     if (v.default_action) {
       v.default_stats_id = static_cast<uint32_t>(t.stat_labels_.size());
       t.stat_labels_.push_back(labels(v.default_source, v.host, "", "defaultBackend", v.default_backend()));
@@ -211,6 +219,23 @@ Backend* TableBuilder::add_backend(std::unique_ptr<Backend> b) {
   b->id = static_cast<uint32_t>(table_->backends_.size());
   table_->backends_.push_back(std::move(b));
   return table_->backends_.back().get();
+}
+
+bool TableBuilder::add_regex_route(VHost& v, std::shared_ptr<const re2::RE2> re, Route r) {
+  for (const auto& rr : v.regex)
+    if (rr.route.path == r.path) return false;
+  v.regex.push_back({std::move(re), std::move(r)});
+  return true;
+}
+
+void TableBuilder::sort_regex_routes() {
+  auto sort = [](VHost& v) {
+    std::stable_sort(v.regex.begin(), v.regex.end(),
+                     [](const RegexRoute& a, const RegexRoute& b) { return a.route.path.size() > b.route.path.size(); });
+  };
+  for (auto& [_, v] : table_->exact_hosts_) sort(v);
+  for (auto& [_, v] : table_->wildcard_hosts_) sort(v);
+  if (table_->any_host_) sort(*table_->any_host_);
 }
 
 const RouteAction* TableBuilder::add_action(std::unique_ptr<RouteAction> a) {

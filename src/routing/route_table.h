@@ -74,6 +74,7 @@ struct Route {
   std::string host;  // as in the rule ("" = any host)
   std::string path;  // as in the rule
   model::PathType type = model::PathType::Prefix;
+  bool regex = false;  // matched as `^<path>`, case-insensitive (ingress-nginx regex mode)
   std::string ingress;  // "namespace/name"
   int rule = 0;
   int path_index = 0;
@@ -98,10 +99,21 @@ struct StringHash {
 };
 using RouteMap = std::unordered_map<std::string, Route, StringHash, std::equal_to<>>;
 
+// A path of a host in ingress-nginx regex mode (use-regex / rewrite-target):
+// `^<path>`, case-insensitive, RE2 (linear time).
+struct RegexRoute {
+  std::shared_ptr<const re2::RE2> re;
+  Route route;
+};
+
 struct VHost {
   std::string host;
   RouteMap exact;   // key: the path
   RouteMap prefix;  // key: the path without trailing slashes ("" for "/")
+  // Regex mode: every non-Exact path of the host, longest first; the first
+  // that matches wins (nginx's order for `location ~*`). Exact paths stay in
+  // `exact` and are tried first, as nginx's `location =` are.
+  std::vector<RegexRoute> regex;
   const RouteAction* default_action = nullptr;  // the defaultBackend of the oldest Ingress with rules for this host
   std::string default_source;
   uint32_t default_stats_id = 0;
@@ -170,6 +182,10 @@ class TableBuilder {
   }
   const RouteAction* global_default() const { return table_->global_default_; }
   void add_tls_host(const std::string& host);  // exact or "*.suffix"
+  // A regex-mode route; false when the host already has one with the same path (the older stands).
+  bool add_regex_route(VHost& v, std::shared_ptr<const re2::RE2> re, Route r);
+  // Longest path first, then the order they were added (older Ingress first): nginx's order for regex locations.
+  void sort_regex_routes();
   std::shared_ptr<const RouteTable> finish();
 
  private:

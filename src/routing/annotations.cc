@@ -1,0 +1,557 @@
+#include "routing/annotations.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <set>
+
+#include "core/strings.h"
+
+namespace ingressd::routing {
+
+const char* support_name(Support s) {
+  switch (s) {
+    case Support::Honoured: return "honoured";
+    case Support::Approximate: return "approximate";
+    case Support::Accepted: return "accepted";
+    case Support::NotYet: return "not yet";
+    case Support::FailClosed: return "fail closed";
+    case Support::Refused: return "refused";
+  }
+  return "?";
+}
+
+namespace {
+
+using S = Support;
+constexpr std::string_view kSnippet =
+    "raw nginx configuration: there is no nginx to give it to, and pasting annotation text into a config language "
+    "is the bug class of CVE-2021-25742 and IngressNightmare (CVE-2025-1974); express it with a typed annotation";
+constexpr std::string_view kAuth =
+    "authentication is not implemented yet: the Ingress's routes answer 503 rather than serve unprotected";
+constexpr std::string_view kTlsAuth =
+    "client-certificate authentication is not implemented yet: the Ingress's routes answer 503 rather than serve "
+    "unprotected";
+constexpr std::string_view kWaf = "ModSecurity is not available: the Ingress's routes answer 503 rather than serve unfiltered";
+
+}  // namespace
+
+const std::vector<AnnotationInfo>& annotation_table() {
+  static const std::vector<AnnotationInfo> t = {
+      {"app-root", S::Honoured, "a request for / is redirected (302) to this path"},
+      {"affinity", S::NotYet, "session affinity is not implemented yet; requests are balanced round robin"},
+      {"affinity-mode", S::NotYet, "with affinity"},
+      {"affinity-canary-behavior", S::NotYet, "with affinity and canary"},
+      {"auth-realm", S::FailClosed, kAuth},
+      {"auth-secret", S::FailClosed, kAuth},
+      {"auth-secret-type", S::FailClosed, kAuth},
+      {"auth-type", S::FailClosed, kAuth},
+      {"auth-tls-secret", S::FailClosed, kTlsAuth},
+      {"auth-tls-verify-depth", S::FailClosed, kTlsAuth},
+      {"auth-tls-verify-client", S::FailClosed, kTlsAuth},
+      {"auth-tls-error-page", S::FailClosed, kTlsAuth},
+      {"auth-tls-pass-certificate-to-upstream", S::FailClosed, kTlsAuth},
+      {"auth-tls-match-cn", S::FailClosed, kTlsAuth},
+      {"auth-url", S::FailClosed, kAuth},
+      {"auth-cache-key", S::FailClosed, kAuth},
+      {"auth-cache-duration", S::FailClosed, kAuth},
+      {"auth-proxy-set-headers", S::FailClosed, kAuth},
+      {"auth-method", S::FailClosed, kAuth},
+      {"auth-signin", S::FailClosed, kAuth},
+      {"auth-signin-redirect-param", S::FailClosed, kAuth},
+      {"auth-request-redirect", S::FailClosed, kAuth},
+      {"auth-response-headers", S::FailClosed, kAuth},
+      {"auth-always-set-cookie", S::FailClosed, kAuth},
+      {"auth-keepalive", S::FailClosed, kAuth},
+      {"auth-keepalive-share-vars", S::FailClosed, kAuth},
+      {"auth-keepalive-requests", S::FailClosed, kAuth},
+      {"auth-keepalive-timeout", S::FailClosed, kAuth},
+      {"auth-snippet", S::Refused, kSnippet},
+      {"enable-global-auth", S::Accepted, "ingressd has no global external auth to turn on or off"},
+      {"backend-protocol", S::Honoured,
+       "HTTP is honoured; HTTPS, GRPC, GRPCS, AUTO_HTTP, AJP and FCGI backends are not implemented yet and their "
+       "routes answer 503 (never plain HTTP to a backend that expects TLS)"},
+      {"canary", S::NotYet, "canary Ingresses are not implemented yet: a canary Ingress gets no traffic (never all of it)"},
+      {"canary-by-header", S::NotYet, "with canary"},
+      {"canary-by-header-value", S::NotYet, "with canary"},
+      {"canary-by-header-pattern", S::NotYet, "with canary"},
+      {"canary-by-cookie", S::NotYet, "with canary"},
+      {"canary-weight", S::NotYet, "with canary"},
+      {"canary-weight-total", S::NotYet, "with canary"},
+      {"client-body-buffer-size", S::Accepted, "ingressd streams request bodies; it never buffers them to disk"},
+      {"configuration-snippet", S::Refused, kSnippet},
+      {"custom-http-errors", S::NotYet, "not implemented yet"},
+      {"custom-headers", S::NotYet, "not implemented yet; ingressd.io/response-headers sets response headers"},
+      {"default-backend", S::NotYet, "not implemented yet"},
+      {"enable-cors", S::NotYet, "CORS is not implemented yet: no CORS headers are added (browsers then refuse cross-origin reads)"},
+      {"cors-allow-origin", S::NotYet, "with enable-cors"},
+      {"cors-allow-methods", S::NotYet, "with enable-cors"},
+      {"cors-allow-headers", S::NotYet, "with enable-cors"},
+      {"cors-expose-headers", S::NotYet, "with enable-cors"},
+      {"cors-allow-credentials", S::NotYet, "with enable-cors"},
+      {"cors-max-age", S::NotYet, "with enable-cors"},
+      {"force-ssl-redirect", S::Honoured, "308 to https even for hosts without spec.tls"},
+      {"from-to-www-redirect", S::NotYet, "not implemented yet"},
+      {"http2-push-preload", S::Accepted, "HTTP/2 server push is obsolete (browsers removed it); nothing is pushed"},
+      {"limit-connections", S::NotYet, "rate limits are not implemented yet"},
+      {"limit-rps", S::NotYet, "rate limits are not implemented yet"},
+      {"limit-rpm", S::NotYet, "rate limits are not implemented yet"},
+      {"limit-burst-multiplier", S::NotYet, "rate limits are not implemented yet"},
+      {"limit-rate", S::NotYet, "bandwidth limits are not implemented yet"},
+      {"limit-rate-after", S::NotYet, "bandwidth limits are not implemented yet"},
+      {"limit-whitelist", S::NotYet, "rate limits are not implemented yet"},
+      {"limit-allowlist", S::NotYet, "rate limits are not implemented yet"},
+      {"global-rate-limit", S::NotYet, "removed from ingress-nginx; not implemented"},
+      {"global-rate-limit-window", S::NotYet, "removed from ingress-nginx; not implemented"},
+      {"global-rate-limit-key", S::NotYet, "removed from ingress-nginx; not implemented"},
+      {"global-rate-limit-ignored-cidrs", S::NotYet, "removed from ingress-nginx; not implemented"},
+      {"permanent-redirect", S::Honoured, "every request of the Ingress's paths is redirected to this URL"},
+      {"permanent-redirect-code", S::Honoured, "300-308 (default 301)"},
+      {"temporal-redirect", S::Honoured, "every request of the Ingress's paths is redirected to this URL"},
+      {"temporal-redirect-code", S::Honoured, "300-308 (default 302)"},
+      {"preserve-trailing-slash", S::NotYet, "not implemented yet"},
+      {"proxy-body-size", S::Honoured, "413 beyond it; 0 = no limit; overrides --max-body-bytes"},
+      {"proxy-cookie-domain", S::NotYet, "not implemented yet"},
+      {"proxy-cookie-path", S::NotYet, "not implemented yet"},
+      {"proxy-connect-timeout", S::Honoured, "seconds; overrides --upstream-connect-timeout"},
+      {"proxy-send-timeout", S::Approximate,
+       "ingressd has one upstream inactivity timeout for writing and reading: the larger of proxy-send-timeout and "
+       "proxy-read-timeout applies"},
+      {"proxy-read-timeout", S::Honoured, "seconds; overrides --upstream-read-timeout"},
+      {"proxy-next-upstream", S::NotYet, "ingressd retries only what is safe: connect failures, and idempotent requests reset before any response byte"},
+      {"proxy-next-upstream-timeout", S::NotYet, "see proxy-next-upstream"},
+      {"proxy-next-upstream-tries", S::NotYet, "see proxy-next-upstream (--max-connect-attempts)"},
+      {"proxy-request-buffering", S::Accepted, "ingressd streams request bodies (as \"off\")"},
+      {"proxy-redirect-from", S::NotYet, "not implemented yet"},
+      {"proxy-redirect-to", S::NotYet, "not implemented yet"},
+      {"proxy-http-version", S::Accepted, "ingressd speaks HTTP/1.1 to upstreams"},
+      {"proxy-ssl-secret", S::NotYet, "only with backend-protocol HTTPS, which is not implemented yet"},
+      {"proxy-ssl-ciphers", S::NotYet, "only with backend-protocol HTTPS"},
+      {"proxy-ssl-name", S::NotYet, "only with backend-protocol HTTPS"},
+      {"proxy-ssl-protocols", S::NotYet, "only with backend-protocol HTTPS"},
+      {"proxy-ssl-verify", S::NotYet, "only with backend-protocol HTTPS"},
+      {"proxy-ssl-verify-depth", S::NotYet, "only with backend-protocol HTTPS"},
+      {"proxy-ssl-server-name", S::NotYet, "only with backend-protocol HTTPS"},
+      {"enable-rewrite-log", S::Accepted, "`ingressd explain` shows the rewritten path"},
+      {"rewrite-target", S::Honoured,
+       "the path becomes the target with $1..$9 from the path regex; the host switches to regex matching"},
+      {"satisfy", S::FailClosed, kAuth},
+      {"server-alias", S::NotYet, "not implemented yet; list the names as rules' hosts"},
+      {"server-snippet", S::Refused, kSnippet},
+      {"service-upstream", S::NotYet, "not implemented yet: requests go to the endpoints"},
+      {"session-cookie-name", S::NotYet, "with affinity"},
+      {"session-cookie-path", S::NotYet, "with affinity"},
+      {"session-cookie-domain", S::NotYet, "with affinity"},
+      {"session-cookie-expires", S::NotYet, "with affinity"},
+      {"session-cookie-max-age", S::NotYet, "with affinity"},
+      {"session-cookie-secure", S::NotYet, "with affinity"},
+      {"session-cookie-change-on-failure", S::NotYet, "with affinity"},
+      {"session-cookie-samesite", S::NotYet, "with affinity"},
+      {"session-cookie-conditional-samesite-none", S::NotYet, "with affinity"},
+      {"ssl-redirect", S::Honoured, "\"false\" turns the 308 to https off for the Ingress's paths"},
+      {"ssl-passthrough", S::FailClosed,
+       "TLS passthrough is not implemented: ingressd would terminate TLS with its own certificate instead of the "
+       "backend's, so the routes answer 503"},
+      {"stream-snippet", S::Refused, kSnippet},
+      {"upstream-hash-by", S::NotYet, "consistent hashing is not implemented yet; requests are balanced round robin"},
+      {"upstream-hash-by-subset", S::NotYet, "with upstream-hash-by"},
+      {"upstream-hash-by-subset-size", S::NotYet, "with upstream-hash-by"},
+      {"x-forwarded-prefix", S::Honoured, "sets X-Forwarded-Prefix on the upstream request"},
+      {"load-balance", S::NotYet, "round robin only"},
+      {"upstream-vhost", S::Honoured, "the Host sent upstream"},
+      {"whitelist-source-range", S::Honoured, "clients outside these CIDRs get 403; an invalid list fails closed (503)"},
+      {"denylist-source-range", S::Honoured, "clients in these CIDRs get 403; an invalid list fails closed (503)"},
+      {"proxy-buffering", S::Accepted, "ingressd streams responses (as \"off\")"},
+      {"proxy-buffers-number", S::Accepted, "buffers are ingressd's own (64 KiB per direction)"},
+      {"proxy-buffer-size", S::Accepted, "buffers are ingressd's own; a response head up to 64 KiB is accepted"},
+      {"proxy-max-temp-file-size", S::Accepted, "ingressd never buffers to disk"},
+      {"ssl-ciphers", S::NotYet, "cipher suites are process-wide (OpenSSL defaults, TLS 1.2+)"},
+      {"ssl-prefer-server-ciphers", S::NotYet, "process-wide"},
+      {"connection-proxy-header", S::Accepted, "ingressd manages upstream connections itself (keep-alive pools)"},
+      {"enable-access-log", S::NotYet, "the access log is process-wide (--access-log)"},
+      {"enable-opentracing", S::NotYet, "tracing is not implemented"},
+      {"opentracing-trust-incoming-span", S::NotYet, "tracing is not implemented"},
+      {"enable-opentelemetry", S::NotYet, "tracing is not implemented"},
+      {"opentelemetry-trust-incoming-span", S::NotYet, "tracing is not implemented"},
+      {"opentelemetry-operation-name", S::NotYet, "tracing is not implemented"},
+      {"enable-influxdb", S::NotYet, "use the Prometheus metrics on the admin port"},
+      {"influxdb-measurement", S::NotYet, "with enable-influxdb"},
+      {"influxdb-port", S::NotYet, "with enable-influxdb"},
+      {"influxdb-host", S::NotYet, "with enable-influxdb"},
+      {"influxdb-server-name", S::NotYet, "with enable-influxdb"},
+      {"use-regex", S::Honoured, "the Ingress's hosts match paths as case-insensitive RE2 regexes anchored at the start"},
+      {"enable-modsecurity", S::FailClosed, kWaf},
+      {"enable-owasp-core-rules", S::FailClosed, kWaf},
+      {"modsecurity-transaction-id", S::FailClosed, kWaf},
+      {"modsecurity-snippet", S::Refused, kSnippet},
+      {"mirror-request-body", S::NotYet, "mirroring is not implemented yet"},
+      {"mirror-target", S::NotYet, "mirroring is not implemented yet"},
+      {"mirror-host", S::NotYet, "mirroring is not implemented yet"},
+      // ingressd's own (ingressd.io/ only): what configuration-snippet was most used for, typed.
+      {"request-headers", S::Honoured, "ingressd.io/ only: \"Name: value\" lines set on the upstream request"},
+      {"response-headers", S::Honoured, "ingressd.io/ only: \"Name: value\" lines set on the response"},
+  };
+  return t;
+}
+
+const AnnotationInfo* find_annotation(std::string_view name) {
+  for (const auto& a : annotation_table())
+    if (a.name == name) return &a;
+  return nullptr;
+}
+
+bool parse_bool(std::string_view v, bool& out) {
+  // strconv.ParseBool, as ingress-nginx reads its bools.
+  static const std::set<std::string_view> t = {"1", "t", "T", "TRUE", "true", "True"};
+  static const std::set<std::string_view> f = {"0", "f", "F", "FALSE", "false", "False"};
+  if (t.count(v)) return out = true, true;
+  if (f.count(v)) return out = false, true;
+  return false;
+}
+
+bool parse_size(std::string_view v, uint64_t& out) {
+  if (v.empty()) return false;
+  uint64_t mult = 1;
+  switch (v.back()) {
+    case 'k': case 'K': mult = 1024; break;
+    case 'm': case 'M': mult = 1024 * 1024; break;
+    case 'g': case 'G': mult = 1024ull * 1024 * 1024; break;
+    default: break;
+  }
+  if (mult != 1) v.remove_suffix(1);
+  if (v.empty()) return false;
+  uint64_t n = 0;
+  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (ec != std::errc() || end != v.data() + v.size()) return false;
+  if (n > UINT64_MAX / mult) return false;
+  out = n * mult;
+  return true;
+}
+
+bool parse_seconds(std::string_view v, int& out_ms) {
+  int64_t mult = 1000;
+  if (v.ends_with("ms")) {
+    mult = 1;
+    v.remove_suffix(2);
+  } else if (v.ends_with("s")) {
+    v.remove_suffix(1);
+  } else if (v.ends_with("m")) {
+    mult = 60'000;
+    v.remove_suffix(1);
+  }
+  if (v.empty()) return false;
+  int64_t n = 0;
+  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (ec != std::errc() || end != v.data() + v.size() || n < 0 || n > 86'400'000 / mult) return false;
+  out_ms = static_cast<int>(n * mult);
+  return true;
+}
+
+namespace {
+
+// RFC 9110 §5.6.2 token.
+bool is_http_token(std::string_view v) {
+  if (v.empty()) return false;
+  for (unsigned char c : v)
+    if (!(std::isalnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos))
+      return false;
+  return true;
+}
+
+bool visible_or_space(std::string_view v) {
+  for (unsigned char c : v)
+    if (c < 0x20 || c == 0x7f) return false;
+  return true;
+}
+
+// An absolute http(s) URL of RFC 3986 characters only: nothing that could end a
+// header line or be read as something else.
+bool valid_redirect_url(std::string_view v) {
+  if (!v.starts_with("http://") && !v.starts_with("https://")) return false;
+  if (v.size() > 2048) return false;
+  for (unsigned char c : v) {
+    if (c <= 0x20 || c >= 0x7f || c == '"' || c == '<' || c == '>' || c == '\\' || c == '^' || c == '`' ||
+        c == '{' || c == '|' || c == '}')
+      return false;
+  }
+  size_t host_start = v.find("://") + 3;
+  return host_start < v.size() && v[host_start] != '/';
+}
+
+bool valid_path_value(std::string_view v) {
+  if (v.empty() || v[0] != '/' || v.size() > 2048) return false;
+  for (unsigned char c : v)
+    if (c <= 0x20 || c >= 0x7f) return false;
+  return true;
+}
+
+bool valid_host_value(std::string_view v) {
+  if (v.empty() || v.size() > 255) return false;
+  for (unsigned char c : v)
+    if (!(std::isalnum(c) || c == '-' || c == '.' || c == ':' || c == '[' || c == ']' || c == '_')) return false;
+  return true;
+}
+
+// Field names a route may not set: framing and connection management are ours.
+bool reserved_header(std::string_view lower) {
+  static const std::set<std::string_view> r = {"connection", "content-length", "transfer-encoding", "host",
+                                               "keep-alive", "te", "trailer", "upgrade", "proxy-connection"};
+  return r.count(lower) > 0;
+}
+
+bool parse_header_lines(std::string_view v, HeaderEdits& out, std::string& why) {
+  for (auto line : split(v, '\n')) {
+    line = trim_ows(line);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty()) continue;
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos) {
+      why = fmt::format("\"{}\" is not \"Name: value\"", line);
+      return false;
+    }
+    std::string_view name = trim_ows(line.substr(0, colon));
+    std::string_view value = trim_ows(line.substr(colon + 1));
+    if (!is_http_token(name)) {
+      why = fmt::format("\"{}\" is not a valid header name", name);
+      return false;
+    }
+    if (!visible_or_space(value)) {
+      why = fmt::format("the value of {} holds control characters", name);
+      return false;
+    }
+    std::string lower(name);
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (reserved_header(lower)) {
+      why = fmt::format("{} is managed by ingressd and cannot be set", name);
+      return false;
+    }
+    out.set.emplace_back(std::move(lower), std::string(value));
+  }
+  return true;
+}
+
+}  // namespace
+
+bool parse_rewrite_target(std::string_view v, std::string& rewrite, std::string& why) {
+  if (!valid_path_value(v)) {
+    why = "must be a path starting with '/', without spaces or control characters";
+    return false;
+  }
+  rewrite.clear();
+  for (size_t i = 0; i < v.size(); ++i) {
+    char c = v[i];
+    if (c == '\\') {
+      rewrite += "\\\\";
+    } else if (c == '$') {
+      if (i + 1 < v.size() && v[i + 1] >= '0' && v[i + 1] <= '9') {
+        rewrite += '\\';
+        rewrite += v[++i];
+      } else {
+        why = "only $0..$9 (the path regex's groups) may be used, no nginx variables";
+        return false;
+      }
+    } else {
+      rewrite += c;
+    }
+  }
+  return true;
+}
+
+IngressOptions parse_annotations(const std::map<std::string, std::string>& annotations, bool allow_unenforced,
+                                 std::vector<AnnotationIssue>& issues) {
+  IngressOptions o;
+  // name → (value, key as written); ours wins over ingress-nginx's.
+  std::map<std::string, std::pair<std::string, std::string>> vals;
+  for (const auto& [key, value] : annotations) {
+    std::string_view k(key);
+    bool ours = k.starts_with(kOurPrefix);
+    if (!ours && !k.starts_with(kNginxPrefix)) continue;
+    std::string name(k.substr(ours ? kOurPrefix.size() : kNginxPrefix.size()));
+    const AnnotationInfo* info = find_annotation(name);
+    if (!info || (!ours && (name == "request-headers" || name == "response-headers"))) {
+      issues.push_back({Severity::Warning, "UnknownAnnotation",
+                        fmt::format("annotation {} is not known to ingressd and has no effect", key)});
+      continue;
+    }
+    if (ours || !vals.count(name)) vals[name] = {value, key};
+  }
+  std::vector<std::string> fail;  // reasons to fail closed
+  auto bad = [&](const std::string& key, const std::string& value, const std::string& why, bool closes) {
+    issues.push_back({Severity::Error, "InvalidAnnotation",
+                      fmt::format("annotation {}: invalid value \"{}\": {}{}", key, value, why,
+                                  closes ? "; the Ingress's routes answer 503 rather than serve unprotected"
+                                         : "; the annotation is ignored")});
+    if (closes) fail.push_back(fmt::format("{} is invalid", key));
+  };
+  auto get = [&](std::string_view name) -> const std::pair<std::string, std::string>* {
+    auto it = vals.find(std::string(name));
+    return it == vals.end() ? nullptr : &it->second;
+  };
+  auto boolean = [&](std::string_view name, bool& out) {
+    if (auto* v = get(name)) {
+      if (parse_bool(v->first, out)) return true;
+      bad(v->second, v->first, "must be \"true\" or \"false\"", false);
+    }
+    return false;
+  };
+
+  for (const auto& [name, kv] : vals) {
+    const AnnotationInfo* info = find_annotation(name);
+    const std::string& key = kv.second;
+    switch (info->support) {
+      case Support::Refused:
+        issues.push_back({Severity::Error, "RefusedAnnotation", fmt::format("annotation {} is refused: {}", key, info->note)});
+        fail.push_back(fmt::format("{} is refused", key));
+        break;
+      case Support::FailClosed:
+        if (name == "ssl-passthrough") {
+          bool on = false;
+          if (!parse_bool(kv.first, on)) {
+            bad(key, kv.first, "must be \"true\" or \"false\"", true);
+            break;
+          }
+          if (!on) break;
+        }
+        issues.push_back({Severity::Error, "UnsupportedAnnotation",
+                          fmt::format("annotation {} cannot be honoured: {}", key, info->note)});
+        fail.push_back(fmt::format("{} cannot be honoured", key));
+        break;
+      case Support::NotYet:
+        issues.push_back({Severity::Warning, "UnsupportedAnnotation",
+                          fmt::format("annotation {} is not honoured: {}", key, info->note)});
+        break;
+      default:
+        break;
+    }
+  }
+
+  bool b = false;
+  if (boolean("use-regex", b)) o.regex = b;
+  if (boolean("canary", b)) o.canary = b;
+  if (auto* v = get("rewrite-target")) {
+    std::string rw, why;
+    if (parse_rewrite_target(v->first, rw, why)) {
+      o.rewrite_target = rw;
+      o.regex = true;
+    } else {
+      bad(v->second, v->first, why, false);
+    }
+  }
+  if (auto* v = get("app-root")) {
+    if (valid_path_value(v->first)) o.app_root = v->first;
+    else bad(v->second, v->first, "must be a path starting with '/'", false);
+  }
+  if (auto* v = get("x-forwarded-prefix")) {
+    if (!v->first.empty() && visible_or_space(v->first)) o.request_headers.set.emplace_back("x-forwarded-prefix", v->first);
+    else bad(v->second, v->first, "must be a header value without control characters", false);
+  }
+  if (auto* v = get("upstream-vhost")) {
+    if (valid_host_value(v->first)) o.upstream_vhost = v->first;
+    else bad(v->second, v->first, "must be a host name (and port)", false);
+  }
+  auto redirect = [&](std::string_view url_name, std::string_view code_name, int default_code) {
+    auto* v = get(url_name);
+    if (!v || o.redirect) return;
+    if (!valid_redirect_url(v->first)) {
+      bad(v->second, v->first, "must be an absolute http:// or https:// URL of URL characters only", false);
+      return;
+    }
+    Redirect r;
+    r.url = v->first;
+    r.status = default_code;
+    if (auto* c = get(code_name)) {
+      int code = 0;
+      auto [end, ec] = std::from_chars(c->first.data(), c->first.data() + c->first.size(), code);
+      if (ec == std::errc() && end == c->first.data() + c->first.size() && code >= 300 && code <= 308 && code != 306 &&
+          code != 304 && code != 305)
+        r.status = code;
+      else
+        bad(c->second, c->first, fmt::format("must be a redirect status (300-303, 307, 308); {} is used", default_code), false);
+    }
+    o.redirect = r;
+  };
+  redirect("permanent-redirect", "permanent-redirect-code", 301);
+  redirect("temporal-redirect", "temporal-redirect-code", 302);
+  if (boolean("ssl-redirect", b) && !b) o.ssl_redirect = SslRedirect::Off;
+  if (boolean("force-ssl-redirect", b) && b) o.ssl_redirect = SslRedirect::Force;
+  if (auto* v = get("proxy-body-size")) {
+    uint64_t n = 0;
+    if (parse_size(v->first, n) && n <= static_cast<uint64_t>(INT64_MAX)) o.max_body_bytes = static_cast<int64_t>(n);
+    else bad(v->second, v->first, "must be a size such as 8m, 512k or 0 (no limit)", false);
+  }
+  int ms = 0, send_ms = 0;
+  if (auto* v = get("proxy-connect-timeout")) {
+    if (parse_seconds(v->first, ms) && ms > 0) o.connect_timeout_ms = ms;
+    else bad(v->second, v->first, "must be a positive number of seconds", false);
+  }
+  if (auto* v = get("proxy-read-timeout")) {
+    if (parse_seconds(v->first, ms) && ms > 0) o.read_timeout_ms = ms;
+    else bad(v->second, v->first, "must be a positive number of seconds", false);
+  }
+  if (auto* v = get("proxy-send-timeout")) {
+    if (parse_seconds(v->first, send_ms) && send_ms > 0) {
+      if (send_ms > o.read_timeout_ms) o.read_timeout_ms = send_ms;
+    } else {
+      bad(v->second, v->first, "must be a positive number of seconds", false);
+    }
+  }
+  auto cidrs = [&](std::string_view name, std::vector<Cidr>& out) {
+    auto* v = get(name);
+    if (!v) return false;
+    for (auto part : split(v->first, ',')) {
+      part = trim_ows(part);
+      if (part.empty()) continue;
+      Cidr c;
+      if (!Cidr::parse(part, c)) {
+        bad(v->second, v->first, fmt::format("\"{}\" is not an address or CIDR", part), true);
+        out.clear();
+        return false;
+      }
+      out.push_back(c);
+    }
+    if (out.empty()) bad(v->second, v->first, "lists no address", true);
+    return !out.empty();
+  };
+  {
+    auto ip = std::make_shared<IpAccess>();
+    bool any = cidrs("whitelist-source-range", ip->allow);
+    any = cidrs("denylist-source-range", ip->deny) || any;
+    if (any) o.ip_access = std::move(ip);
+  }
+  if (auto* v = get("backend-protocol")) {
+    std::string p = v->first;
+    for (char& c : p) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    if (p != "HTTP") {
+      static const std::set<std::string> known = {"HTTPS", "GRPC", "GRPCS", "AUTO_HTTP", "AJP", "FCGI"};
+      issues.push_back({Severity::Error, "UnsupportedAnnotation",
+                        fmt::format("annotation {}: \"{}\" {}; the Ingress's routes answer 503 rather than send plain "
+                                    "HTTP to that backend",
+                                    v->second, v->first,
+                                    known.count(p) ? "backends are not supported yet" : "is not a backend protocol")});
+      fail.push_back(fmt::format("{}: {} is not supported", v->second, v->first));
+    }
+  }
+  for (std::string_view name : {"request-headers", "response-headers"}) {
+    auto* v = get(name);
+    if (!v) continue;
+    std::string why;
+    HeaderEdits& e = name == "request-headers" ? o.request_headers : o.response_headers;
+    HeaderEdits parsed;
+    if (parse_header_lines(v->first, parsed, why)) e.set.insert(e.set.end(), parsed.set.begin(), parsed.set.end());
+    else bad(v->second, v->first, why, false);
+  }
+  if (!fail.empty()) {
+    std::string reason = fmt::format("this route is not served: {}", fmt::join(fail, "; "));
+    if (allow_unenforced) {
+      issues.push_back({Severity::Warning, "UnenforcedAnnotation",
+                        "--allow-unenforced-annotations: the Ingress serves without the protection it asks for"});
+    } else {
+      o.refuse = std::move(reason);
+    }
+  }
+  return o;
+}
+
+}  // namespace ingressd::routing

@@ -1,0 +1,83 @@
+// The ingress-nginx annotations (nginx.ingress.kubernetes.io/*) and our own
+// prefix (ingressd.io/*, which wins when both are set), parsed into strict
+// types and compiled into route actions. No annotation value is ever pasted
+// into text for another parser (the IngressNightmare class of bugs): each is
+// parsed as what it is (a bool, a size, a duration, a CIDR list, a URL, a
+// path, an RE2 regex) or refused with a diagnostic.
+//
+// Fail closed: an annotation that asks for protection ingressd cannot give
+// (authentication, client certificates, WAF, raw nginx snippets, an allow
+// list it cannot parse) makes the Ingress's routes answer 503, never the
+// unprotected backend, unless --allow-unenforced-annotations says otherwise.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/diagnostic.h"
+#include "routing/action.h"
+
+namespace ingressd::routing {
+
+inline constexpr std::string_view kNginxPrefix = "nginx.ingress.kubernetes.io/";
+inline constexpr std::string_view kOurPrefix = "ingressd.io/";
+
+// How ingressd treats an annotation (the table in docs/migrating-from-ingress-nginx.md).
+enum class Support : uint8_t {
+  Honoured,     // the same semantics as ingress-nginx
+  Approximate,  // close, with a documented difference
+  Accepted,     // parsed and accepted; nothing to do in ingressd
+  NotYet,       // not implemented yet: a warning; the Ingress serves without it
+  FailClosed,   // security-relevant and not implemented: the Ingress's routes answer 503
+  Refused,      // raw nginx configuration: refused, and the routes answer 503
+};
+const char* support_name(Support s);
+
+struct AnnotationInfo {
+  std::string_view name;  // without prefix
+  Support support;
+  std::string_view note;  // how, or why not
+};
+// Every annotation ingress-nginx documents, and ours.
+const std::vector<AnnotationInfo>& annotation_table();
+const AnnotationInfo* find_annotation(std::string_view name);
+
+// One Ingress's annotations, parsed.
+struct IngressOptions {
+  bool regex = false;  // use-regex or rewrite-target: the Ingress's hosts match paths as regexes
+  bool canary = false;
+  std::optional<std::string> rewrite_target;  // RE2 rewrite string (\1..\9)
+  std::string app_root;
+  std::string upstream_vhost;
+  std::optional<Redirect> redirect;  // permanent-redirect / temporal-redirect
+  SslRedirect ssl_redirect = SslRedirect::Default;
+  int64_t max_body_bytes = -1;
+  int connect_timeout_ms = 0, read_timeout_ms = 0;
+  std::shared_ptr<const IpAccess> ip_access;
+  HeaderEdits request_headers, response_headers;
+  std::string refuse;  // why the routes fail closed ("" = they serve)
+};
+
+struct AnnotationIssue {
+  Severity severity;
+  std::string reason;  // UnknownAnnotation, InvalidAnnotation, UnsupportedAnnotation, RefusedAnnotation
+  std::string message;
+};
+
+// `allow_unenforced`: serve Ingresses whose protection ingressd cannot enforce
+// anyway (the issues stay errors).
+IngressOptions parse_annotations(const std::map<std::string, std::string>& annotations, bool allow_unenforced,
+                                 std::vector<AnnotationIssue>& issues);
+
+// Parsers, exposed for tests and `ingressd migrate`.
+bool parse_bool(std::string_view v, bool& out);
+bool parse_size(std::string_view v, uint64_t& out);      // nginx size: 8, 8k, 8m, 8g
+bool parse_seconds(std::string_view v, int& out_ms);     // 30, 30s, 500ms, 2m
+// rewrite-target → an RE2 rewrite string; false with `why` when it is not a path or refers to a group > 9.
+bool parse_rewrite_target(std::string_view v, std::string& rewrite, std::string& why);
+
+}  // namespace ingressd::routing
