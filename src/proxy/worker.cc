@@ -1,6 +1,5 @@
 #include "proxy/worker.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/tcp.h>
@@ -12,6 +11,7 @@
 #include <thread>
 
 #include "core/log.h"
+#include "core/sockaddr.h"
 #include "proxy/session.h"
 
 namespace ingressd {
@@ -102,17 +102,7 @@ bool Worker::listen(std::string& err) {
 bool Worker::open_listener(uint16_t port, int& fd, IoHandler* h, std::string& err) {
   sockaddr_storage ss{};
   socklen_t len = 0;
-  auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
-  auto* s6 = reinterpret_cast<sockaddr_in6*>(&ss);
-  if (inet_pton(AF_INET, cfg.bind.c_str(), &s4->sin_addr) == 1) {
-    s4->sin_family = AF_INET;
-    s4->sin_port = htons(port);
-    len = sizeof(sockaddr_in);
-  } else if (inet_pton(AF_INET6, cfg.bind.c_str(), &s6->sin6_addr) == 1) {
-    s6->sin6_family = AF_INET6;
-    s6->sin6_port = htons(port);
-    len = sizeof(sockaddr_in6);
-  } else {
+  if (!parse_sockaddr(cfg.bind, port, ss, len)) {
     err = "invalid --bind address " + cfg.bind;
     return false;
   }

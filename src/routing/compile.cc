@@ -1,10 +1,11 @@
 #include "routing/compile.h"
 
-#include <arpa/inet.h>
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <map>
+
+#include "core/sockaddr.h"
 
 namespace ingressd::routing {
 using namespace ingressd::model;
@@ -23,24 +24,9 @@ struct StoredIngress {
 bool make_endpoint(const std::string& ip, int port, EndpointAddr& out) {
   out = EndpointAddr{};
   if (port <= 0 || port > 65535) return false;
-  auto* s4 = reinterpret_cast<sockaddr_in*>(&out.sa);
-  auto* s6 = reinterpret_cast<sockaddr_in6*>(&out.sa);
-  if (inet_pton(AF_INET, ip.c_str(), &s4->sin_addr) == 1) {
-    s4->sin_family = AF_INET;
-    s4->sin_port = htons(static_cast<uint16_t>(port));
-    out.len = sizeof(sockaddr_in);
-    out.text = fmt::format("{}:{}", ip, port);
-    return true;
-  }
-  out.sa = sockaddr_storage{};
-  if (inet_pton(AF_INET6, ip.c_str(), &s6->sin6_addr) == 1) {
-    s6->sin6_family = AF_INET6;
-    s6->sin6_port = htons(static_cast<uint16_t>(port));
-    out.len = sizeof(sockaddr_in6);
-    out.text = fmt::format("[{}]:{}", ip, port);
-    return true;
-  }
-  return false;
+  if (!parse_sockaddr(ip, static_cast<uint16_t>(port), out.sa, out.len)) return false;
+  out.text = join_host_port(ip, static_cast<uint16_t>(port));
+  return true;
 }
 
 class Compiler {
