@@ -18,10 +18,8 @@ namespace ingressd {
 
 // ---------------- UpstreamConn ----------------
 
-UpstreamConn::UpstreamConn(Worker& w, int fd_, const routing::EndpointAddr& ep) : worker(w), fd(fd_) {
-  std::memset(&key.sa, 0, sizeof key.sa);
-  std::memcpy(&key.sa, &ep.sa, ep.len);
-  key.len = ep.len;
+UpstreamConn::UpstreamConn(Worker& w, int fd_, const routing::EndpointAddr& ep)
+    : worker(w), fd(fd_), key(EndpointKey::of(ep)) {
   addr_text = ep.text;
 }
 
@@ -276,10 +274,7 @@ void Worker::accept_all(bool tls) {
 }
 
 UpstreamConn* Worker::acquire_upstream(const routing::EndpointAddr& ep, int& err, bool fresh) {
-  EndpointKey key;
-  std::memset(&key.sa, 0, sizeof key.sa);
-  std::memcpy(&key.sa, &ep.sa, ep.len);
-  key.len = ep.len;
+  EndpointKey key = EndpointKey::of(ep);
   auto it = fresh ? idle_.end() : idle_.find(key);
   if (it != idle_.end() && !it->second.empty()) {
     UpstreamConn* u = it->second.back();
@@ -386,24 +381,14 @@ ClientConn* Worker::add_h2_stream(ClientConn& parent, H2Session* h2, int32_t id)
   return c;
 }
 
-namespace {
-EndpointKey key_of(const routing::EndpointAddr& ep) {
-  EndpointKey k;
-  std::memset(&k.sa, 0, sizeof k.sa);
-  std::memcpy(&k.sa, &ep.sa, ep.len);
-  k.len = ep.len;
-  return k;
-}
-}  // namespace
-
 bool Worker::endpoint_ejected(const routing::EndpointAddr& ep) const {
   if (health_.empty()) return false;  // the usual case costs one test
-  auto it = health_.find(key_of(ep));
+  auto it = health_.find(EndpointKey::of(ep));
   return it != health_.end() && it->second.ejected_until > now_;
 }
 
 void Worker::endpoint_failed(const routing::EndpointAddr& ep) {
-  Health& h = health_[key_of(ep)];
+  Health& h = health_[EndpointKey::of(ep)];
   if (h.ejected_until > now_) return;
   if (++h.failures >= cfg.eject_after_failures && cfg.eject_after_failures > 0) {
     h.ejected_until = now_ + cfg.eject_ms;
@@ -431,7 +416,7 @@ void Worker::collect_upstream_events(UpstreamEventCounts& out) {
 
 void Worker::endpoint_ok(const routing::EndpointAddr& ep) {
   if (health_.empty()) return;
-  auto it = health_.find(key_of(ep));
+  auto it = health_.find(EndpointKey::of(ep));
   if (it != health_.end() && it->second.ejected_until <= now_) health_.erase(it);
 }
 

@@ -1,4 +1,5 @@
-// Numeric addresses to socket addresses (core/sockaddr.h).
+// Numeric addresses to socket addresses (core/sockaddr.h), and the endpoint
+// keys built from them (proxy/worker.h).
 #include "core/sockaddr.h"
 
 #include <arpa/inet.h>
@@ -7,6 +8,8 @@
 
 #include <cstring>
 #include <string>
+
+#include "proxy/worker.h"
 
 namespace ingressd {
 namespace {
@@ -86,6 +89,27 @@ TEST(Sockaddr, JoinHostPort) {
   EXPECT_EQ(join_host_port("::1", 80), "[::1]:80");
   EXPECT_EQ(join_host_port("2001:DB8:0::1", 65535), "[2001:DB8:0::1]:65535");  // as given, not normalized
   EXPECT_EQ(join_host_port("0.0.0.0", 0), "0.0.0.0:0");
+}
+
+// The pool and health maps key endpoints by EndpointKey::of: the address
+// bytes only, whatever the rest of the EndpointAddr's storage holds.
+TEST(EndpointKey, OfAddress) {
+  routing::EndpointAddr a, b, c;
+  ASSERT_TRUE(parse_sockaddr("10.0.0.1", 80, a.sa, a.len));
+  b = a;
+  std::memset(reinterpret_cast<unsigned char*>(&b.sa) + b.len, 0x5a, sizeof b.sa - b.len);
+  b.text = "other text";
+  ASSERT_TRUE(parse_sockaddr("10.0.0.1", 81, c.sa, c.len));
+  EndpointKey ka = EndpointKey::of(a), kb = EndpointKey::of(b), kc = EndpointKey::of(c);
+  EXPECT_EQ(ka.len, sizeof(sockaddr_in));
+  EXPECT_TRUE(ka == kb);
+  EXPECT_EQ(EndpointKeyHash{}(ka), EndpointKeyHash{}(kb));
+  EXPECT_EQ(std::memcmp(&ka.sa, &kb.sa, sizeof ka.sa), 0);  // the tail is zeroed too
+  EXPECT_FALSE(ka == kc);
+  routing::EndpointAddr v6;
+  ASSERT_TRUE(parse_sockaddr("::1", 80, v6.sa, v6.len));
+  EXPECT_EQ(EndpointKey::of(v6).len, sizeof(sockaddr_in6));
+  EXPECT_FALSE(EndpointKey::of(v6) == ka);
 }
 
 }  // namespace
