@@ -48,13 +48,13 @@ class Compiler {
       const auto& ing = std::get<Ingress>(so.object);
       std::string id = key.namespace_ + "/" + key.name;
       if (!opts_.watch_namespaces.empty() && !opts_.watch_namespaces.count(key.namespace_)) {
-        statuses_[id] = {id, "Ignored", "namespace not watched"};
+        statuses_[id] = {id, IngressState::Ignored, "namespace not watched"};
         ++ignored_ns_;
         continue;
       }
       std::string why;
       if (!ingress_is_ours(snap_, ing, opts_, default_class, why)) {
-        statuses_[id] = {id, "Ignored", why};
+        statuses_[id] = {id, IngressState::Ignored, why};
         diag(Severity::Info, so.pos, key.str(), "NotOurClass", why);
         ++ignored_class_;
         continue;
@@ -280,9 +280,9 @@ class Compiler {
         drop_reasons.push_back(msg);
       }
     }
-    IngressStatus st{si.id, "Accepted", ""};
+    IngressStatus st{si.id, IngressState::Accepted, ""};
     if (dropped > 0) {
-      st.state = accepted > 0 || ing_default ? "PartiallyAccepted" : "Rejected";
+      st.state = accepted > 0 || ing_default ? IngressState::PartiallyAccepted : IngressState::Rejected;
       st.detail = fmt::format("{} path(s) not served: {}", dropped, fmt::join(drop_reasons, "; "));
     }
     statuses_[si.id] = st;
