@@ -87,7 +87,8 @@ void serialise(const Diagnostics& load, const CompileResult& r) {
   std::string s = diagnostics_json(all).dump(2, ' ', false, kReplace);
   s += dump_json(*r.table).dump(2, ' ', false, kReplace);
   nlohmann::json st = nlohmann::json::array();
-  for (const auto& x : r.statuses) st.push_back({{"ingress", x.ingress}, {"state", x.state}, {"detail", x.detail}});
+  for (const auto& x : r.statuses)
+    st.push_back({{"ingress", x.ingress}, {"state", routing::ingress_state_name(x.state)}, {"detail", x.detail}});
   s += st.dump(2, ' ', false, kReplace);
   for (const auto& d : all) s += d.str();
   FUZZ_CHECK(!s.empty());

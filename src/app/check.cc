@@ -30,7 +30,8 @@ int run_check(const CheckOptions& o) {
     j["warnings"] = warnings;
     j["diagnostics"] = routing::diagnostics_json(out.diagnostics);
     nlohmann::json st = nlohmann::json::array();
-    for (auto& s : out.statuses) st.push_back({{"ingress", s.ingress}, {"state", s.state}, {"detail", s.detail}});
+    for (auto& s : out.statuses)
+      st.push_back({{"ingress", s.ingress}, {"state", routing::ingress_state_name(s.state)}, {"detail", s.detail}});
     j["ingresses"] = st;
     std::puts(j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else {

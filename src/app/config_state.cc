@@ -101,7 +101,8 @@ void ConfigState::record(const LoadOutcome& o, std::shared_ptr<const Snapshot> s
   ignored_ = {{"otherClass", o.ignored_other_class}, {"otherNamespace", o.ignored_other_namespace}};
   statuses_ = nlohmann::json::array();
   for (const auto& s : o.statuses)
-    statuses_.push_back({{"ingress", s.ingress}, {"state", s.state}, {"detail", s.detail}});
+    statuses_.push_back(
+        {{"ingress", s.ingress}, {"state", routing::ingress_state_name(s.state)}, {"detail", s.detail}});
 }
 
 nlohmann::json ConfigState::explain(const std::string& url, const std::string& host) const {

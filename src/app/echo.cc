@@ -3,7 +3,6 @@
 // echoes WebSocket messages, and takes a few test knobs from the query
 // string: status=N, size=N (a body of N bytes instead of JSON), chunked=1,
 // delay_ms=N, close=1.
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/evp.h>
@@ -20,6 +19,7 @@
 
 #include "app/commands.h"
 #include "core/log.h"
+#include "core/sockaddr.h"
 #include "core/strings.h"
 #include "proxy/http1/chunked.h"
 #include "proxy/http1/parser.h"
@@ -249,31 +249,18 @@ void serve_connection(int fd, EchoOptions o, std::string pod) {
 
 int run_echo(const EchoOptions& o) {
   ::signal(SIGPIPE, SIG_IGN);
-  sockaddr_in6 a6{};
-  sockaddr_in a4{};
-  int fd;
-  if (inet_pton(AF_INET, o.bind.c_str(), &a4.sin_addr) == 1) {
-    a4.sin_family = AF_INET;
-    a4.sin_port = htons(o.port);
-    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int one = 1;
-    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&a4), sizeof a4) != 0) {
-      log_error("echo: cannot bind {}:{}: {}", o.bind, o.port, std::strerror(errno));
-      return 1;
-    }
-  } else if (inet_pton(AF_INET6, o.bind.c_str(), &a6.sin6_addr) == 1) {
-    a6.sin6_family = AF_INET6;
-    a6.sin6_port = htons(o.port);
-    fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int one = 1;
-    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&a6), sizeof a6) != 0) {
-      log_error("echo: cannot bind [{}]:{}: {}", o.bind, o.port, std::strerror(errno));
-      return 1;
-    }
-  } else {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  if (!parse_sockaddr(o.bind, o.port, ss, len)) {
     log_error("echo: invalid --bind {}", o.bind);
+    return 1;
+  }
+  int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+    int e = errno;
+    log_error("echo: cannot bind {}: {}", join_host_port(o.bind, o.port), std::strerror(e));
     return 1;
   }
   ::listen(fd, 1024);
@@ -282,7 +269,6 @@ int run_echo(const EchoOptions& o) {
   for (;;) {
     int c = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
     if (c < 0) continue;
-    int one = 1;
     ::setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     std::thread(serve_connection, c, o, pod).detach();
   }

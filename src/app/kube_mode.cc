@@ -147,7 +147,7 @@ void KubeMode::after_compile(const LoadOutcome& out, const Snapshot& snap, std::
   ++lag_count_;
   std::set<std::string> served;
   for (const auto& s : out.statuses)
-    if (s.state != "Ignored") served.insert(s.ingress);
+    if (s.state != routing::IngressState::Ignored) served.insert(s.ingress);
   // Diagnostics about Ingresses we serve become Events on them.
   std::map<std::string, const model::Ingress*> by_name;
   for (auto& [key, so] : snap.objects)

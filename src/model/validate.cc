@@ -1,9 +1,11 @@
 #include "model/validate.h"
 
-#include <arpa/inet.h>
 #include <fmt/format.h>
+#include <sys/socket.h>
 
 #include <set>
+
+#include "core/sockaddr.h"
 
 namespace ingressd::model {
 namespace {
@@ -192,11 +194,9 @@ void validate_endpoint_slice(V& v, const EndpointSlice& es) {
     if (e.addresses.empty()) v.required(ep, "must contain at least 1 address");
     for (size_t j = 0; j < e.addresses.size(); ++j) {
       const std::string& a = e.addresses[j];
-      in_addr a4;
-      in6_addr a6;
-      if (es.address_type == "IPv4" && inet_pton(AF_INET, a.c_str(), &a4) != 1)
+      if (es.address_type == "IPv4" && ip_family(a) != AF_INET)
         v.invalid(fmt::format("{}[{}]", ep, j), a, "must be a valid IPv4 address");
-      if (es.address_type == "IPv6" && inet_pton(AF_INET6, a.c_str(), &a6) != 1)
+      if (es.address_type == "IPv6" && ip_family(a) != AF_INET6)
         v.invalid(fmt::format("{}[{}]", ep, j), a, "must be a valid IPv6 address");
       if (es.address_type == "FQDN" && !is_dns1123_subdomain(a))
         v.invalid(fmt::format("{}[{}]", ep, j), a, kDns1123SubdomainMsg);
@@ -265,12 +265,7 @@ bool is_wildcard_dns1123_subdomain(std::string_view s) {
   return s.size() > 2 && s.substr(0, 2) == "*." && is_dns1123_subdomain(s.substr(2));
 }
 
-bool is_ip_address(std::string_view s) {
-  std::string z(s);
-  in_addr a4;
-  in6_addr a6;
-  return inet_pton(AF_INET, z.c_str(), &a4) == 1 || inet_pton(AF_INET6, z.c_str(), &a6) == 1;
-}
+bool is_ip_address(std::string_view s) { return ip_family(s) != AF_UNSPEC; }
 
 bool is_iana_svc_name(std::string_view s) {
   if (s.empty() || s.size() > 15) return false;

@@ -1,6 +1,5 @@
 #include "observe/admin_server.h"
 
-#include <arpa/inet.h>
 #include <fmt/format.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -9,6 +8,7 @@
 
 #include <cstring>
 
+#include "core/sockaddr.h"
 #include "proxy/http1/parser.h"
 #include "proxy/responses.h"
 
@@ -19,17 +19,7 @@ AdminServer::~AdminServer() { stop(); }
 bool AdminServer::start(const std::string& bind, uint16_t port, std::string& err) {
   sockaddr_storage ss{};
   socklen_t len = 0;
-  auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
-  auto* s6 = reinterpret_cast<sockaddr_in6*>(&ss);
-  if (inet_pton(AF_INET, bind.c_str(), &s4->sin_addr) == 1) {
-    s4->sin_family = AF_INET;
-    s4->sin_port = htons(port);
-    len = sizeof(sockaddr_in);
-  } else if (inet_pton(AF_INET6, bind.c_str(), &s6->sin6_addr) == 1) {
-    s6->sin6_family = AF_INET6;
-    s6->sin6_port = htons(port);
-    len = sizeof(sockaddr_in6);
-  } else {
+  if (!parse_sockaddr(bind, port, ss, len)) {
     err = "invalid admin bind address " + bind;
     return false;
   }

@@ -284,10 +284,6 @@ void H2Session::start_request(Stream& s) {
     return;
   }
   ClientConn* c = w_.add_h2_stream(conn_, this, s.id);
-  if (!c) {
-    nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s.id, NGHTTP2_REFUSED_STREAM);
-    return;
-  }
   s.conn = c;
   s.chunked_body = !s.request_ended && !s.has_content_length;
   // The request as HTTP/1.1, for the same exchange code as HTTP/1 clients.

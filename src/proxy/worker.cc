@@ -1,6 +1,5 @@
 #include "proxy/worker.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/tcp.h>
@@ -12,16 +11,15 @@
 #include <thread>
 
 #include "core/log.h"
+#include "core/sockaddr.h"
 #include "proxy/session.h"
 
 namespace ingressd {
 
 // ---------------- UpstreamConn ----------------
 
-UpstreamConn::UpstreamConn(Worker& w, int fd_, const routing::EndpointAddr& ep) : worker(w), fd(fd_) {
-  std::memset(&key.sa, 0, sizeof key.sa);
-  std::memcpy(&key.sa, &ep.sa, ep.len);
-  key.len = ep.len;
+UpstreamConn::UpstreamConn(Worker& w, int fd_, const routing::EndpointAddr& ep)
+    : worker(w), fd(fd_), key(EndpointKey::of(ep)) {
   addr_text = ep.text;
 }
 
@@ -102,17 +100,7 @@ bool Worker::listen(std::string& err) {
 bool Worker::open_listener(uint16_t port, int& fd, IoHandler* h, std::string& err) {
   sockaddr_storage ss{};
   socklen_t len = 0;
-  auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
-  auto* s6 = reinterpret_cast<sockaddr_in6*>(&ss);
-  if (inet_pton(AF_INET, cfg.bind.c_str(), &s4->sin_addr) == 1) {
-    s4->sin_family = AF_INET;
-    s4->sin_port = htons(port);
-    len = sizeof(sockaddr_in);
-  } else if (inet_pton(AF_INET6, cfg.bind.c_str(), &s6->sin6_addr) == 1) {
-    s6->sin6_family = AF_INET6;
-    s6->sin6_port = htons(port);
-    len = sizeof(sockaddr_in6);
-  } else {
+  if (!parse_sockaddr(cfg.bind, port, ss, len)) {
     err = "invalid --bind address " + cfg.bind;
     return false;
   }
@@ -287,10 +275,7 @@ void Worker::accept_all(bool tls) {
 }
 
 UpstreamConn* Worker::acquire_upstream(const routing::EndpointAddr& ep, int& err, bool fresh) {
-  EndpointKey key;
-  std::memset(&key.sa, 0, sizeof key.sa);
-  std::memcpy(&key.sa, &ep.sa, ep.len);
-  key.len = ep.len;
+  EndpointKey key = EndpointKey::of(ep);
   auto it = fresh ? idle_.end() : idle_.find(key);
   if (it != idle_.end() && !it->second.empty()) {
     UpstreamConn* u = it->second.back();
@@ -400,24 +385,14 @@ ClientConn* Worker::add_h2_stream(ClientConn& parent, H2Session* h2, int32_t id)
   return c;
 }
 
-namespace {
-EndpointKey key_of(const routing::EndpointAddr& ep) {
-  EndpointKey k;
-  std::memset(&k.sa, 0, sizeof k.sa);
-  std::memcpy(&k.sa, &ep.sa, ep.len);
-  k.len = ep.len;
-  return k;
-}
-}  // namespace
-
 bool Worker::endpoint_ejected(const routing::EndpointAddr& ep) const {
   if (health_.empty()) return false;  // the usual case costs one test
-  auto it = health_.find(key_of(ep));
+  auto it = health_.find(EndpointKey::of(ep));
   return it != health_.end() && it->second.ejected_until > now_;
 }
 
 void Worker::endpoint_failed(const routing::EndpointAddr& ep) {
-  Health& h = health_[key_of(ep)];
+  Health& h = health_[EndpointKey::of(ep)];
   if (h.ejected_until > now_) return;
   if (++h.failures >= cfg.eject_after_failures && cfg.eject_after_failures > 0) {
     h.ejected_until = now_ + cfg.eject_ms;
@@ -445,7 +420,7 @@ void Worker::collect_upstream_events(UpstreamEventCounts& out) {
 
 void Worker::endpoint_ok(const routing::EndpointAddr& ep) {
   if (health_.empty()) return;
-  auto it = health_.find(key_of(ep));
+  auto it = health_.find(EndpointKey::of(ep));
   if (it != health_.end() && it->second.ejected_until <= now_) health_.erase(it);
 }
 

@@ -57,6 +57,14 @@ struct TableRef {
 struct EndpointKey {
   sockaddr_storage sa;
   socklen_t len;
+  // The key of an endpoint: its address bytes, the rest of the storage zeroed.
+  static EndpointKey of(const routing::EndpointAddr& ep) {
+    EndpointKey k;
+    std::memset(&k.sa, 0, sizeof k.sa);
+    std::memcpy(&k.sa, &ep.sa, ep.len);
+    k.len = ep.len;
+    return k;
+  }
   bool operator==(const EndpointKey& o) const { return len == o.len && std::memcmp(&sa, &o.sa, len) == 0; }
 };
 struct EndpointKeyHash {

@@ -1,12 +1,12 @@
 #include "routing/compile.h"
 
-#include <arpa/inet.h>
 #include <fmt/format.h>
 #include <re2/re2.h>
 
 #include <algorithm>
 #include <map>
 
+#include "core/sockaddr.h"
 #include "routing/annotations.h"
 
 namespace ingressd::routing {
@@ -30,24 +30,9 @@ bool looks_like_regex(std::string_view p) { return p.find_first_of("^$*+?()[]{}|
 bool make_endpoint(const std::string& ip, int port, EndpointAddr& out) {
   out = EndpointAddr{};
   if (port <= 0 || port > 65535) return false;
-  auto* s4 = reinterpret_cast<sockaddr_in*>(&out.sa);
-  auto* s6 = reinterpret_cast<sockaddr_in6*>(&out.sa);
-  if (inet_pton(AF_INET, ip.c_str(), &s4->sin_addr) == 1) {
-    s4->sin_family = AF_INET;
-    s4->sin_port = htons(static_cast<uint16_t>(port));
-    out.len = sizeof(sockaddr_in);
-    out.text = fmt::format("{}:{}", ip, port);
-    return true;
-  }
-  out.sa = sockaddr_storage{};
-  if (inet_pton(AF_INET6, ip.c_str(), &s6->sin6_addr) == 1) {
-    s6->sin6_family = AF_INET6;
-    s6->sin6_port = htons(static_cast<uint16_t>(port));
-    out.len = sizeof(sockaddr_in6);
-    out.text = fmt::format("[{}]:{}", ip, port);
-    return true;
-  }
-  return false;
+  if (!parse_sockaddr(ip, static_cast<uint16_t>(port), out.sa, out.len)) return false;
+  out.text = join_host_port(ip, static_cast<uint16_t>(port));
+  return true;
 }
 
 class Compiler {
@@ -69,13 +54,13 @@ class Compiler {
       const auto& ing = std::get<Ingress>(so.object);
       std::string id = key.namespace_ + "/" + key.name;
       if (!opts_.watch_namespaces.empty() && !opts_.watch_namespaces.count(key.namespace_)) {
-        statuses_[id] = {id, "Ignored", "namespace not watched"};
+        statuses_[id] = {id, IngressState::Ignored, "namespace not watched"};
         ++ignored_ns_;
         continue;
       }
       std::string why;
       if (!ingress_is_ours(snap_, ing, opts_, default_class, why)) {
-        statuses_[id] = {id, "Ignored", why};
+        statuses_[id] = {id, IngressState::Ignored, why};
         diag(Severity::Info, so.pos, key.str(), "NotOurClass", why);
         ++ignored_class_;
         continue;
@@ -84,7 +69,7 @@ class Compiler {
       IngressOptions opt = parse_annotations(ing.meta.annotations, opts_.allow_unenforced_annotations, issues);
       for (auto& is : issues) diag(is.severity, so.pos, key.str(), is.reason, is.message);
       if (opt.canary) {
-        statuses_[id] = {id, "Ignored", "canary Ingresses are not honoured yet"};
+        statuses_[id] = {id, IngressState::Ignored, "canary Ingresses are not honoured yet"};
         diag(Severity::Warning, so.pos, key.str(), "UnsupportedAnnotation",
              "canary Ingresses are not honoured yet: this Ingress gets no traffic (its main Ingress gets all of it)");
         continue;
@@ -400,12 +385,12 @@ class Compiler {
       }
     }
     if (!si.opt.app_root.empty()) add_app_root(si);
-    IngressStatus st{si.id, "Accepted", ""};
+    IngressStatus st{si.id, IngressState::Accepted, ""};
     if (!si.opt.refuse.empty()) {
-      st.state = "Rejected";
+      st.state = IngressState::Rejected;
       st.detail = si.opt.refuse + " (its routes answer 503)";
     } else if (dropped > 0) {
-      st.state = accepted > 0 || ing_default ? "PartiallyAccepted" : "Rejected";
+      st.state = accepted > 0 || ing_default ? IngressState::PartiallyAccepted : IngressState::Rejected;
       st.detail = fmt::format("{} path(s) not served: {}", dropped, fmt::join(drop_reasons, "; "));
     }
     statuses_[si.id] = st;

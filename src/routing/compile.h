@@ -28,9 +28,24 @@ struct CompileOptions {
   bool allow_unenforced_annotations = false;
 };
 
+// What became of an Ingress: all of it served, some paths dropped, none
+// served, or not ours (another class or namespace).
+enum class IngressState { Accepted, PartiallyAccepted, Rejected, Ignored };
+
+// The state as `check` and the admin port show it: "Accepted", ...
+constexpr const char* ingress_state_name(IngressState s) {
+  switch (s) {
+    case IngressState::Accepted: return "Accepted";
+    case IngressState::PartiallyAccepted: return "PartiallyAccepted";
+    case IngressState::Rejected: return "Rejected";
+    case IngressState::Ignored: return "Ignored";
+  }
+  return "Unknown";
+}
+
 struct IngressStatus {
   std::string ingress;  // namespace/name
-  std::string state;    // Accepted, PartiallyAccepted, Rejected, Ignored
+  IngressState state = IngressState::Accepted;
   std::string detail;
 };
 

@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "proxy/http1/chunked.h"
 #include "proxy/http1/parser.h"
@@ -48,7 +49,7 @@ TEST(Http1Request, ParsesATypicalRequest) {
   EXPECT_EQ(h.minor, 1);
   EXPECT_TRUE(h.keep_alive);
   EXPECT_EQ(h.framing, Framing::None);
-  EXPECT_EQ(h.x_forwarded_for, "1.2.3.4");
+  EXPECT_EQ(value_of(h, "X-Forwarded-For"), "1.2.3.4");
   EXPECT_EQ(value_of(h, "User-Agent"), "t");
   for (int i = 0; i < h.n_headers; ++i) {
     if (h.headers[i].name == "X-Secret" || h.headers[i].name == "Connection") {
@@ -238,4 +239,23 @@ TEST(Chunked, HeaderEncoding) {
   EXPECT_EQ(std::string(buf, chunk_header(buf, 0)), "0\r\n");
   EXPECT_EQ(std::string(buf, chunk_header(buf, 255)), "ff\r\n");
   EXPECT_EQ(std::string(buf, chunk_header(buf, 4096)), "1000\r\n");
+}
+
+// The proxy appends to every X-Forwarded-For field as sent: it finds them by
+// their flag (there is no single parsed value).
+TEST(Http1Request, FlagsEveryXForwardedForField) {
+  std::string s =
+      "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 1.2.3.4\r\nx-forwarded-for: 5.6.7.8, 9.9.9.9\r\n"
+      "X-Real-IP: 1.1.1.1\r\n\r\n";
+  Parsed p = parse(s);
+  ASSERT_EQ(p.n, static_cast<long>(s.size()));
+  std::vector<std::string> xff;
+  for (int i = 0; i < p.head->n_headers; ++i) {
+    const Header& f = p.head->headers[i];
+    if (f.flags & kXForwardedFor) {
+      EXPECT_TRUE(f.flags & kXForwarded) << f.name;
+      xff.emplace_back(f.value);
+    }
+  }
+  EXPECT_EQ(xff, (std::vector<std::string>{"1.2.3.4", "5.6.7.8, 9.9.9.9"}));
 }

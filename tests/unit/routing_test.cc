@@ -285,7 +285,8 @@ TEST(Compile, ConflictOldestWinsThenName) {
   EXPECT_NE(conflict->message.find("foo.com"), std::string::npos);
   EXPECT_NE(conflict->message.find("/x"), std::string::npos);
   bool partial = false;
-  for (auto& s : c->result.statuses) partial |= s.ingress == "default/alpha" && s.state == "PartiallyAccepted";
+  for (auto& s : c->result.statuses)
+    partial |= s.ingress == "default/alpha" && s.state == routing::IngressState::PartiallyAccepted;
   EXPECT_TRUE(partial);
 
   // Without timestamps the name decides.
@@ -427,4 +428,12 @@ TEST(Compile, WatchNamespaceIgnoresAndCounts) {
   EXPECT_EQ(c->result.ignored_other_namespace, 1u);
   EXPECT_EQ(c->result.table->route_count(), 0u);
   EXPECT_EQ(c->result.table->global_default_source(), "team-a/a");
+}
+
+// The state names are what `check` and /configz print (and the e2e tests read).
+TEST(IngressState, Names) {
+  EXPECT_STREQ(routing::ingress_state_name(routing::IngressState::Accepted), "Accepted");
+  EXPECT_STREQ(routing::ingress_state_name(routing::IngressState::PartiallyAccepted), "PartiallyAccepted");
+  EXPECT_STREQ(routing::ingress_state_name(routing::IngressState::Rejected), "Rejected");
+  EXPECT_STREQ(routing::ingress_state_name(routing::IngressState::Ignored), "Ignored");
 }

@@ -245,10 +245,7 @@ long parse_fields(const char* data, size_t len, size_t pos, MessageCommon& m, Pa
         }
         break;
       case 15:
-        if (IEQ(n, "x-forwarded-for")) {
-          h.flags = kXForwarded | kXForwardedFor;
-          if (req) req->x_forwarded_for = h.value;
-        }
+        if (IEQ(n, "x-forwarded-for")) h.flags = kXForwarded | kXForwardedFor;
         break;
       case 16:
         if (IEQ(n, "proxy-connection")) h.flags = kHopByHop;
@@ -429,7 +426,6 @@ long parse_request_head(const char* data, size_t len, RequestHead& out, ParseErr
   out.has_host = false;
   out.host = {};
   out.expect_continue = false;
-  out.x_forwarded_for = {};
   out.request_id = {};
   out.conn_upgrade = false;
   out.upgrade = {};

@@ -62,8 +62,7 @@ struct RequestHead : MessageCommon {
   bool expect_continue = false;
   bool is_head = false;
   bool websocket = false;  // a valid WebSocket upgrade request
-  std::string_view x_forwarded_for;  // existing value, appended to
-  std::string_view request_id;       // X-Request-ID as sent (empty if absent)
+  std::string_view request_id;  // X-Request-ID as sent (empty if absent)
 };
 
 struct ResponseHead : MessageCommon {

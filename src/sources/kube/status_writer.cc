@@ -1,11 +1,12 @@
 #include "sources/kube/status_writer.h"
 
-#include <arpa/inet.h>
 #include <fmt/format.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 
 #include "core/log.h"
+#include "core/sockaddr.h"
 
 namespace ingressd::kube {
 
@@ -13,9 +14,7 @@ nlohmann::json addresses_to_lb(const std::vector<std::string>& addrs) {
   nlohmann::json lb = nlohmann::json::array();
   for (const auto& a : addrs) {
     if (a.empty()) continue;
-    unsigned char buf[16];
-    bool ip = inet_pton(AF_INET, a.c_str(), buf) == 1 || inet_pton(AF_INET6, a.c_str(), buf) == 1;
-    lb.push_back({{ip ? "ip" : "hostname", a}});
+    lb.push_back({{ip_family(a) != AF_UNSPEC ? "ip" : "hostname", a}});
   }
   return lb;
 }
