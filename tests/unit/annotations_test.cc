@@ -1,0 +1,278 @@
+// The ingress-nginx annotations: strict parsing, compile into route actions,
+// and what a request then gets (decide + the upstream head), without sockets.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "proxy/decide.h"
+#include "proxy/upstream_request.h"
+#include "routing/annotations.h"
+#include "test_util.h"
+
+using namespace ingressd;
+using namespace ingressd::routing;
+using namespace ingressd::testing;
+
+namespace {
+
+std::string ingress_with(const std::string& name, const std::string& host, const std::string& annotations,
+                         const std::vector<std::pair<std::string, std::string>>& paths, const std::string& svc = "web") {
+  std::string s = "---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: " + name +
+                  "\n  namespace: default\n";
+  if (!annotations.empty()) s += "  annotations:\n" + annotations;
+  s += "spec:\n  rules:\n  - host: " + host + "\n    http:\n      paths:\n";
+  for (auto& [p, t] : paths)
+    s += "      - path: \"" + p + "\"\n        pathType: " + t + "\n        backend: {service: {name: " + svc +
+         ", port: {number: 8080}}}\n";
+  return s;
+}
+
+struct Seen {
+  Verdict verdict;
+  int status;
+  std::string service;  // the backend, or ""
+  std::string upstream_target;  // the request line's target as sent upstream
+  std::string location;
+  std::string head;
+};
+
+Seen request(const RouteTable& t, const std::string& host, const std::string& target, const std::string& extra = "",
+             ConnFacts conn = {false, true, {4, {127, 0, 0, 1}}}) {
+  std::string wire = "GET " + target + " HTTP/1.1\r\nHost: " + host + "\r\n" + extra + "\r\n";
+  http1::RequestHead req;
+  http1::ParseError err;
+  EXPECT_GT(http1::parse_request_head(wire.data(), wire.size(), req, err, {}), 0) << wire;
+  DecideScratch s;
+  Decision d = decide(req, conn, &t, ProxyConfig{}, nullptr, 0, s);
+  Seen out{d.verdict, d.status, d.match.backend ? d.match.backend->service : "", "", s.location, ""};
+  if (d.verdict == Verdict::Forward) {
+    std::string scratch;
+    write_upstream_head(req, d.path, d.match.action, UpstreamRequestFacts{"127.0.0.1", false, 8080, ""}, scratch,
+                        out.head);
+    out.upstream_target = out.head.substr(4, out.head.find(" HTTP/1.1") - 4);
+  }
+  return out;
+}
+
+bool has_diag(const Diagnostics& ds, Severity sev, const std::string& reason, const std::string& text) {
+  for (const auto& d : ds)
+    if (d.severity == sev && d.reason == reason && d.message.find(text) != std::string::npos) return true;
+  return false;
+}
+
+}  // namespace
+
+TEST(AnnotationParse, Values) {
+  uint64_t n = 0;
+  EXPECT_TRUE(parse_size("8m", n));
+  EXPECT_EQ(n, 8u << 20);
+  EXPECT_TRUE(parse_size("512k", n));
+  EXPECT_EQ(n, 512u << 10);
+  EXPECT_TRUE(parse_size("0", n));
+  EXPECT_EQ(n, 0u);
+  for (const char* badv : {"", "10Q", "m", "-1", "1.5m", "8 m"}) EXPECT_FALSE(parse_size(badv, n)) << badv;
+  int ms = 0;
+  EXPECT_TRUE(parse_seconds("30", ms));
+  EXPECT_EQ(ms, 30000);
+  EXPECT_TRUE(parse_seconds("500ms", ms));
+  EXPECT_EQ(ms, 500);
+  EXPECT_TRUE(parse_seconds("2m", ms));
+  EXPECT_EQ(ms, 120000);
+  for (const char* badv : {"-1", "", "s", "1h", "abc"}) EXPECT_FALSE(parse_seconds(badv, ms)) << badv;
+  bool b = false;
+  EXPECT_TRUE(parse_bool("True", b) && b);
+  EXPECT_TRUE(parse_bool("0", b) && !b);
+  EXPECT_FALSE(parse_bool("yes", b));
+  std::string rw, why;
+  EXPECT_TRUE(parse_rewrite_target("/$2", rw, why));
+  EXPECT_EQ(rw, "/\\2");
+  EXPECT_FALSE(parse_rewrite_target("/$host", rw, why));
+  EXPECT_FALSE(parse_rewrite_target("/a b", rw, why));
+  EXPECT_FALSE(parse_rewrite_target("http://x/", rw, why));
+}
+
+TEST(AnnotationParse, Cidrs) {
+  Cidr c;
+  ASSERT_TRUE(Cidr::parse("10.0.0.0/8", c));
+  EXPECT_TRUE(c.contains({4, {10, 1, 2, 3}}));
+  EXPECT_FALSE(c.contains({4, {11, 0, 0, 1}}));
+  ASSERT_TRUE(Cidr::parse("192.168.1.7", c));
+  EXPECT_TRUE(c.contains({4, {192, 168, 1, 7}}));
+  EXPECT_FALSE(c.contains({4, {192, 168, 1, 8}}));
+  ASSERT_TRUE(Cidr::parse("2001:db8::/32", c));
+  EXPECT_TRUE(c.contains({6, {0x20, 0x01, 0x0d, 0xb8, 1}}));
+  EXPECT_FALSE(c.contains({4, {32, 1, 13, 184}}));
+  for (const char* badv : {"10.0.0.0/33", "10.0.0/8", "", "10.0.0.0/", "::/129", "10.0.0.0/8x"})
+    EXPECT_FALSE(Cidr::parse(badv, c)) << badv;
+}
+
+// docs/examples/rewrite/README.md of ingress-nginx.
+TEST(Annotations, RewriteTargetWithCaptureGroupsAsTheIngressNginxDocs) {
+  auto c = compile_text(ingress_with("rw", "rewrite.bar.com",
+                                     "    nginx.ingress.kubernetes.io/use-regex: \"true\"\n"
+                                     "    nginx.ingress.kubernetes.io/rewrite-target: /$2\n",
+                                     {{"/something(/|$)(.*)", "ImplementationSpecific"}}) +
+                        service("web"));
+  const auto& t = *c->result.table;
+  struct Row {
+    const char *target, *upstream;
+  };
+  for (Row r : {Row{"/something", "/"}, Row{"/something/", "/"}, Row{"/something/new", "/new"},
+                Row{"/SOMETHING/new?x=1", "/new?x=1"}}) {
+    Seen s = request(t, "rewrite.bar.com", r.target);
+    EXPECT_EQ(s.verdict, Verdict::Forward) << r.target;
+    EXPECT_EQ(s.upstream_target, r.upstream) << r.target;
+  }
+  EXPECT_EQ(request(t, "rewrite.bar.com", "/other").verdict, Verdict::Respond);  // 404: anchored at the start
+}
+
+TEST(Annotations, RegexModeLongestFirstAndForTheWholeHost) {
+  auto c = compile_text(
+      ingress_with("a", "test.com", "    nginx.ingress.kubernetes.io/use-regex: \"true\"\n",
+                   {{"/foo/bar/bar", "Prefix"}}, "short") +
+      ingress_with("b", "test.com", "", {{"/foo/bar/[A-Z0-9]{3}", "ImplementationSpecific"}}, "long") +
+      ingress_with("c", "test.com", "", {{"/exact", "Exact"}}, "exact") + service("short") + service("long") +
+      service("exact"));
+  const auto& t = *c->result.table;
+  // The docs' warning: the longer regex wins, even for /foo/bar/bar.
+  EXPECT_EQ(request(t, "test.com", "/foo/bar/bar").service, "long");
+  EXPECT_EQ(request(t, "test.com", "/foo/bar/ABC").service, "long");
+  EXPECT_EQ(request(t, "test.com", "/foo/bar/b").service, "");  // neither regex: 404
+  EXPECT_EQ(request(t, "test.com", "/exact").service, "exact");
+  EXPECT_EQ(request(t, "test.com", "/exact/x").service, "");  // Exact stays exact
+}
+
+TEST(Annotations, LiteralRegexIsWarnedNotSilentlyAPrefix) {
+  auto c = compile_text(ingress_with("a", "x.com", "", {{"/app(/|$)(.*)", "ImplementationSpecific"}}) + service("web"));
+  EXPECT_TRUE(has_diag(c->result.diagnostics, Severity::Warning, "LiteralRegex", "looks like a regex"));
+}
+
+TEST(Annotations, InvalidRegexIsThatIngresssDiagnosticAlone) {
+  auto c = compile_text(ingress_with("bad", "x.com", "    nginx.ingress.kubernetes.io/use-regex: \"true\"\n",
+                                     {{"/a(", "ImplementationSpecific"}}) +
+                        ingress_with("good", "y.com", "", {{"/", "Prefix"}}) + service("web"));
+  EXPECT_TRUE(has_diag(c->result.diagnostics, Severity::Error, "InvalidRegex", "/a("));
+  EXPECT_EQ(request(*c->result.table, "y.com", "/z").service, "web");
+}
+
+TEST(Annotations, RedirectsAppRootVhostPrefixHeaders) {
+  auto c = compile_text(
+      ingress_with("perm", "perm.com",
+                   "    nginx.ingress.kubernetes.io/permanent-redirect: https://www.example.com/new\n"
+                   "    nginx.ingress.kubernetes.io/permanent-redirect-code: \"308\"\n",
+                   {{"/", "Prefix"}}) +
+      ingress_with("temp", "temp.com", "    nginx.ingress.kubernetes.io/temporal-redirect: https://t.example.com/\n",
+                   {{"/", "Prefix"}}) +
+      ingress_with("root", "root.com", "    nginx.ingress.kubernetes.io/app-root: /app1\n", {{"/", "Prefix"}}) +
+      ingress_with("vh", "vh.com",
+                   "    nginx.ingress.kubernetes.io/upstream-vhost: internal.svc\n"
+                   "    ingressd.io/upstream-vhost: ours.svc\n"
+                   "    nginx.ingress.kubernetes.io/x-forwarded-prefix: /api\n"
+                   "    ingressd.io/request-headers: |\n      X-A: 1\n      X-B: two words\n",
+                   {{"/", "Prefix"}}) +
+      service("web"));
+  const auto& t = *c->result.table;
+  Seen s = request(t, "perm.com", "/x?y");
+  EXPECT_EQ(s.verdict, Verdict::Redirect);
+  EXPECT_EQ(s.status, 308);
+  EXPECT_EQ(s.location, "https://www.example.com/new");
+  s = request(t, "temp.com", "/x");
+  EXPECT_EQ(s.status, 302);
+  EXPECT_EQ(s.location, "https://t.example.com/");
+  s = request(t, "root.com", "/");
+  EXPECT_EQ(s.status, 302);
+  EXPECT_EQ(s.location, "http://root.com:8080/app1");
+  EXPECT_EQ(request(t, "root.com", "/other").verdict, Verdict::Forward);
+  s = request(t, "vh.com", "/p");
+  EXPECT_NE(s.head.find("\r\nHost: ours.svc\r\n"), std::string::npos) << s.head;  // ingressd.io/ wins
+  EXPECT_NE(s.head.find("\r\nx-forwarded-prefix: /api\r\n"), std::string::npos) << s.head;
+  EXPECT_NE(s.head.find("\r\nx-a: 1\r\nx-b: two words\r\n"), std::string::npos) << s.head;
+}
+
+TEST(Annotations, SourceRangesAndBodySize) {
+  auto c = compile_text(
+      ingress_with("allow", "allow.com", "    nginx.ingress.kubernetes.io/whitelist-source-range: \"10.0.0.0/8, 192.168.0.1\"\n",
+                   {{"/", "Prefix"}}) +
+      ingress_with("deny", "deny.com", "    nginx.ingress.kubernetes.io/denylist-source-range: 127.0.0.0/8\n",
+                   {{"/", "Prefix"}}) +
+      ingress_with("typo", "typo.com", "    nginx.ingress.kubernetes.io/whitelist-source-range: 10.0.0.0/33\n",
+                   {{"/", "Prefix"}}) +
+      ingress_with("body", "body.com", "    nginx.ingress.kubernetes.io/proxy-body-size: 1k\n", {{"/", "Prefix"}}) +
+      service("web"));
+  const auto& t = *c->result.table;
+  ConnFacts inside{false, true, {4, {10, 9, 9, 9}}}, outside{false, true, {4, {127, 0, 0, 1}}};
+  EXPECT_EQ(request(t, "allow.com", "/", "", inside).verdict, Verdict::Forward);
+  EXPECT_EQ(request(t, "allow.com", "/", "", outside).status, 403);
+  EXPECT_EQ(request(t, "deny.com", "/", "", outside).status, 403);
+  EXPECT_EQ(request(t, "deny.com", "/", "", inside).verdict, Verdict::Forward);
+  // An allow list that does not parse fails closed, for everyone.
+  EXPECT_EQ(request(t, "typo.com", "/", "", inside).status, 503);
+  EXPECT_TRUE(has_diag(c->result.diagnostics, Severity::Error, "InvalidAnnotation", "10.0.0.0/33"));
+  std::string wire = "POST / HTTP/1.1\r\nHost: body.com\r\nContent-Length: 2048\r\n\r\n";
+  http1::RequestHead req;
+  http1::ParseError err;
+  ASSERT_GT(http1::parse_request_head(wire.data(), wire.size(), req, err, {}), 0);
+  DecideScratch s;
+  EXPECT_EQ(decide(req, outside, &t, ProxyConfig{}, nullptr, 0, s).status, 413);
+}
+
+TEST(Annotations, SecurityAnnotationsFailClosed) {
+  const std::string text =
+      ingress_with("auth", "auth.com", "    nginx.ingress.kubernetes.io/auth-url: http://auth.example/check\n",
+                   {{"/", "Prefix"}}) +
+      ingress_with("snip", "snip.com", "    nginx.ingress.kubernetes.io/configuration-snippet: \"deny all;\"\n",
+                   {{"/", "Prefix"}}) +
+      ingress_with("tls", "tls.com", "    nginx.ingress.kubernetes.io/auth-tls-secret: default/ca\n", {{"/", "Prefix"}}) +
+      ingress_with("grpc", "grpc.com", "    nginx.ingress.kubernetes.io/backend-protocol: GRPC\n", {{"/", "Prefix"}}) +
+      ingress_with("plain", "plain.com", "    nginx.ingress.kubernetes.io/no-such-thing: x\n", {{"/", "Prefix"}}) +
+      service("web");
+  auto c = compile_text(text);
+  const auto& t = *c->result.table;
+  for (const char* host : {"auth.com", "snip.com", "tls.com", "grpc.com"}) {
+    Seen s = request(t, host, "/");
+    EXPECT_EQ(s.verdict, Verdict::Respond) << host;
+    EXPECT_EQ(s.status, 503) << host;
+  }
+  EXPECT_EQ(request(t, "plain.com", "/").verdict, Verdict::Forward);  // one bad Ingress takes no other down
+  const auto& ds = c->result.diagnostics;
+  EXPECT_TRUE(has_diag(ds, Severity::Error, "UnsupportedAnnotation", "auth-url"));
+  EXPECT_TRUE(has_diag(ds, Severity::Error, "RefusedAnnotation", "configuration-snippet"));
+  EXPECT_TRUE(has_diag(ds, Severity::Warning, "UnknownAnnotation", "nginx.ingress.kubernetes.io/no-such-thing"));
+  for (const auto& st : c->result.statuses)
+    if (st.ingress == "default/auth") {
+      EXPECT_EQ(st.state, IngressState::Rejected);
+    }
+
+  CompileOptions open;
+  open.allow_unenforced_annotations = true;
+  auto o = compile_text(text, open);
+  EXPECT_EQ(request(*o->result.table, "auth.com", "/").verdict, Verdict::Forward);
+  EXPECT_TRUE(has_diag(o->result.diagnostics, Severity::Error, "UnsupportedAnnotation", "auth-url"));
+}
+
+TEST(Annotations, CanaryIngressGetsNoTraffic) {
+  auto c = compile_text(ingress_with("main", "c.com", "", {{"/", "Prefix"}}, "main") +
+                        ingress_with("canary", "c.com",
+                                     "    nginx.ingress.kubernetes.io/canary: \"true\"\n"
+                                     "    nginx.ingress.kubernetes.io/canary-weight: \"100\"\n",
+                                     {{"/", "Prefix"}}, "canary") +
+                        service("main") + service("canary"));
+  EXPECT_EQ(request(*c->result.table, "c.com", "/").service, "main");
+}
+
+TEST(Annotations, SslRedirectOffAndForced) {
+  std::string text = ingress_with("nossl", "off.com", "    nginx.ingress.kubernetes.io/ssl-redirect: \"false\"\n",
+                                  {{"/", "Prefix"}}) +
+                     ingress_with("force", "force.com", "    nginx.ingress.kubernetes.io/force-ssl-redirect: \"true\"\n",
+                                  {{"/", "Prefix"}}) +
+                     service("web");
+  // off.com has TLS.
+  text.replace(text.find("spec:\n  rules:\n  - host: off.com"), std::string("spec:\n").size(),
+               "spec:\n  tls: [{hosts: [off.com]}]\n");
+  auto c = compile_text(text);
+  const auto& t = *c->result.table;
+  EXPECT_EQ(request(t, "off.com", "/").verdict, Verdict::Forward);
+  Seen s = request(t, "force.com", "/a");
+  EXPECT_EQ(s.status, 308);
+  EXPECT_EQ(s.location, "https://force.com:8443/a");
+}
