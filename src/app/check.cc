@@ -65,6 +65,7 @@ int run_explain(const ExplainOptions& o) {
   ExplainRequest xr;
   xr.url = o.url;
   xr.method = o.method;
+  xr.client = o.client;
   xr.proxy = o.proxy;
   xr.https_listener = o.proxy.https_port != 0;
   for (const auto& h : o.headers) {

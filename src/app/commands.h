@@ -67,6 +67,7 @@ struct ExplainOptions {
   std::string output = "text";
   routing::CompileOptions compile;
   ProxyConfig proxy;  // the flags of `serve` that decide answers (redirects, limits)
+  std::string client;  // the client's address
 };
 int run_explain(const ExplainOptions& o);
 

@@ -139,6 +139,7 @@ int main(int argc, char** argv) {
   explain->add_option("url", xo.url, "http://HOST/PATH, or /PATH with --header Host:HOST")->required();
   explain->add_option("--header,-H", xo.headers, "A request header K:V (repeatable)");
   explain->add_option("--method,-X", xo.method, "Request method")->capture_default_str();
+  explain->add_option("--client", xo.client, "The client's address (for source-range annotations)");
   explain->add_option("--https-port", xo.proxy.https_port, "As serve's --https-port (0 = no TLS listener: no redirect to https)")->capture_default_str();
   explain->add_option("--ssl-redirect", xo.proxy.ssl_redirect, "As serve's --ssl-redirect")->capture_default_str();
   explain->add_option("--redirect-https-port", xo.proxy.redirect_https_port, "As serve's --redirect-https-port");

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cstring>
+
 #include "proxy/decide.h"
 #include "proxy/http1/parser.h"
 #include "routing/path.h"
@@ -81,7 +83,13 @@ Explanation explain(const Snapshot& snap, const CompileOptions& opts, const Rout
   long n = http1::parse_request_head(wire.data(), wire.size(), *req, perr, xr.proxy.limits);
   if (n <= 0) return fail(fmt::format("{}: {}", n < 0 ? perr.status : 400, n < 0 ? perr.reason : "incomplete request"));
   DecideScratch scratch;
-  const ConnFacts conn{false, xr.https_listener};
+  ConnFacts conn{false, xr.https_listener, {}};
+  if (!xr.client.empty()) {
+    Cidr c;
+    if (!Cidr::parse(xr.client, c) || c.prefix != (c.family == 4 ? 32 : 128)) return fail("400: --client is not an address");
+    conn.client.family = c.family;
+    std::memcpy(conn.client.bytes, c.bytes, sizeof c.bytes);
+  }
   const Decision d = decide(*req, conn, &table, xr.proxy, nullptr, 0, scratch);
   if (d.verdict == Verdict::Respond && d.status == 400) return fail(fmt::format("400: {}", d.detail));
   const std::string& host = scratch.host;
@@ -148,8 +156,19 @@ Explanation explain(const Snapshot& snap, const CompileOptions& opts, const Rout
       decision = {{"verdict", "respond"}, {"status", d.status}, {"detail", d.detail}};
       chosen["status"] = d.status;
       if (d.status != 404 && !(d.status == 503 && m.backend && m.backend->endpoints.empty()))
-        text += fmt::format("  → {}: {}\n", d.status, d.detail);
+        text += fmt::format("  → {}: {}{}\n", d.status, d.detail,
+                            d.status == 403 && xr.client.empty() ? " (no client address given: --client)" : "");
       break;
+  }
+  if (m.action && m.action->rewrite.path.active() && d.verdict != Verdict::Redirect) {
+    std::string up;
+    m.action->rewrite.path.apply(path, up);
+    j["upstreamPath"] = up;
+    text += fmt::format("  path sent upstream: {}\n", up);
+  }
+  if (m.action && !m.action->rewrite.host.empty()) {
+    j["upstreamHost"] = m.action->rewrite.host;
+    text += fmt::format("  Host sent upstream: {}\n", m.action->rewrite.host);
   }
   j["decision"] = decision;
   j["match"] = chosen;

@@ -26,6 +26,7 @@ struct ExplainRequest {
   std::string host_header;  // the Host when the URL has none
   std::string method = "GET";
   std::vector<std::pair<std::string, std::string>> headers;  // more request headers
+  std::string client;           // the client's address ("" = unknown: source-range allow lists refuse it)
   ProxyConfig proxy;            // the flags in force (redirects, limits)
   bool https_listener = true;   // plain HTTP for TLS hosts is redirected only when there is an HTTPS listener
 };

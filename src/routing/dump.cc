@@ -23,14 +23,69 @@ nlohmann::json backend_json(const Backend* b) {
   if (!b->unavailable.empty()) j["unavailable"] = b->unavailable;
   return j;
 }
+
+const char* modifier_name(PathModifier::Kind k) {
+  switch (k) {
+    case PathModifier::Kind::None: return "";
+    case PathModifier::Kind::ReplaceFullPath: return "ReplaceFullPath";
+    case PathModifier::Kind::ReplacePrefixMatch: return "ReplacePrefixMatch";
+    case PathModifier::Kind::RegexReplace: return "RegexReplace";
+  }
+  return "";
+}
+
+// What an action does beyond forwarding to its backend ("" for a plain one).
+std::string action_text(const RouteAction* a) {
+  if (!a || a->plain_forward()) return "";
+  std::vector<std::string> parts;
+  if (!a->refuse.empty()) parts.push_back("503: " + a->refuse);
+  if (a->ip_access) parts.push_back(fmt::format("source ranges: {} allowed, {} denied", a->ip_access->allow.size(),
+                                                a->ip_access->deny.size()));
+  if (a->ssl_redirect == SslRedirect::Off) parts.push_back("no redirect to https");
+  if (a->ssl_redirect == SslRedirect::Force) parts.push_back("forced redirect to https");
+  if (a->redirects)
+    parts.push_back(fmt::format("redirect {} {}", a->redirect.status,
+                                !a->redirect.url.empty() ? a->redirect.url : a->redirect.path.value));
+  if (a->rewrite.path.active())
+    parts.push_back(fmt::format("rewrite path ({}) to {}", modifier_name(a->rewrite.path.kind), a->rewrite.path.value));
+  if (!a->rewrite.host.empty()) parts.push_back("upstream Host " + a->rewrite.host);
+  for (const auto& [n, v] : a->request_headers.set) parts.push_back(fmt::format("request header {}: {}", n, v));
+  for (const auto& [n, v] : a->response_headers.set) parts.push_back(fmt::format("response header {}: {}", n, v));
+  if (a->max_body_bytes >= 0) parts.push_back(fmt::format("body limit {}", a->max_body_bytes));
+  return " {" + fmt::format("{}", fmt::join(parts, "; ")) + "}";
+}
+
+nlohmann::json action_json(const RouteAction* a) {
+  nlohmann::json j = nlohmann::json::object();
+  if (!a) return j;
+  if (!a->refuse.empty()) j["refuse"] = a->refuse;
+  if (a->redirects) {
+    j["redirect"] = {{"status", a->redirect.status}};
+    if (!a->redirect.url.empty()) j["redirect"]["url"] = a->redirect.url;
+    if (a->redirect.path.active()) j["redirect"]["path"] = a->redirect.path.value;
+  }
+  if (a->rewrite.path.active())
+    j["rewrite"]["path"] = {{"type", modifier_name(a->rewrite.path.kind)}, {"value", a->rewrite.path.value}};
+  if (!a->rewrite.host.empty()) j["rewrite"]["host"] = a->rewrite.host;
+  for (const auto& [n, v] : a->request_headers.set) j["requestHeaders"][n] = v;
+  for (const auto& [n, v] : a->response_headers.set) j["responseHeaders"][n] = v;
+  if (a->max_body_bytes >= 0) j["maxBodyBytes"] = a->max_body_bytes;
+  if (a->ssl_redirect != SslRedirect::Default) j["sslRedirect"] = a->ssl_redirect == SslRedirect::Off ? "off" : "force";
+  if (a->ip_access) j["sourceRanges"] = {{"allow", a->ip_access->allow.size()}, {"deny", a->ip_access->deny.size()}};
+  return j;
+}
+
+const RouteAction* first_action(const Route& r) { return r.candidates.empty() ? nullptr : r.candidates.front().action; }
+
+std::string backend_str(const Backend* b) { return b ? b->str() : "(no backend)"; }
 }  // namespace
 
 std::string dump_text(const RouteTable& t) {
   std::string out;
   for (const Route* r : t.sorted_routes()) {
-    out += fmt::format("{} {} {} -> {} {} (ingress {} rule {} path {})\n", r->host.empty() ? "*" : r->host, r->path,
-                       model::path_type_name(r->type), r->backend()->str(), endpoints_text(r->backend()), r->ingress,
-                       r->rule, r->path_index);
+    out += fmt::format("{} {} {}{} -> {} {} (ingress {} rule {} path {}){}\n", r->host.empty() ? "*" : r->host, r->path,
+                       model::path_type_name(r->type), r->regex ? " regex" : "", backend_str(r->backend()),
+                       endpoints_text(r->backend()), r->ingress, r->rule, r->path_index, action_text(first_action(*r)));
   }
   for (const VHost* v : t.sorted_vhosts()) {
     if (v->default_backend())
@@ -53,6 +108,8 @@ nlohmann::json dump_json(const RouteTable& t) {
                       {"rule", r->rule},
                       {"pathIndex", r->path_index},
                       {"backend", backend_json(r->backend())}});
+    if (r->regex) routes.back()["regex"] = true;
+    if (const RouteAction* a = first_action(*r); a && !a->plain_forward()) routes.back()["action"] = action_json(a);
   }
   nlohmann::json j;
   j["routes"] = routes;
