@@ -9,6 +9,8 @@
 #   INGRESSD_ARGS="--access-log off --request-metrics=false" bench/cost.sh
 #   INGRESSD_ARGS="--access-log /tmp/access.log" bench/cost.sh
 # SKIP_STRACE=1 measures instructions only.
+# ROUTE=rewrite measures a route with a path rewrite (rewrite-target, regex mode)
+# and three request header edits instead (bench/configs/rewrite-route.yaml).
 set -euo pipefail
 cd "$(dirname "$0")/.."  # the repository root from here on
 N=${1:-20000}
@@ -35,10 +37,15 @@ http { access_log off; keepalive_requests 10000000;
 CONF
 nginx -c "$work/upstream.conf" & pids+=($!)
 mkdir -p "$work/m"
-sed -e "s/@HOST@/alpaca.example.com/" -e "s/@UP@/$UP/" bench/configs/one-route.yaml > "$work/m/bench.yaml"
+case "${ROUTE:-plain}" in
+  plain) CONFIG=bench/configs/one-route.yaml; REQ_PATH=/ ;;
+  rewrite) CONFIG=bench/configs/rewrite-route.yaml; REQ_PATH=/app/v1/users ;;
+  *) echo "ROUTE must be plain or rewrite" >&2; exit 2 ;;
+esac
+sed -e "s/@HOST@/alpaca.example.com/" -e "s/@UP@/$UP/" "$CONFIG" > "$work/m/bench.yaml"
 
 wait_port() { for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.1; done; return 1; }
-load() { h2load --h1 -n "$1" -c 16 -H ':authority: alpaca.example.com' "http://127.0.0.1:$PX/" | grep -q "$1 2xx" || { echo "load of $1 failed" >&2; exit 1; }; }
+load() { h2load --h1 -n "$1" -c 16 -H ':authority: alpaca.example.com' "http://127.0.0.1:$PX$REQ_PATH" | grep -q "$1 2xx" || { echo "load of $1 failed" >&2; exit 1; }; }
 # run TOOL N → prints the tool's total for a run of N requests
 run() {
   local tool=$1 n=$2 out="$work/$1.$2" pid child
@@ -62,4 +69,4 @@ s1=0; s2=0
 if [ "${SKIP_STRACE:-0}" != 1 ]; then s1=$(run strace "$N"); s2=$(run strace $((2 * N))); fi
 awk -v i1="$i1" -v i2="$i2" -v s1="$s1" -v s2="$s2" -v n="$N" 'BEGIN {
   printf "ingressd: %.0f user-space instructions and %.2f system calls per proxied keep-alive request (N=%d)\n", (i2-i1)/n, (s2-s1)/n, n }'
-echo "flags: ${ARGS[*]}"
+echo "flags: ${ARGS[*]}; route: ${ROUTE:-plain}"

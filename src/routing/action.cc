@@ -1,12 +1,13 @@
 #include "routing/action.h"
 
 #include <arpa/inet.h>
-#include <re2/re2.h>
 #include <strings.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 
+#include "routing/path_regex.h"
 #include "routing/route_table.h"
 
 namespace ingressd::routing {
@@ -38,13 +39,31 @@ void PathModifier::apply(std::string_view request_path, std::string& out) const 
       out.assign(value.empty() ? std::string_view("/") : std::string_view(value));
       return;
     case Kind::RegexReplace: {
-      std::string rewritten;
-      if (regex && RE2::Extract(re2::StringPiece(request_path.data(), request_path.size()), *regex, value, &rewritten)) {
-        out = std::move(rewritten);
-        if (out.empty() || out[0] != '/') out.insert(out.begin(), '/');
-      } else {
+      // One anchored match with the groups the target uses (the route's
+      // match already found the path to start with the regex), then the
+      // target copied with \N replaced: no RE2 rewrite-string parsing per request.
+      re2::StringPiece g[10];
+      const int n = std::min(regex ? regex->groups() + 1 : 0, 10);
+      if (!regex || !regex->match(request_path, g, n)) {
         out.assign(request_path);
+        return;
       }
+      out.clear();
+      for (size_t i = 0; i < value.size(); ++i) {
+        char c = value[i];
+        if (c == '\\' && i + 1 < value.size()) {
+          char d = value[++i];
+          if (d >= '0' && d <= '9') {
+            int k = d - '0';
+            if (k < n) out.append(g[k].data(), g[k].size());  // a group the regex lacks is empty, as in nginx
+            continue;
+          }
+          out += d;  // an escaped backslash
+          continue;
+        }
+        out += c;
+      }
+      if (out.empty() || out[0] != '/') out.insert(out.begin(), '/');
       return;
     }
     case Kind::ReplacePrefixMatch: {

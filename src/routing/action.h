@@ -16,11 +16,9 @@
 #include <utility>
 #include <vector>
 
-namespace re2 {
-class RE2;
-}
-
 namespace ingressd::routing {
+
+class PathRegex;
 
 struct Backend;
 
@@ -76,7 +74,7 @@ struct PathModifier {
   // ReplacePrefixMatch: the route's prefix that matched ("/foo"; trailing
   // slashes ignored, element-wise as the match itself).
   std::string matched_prefix;
-  std::shared_ptr<const re2::RE2> regex;
+  std::shared_ptr<const PathRegex> regex;
   bool active() const { return kind != Kind::None; }
   // The path `request_path` becomes, written into `out`.
   void apply(std::string_view request_path, std::string& out) const;

@@ -1,13 +1,13 @@
 #include "routing/compile.h"
 
 #include <fmt/format.h>
-#include <re2/re2.h>
 
 #include <algorithm>
 #include <map>
 
 #include "core/sockaddr.h"
 #include "routing/annotations.h"
+#include "routing/path_regex.h"
 
 namespace ingressd::routing {
 using namespace ingressd::model;
@@ -146,7 +146,7 @@ class Compiler {
   // backend, with what the Ingress's annotations ask. `path_regex`: the
   // path's rewrite regex in regex mode (null otherwise).
   const RouteAction* action_for(const StoredIngress& si, const Backend* b,
-                                std::shared_ptr<const re2::RE2> path_regex = nullptr) {
+                                std::shared_ptr<const PathRegex> path_regex = nullptr) {
     const IngressOptions& o = si.opt;
     auto a = std::make_unique<RouteAction>();
     a->backends.push_back({b, 1});
@@ -172,21 +172,7 @@ class Compiler {
     return builder_.add_action(std::move(a));
   }
 
-  // RE2 for a regex-mode path: "^<path>" to match (as nginx's `location ~*`),
-  // "<path>" to rewrite (as nginx's `rewrite`), both case-insensitive, with a
-  // memory cap so that no Ingress can make a huge automaton.
-  static std::shared_ptr<const re2::RE2> regex(std::string_view pattern, std::string& error) {
-    RE2::Options o;
-    o.set_case_sensitive(false);
-    o.set_log_errors(false);
-    o.set_max_mem(1 << 20);
-    auto re = std::make_shared<re2::RE2>(re2::StringPiece(pattern.data(), pattern.size()), o);
-    if (!re->ok()) {
-      error = re->error();
-      return nullptr;
-    }
-    return re;
-  }
+
 
   // Service port (by number or name) → targetPort → endpoint ports and ready addresses.
   void fill_endpoints(Backend& be, const IngressServiceBackend& sb) {
@@ -306,8 +292,8 @@ class Compiler {
           // Regex mode: the path is a case-insensitive RE2 anchored at the start
           // (Exact paths stay exact, as nginx's `location =`).
           std::string err;
-          std::shared_ptr<const re2::RE2> match_re, rewrite_re;
-          if (hp.path_type != PathType::Exact && !(match_re = regex("^" + r.path, err))) {
+          std::shared_ptr<const PathRegex> match_re, rewrite_re;
+          if (hp.path_type != PathType::Exact && !(match_re = PathRegex::compile(r.path, err))) {
             ++dropped;
             std::string msg = fmt::format("{}: path {} is not a valid RE2 regex ({}); this route is not served", where,
                                           r.path, err);
@@ -315,7 +301,9 @@ class Compiler {
             drop_reasons.push_back(msg);
             continue;
           }
-          if (si.opt.rewrite_target) rewrite_re = regex(r.path, err);
+          // nginx rewrites with "(?i)<path>" unanchored; since the location matched
+          // "^<path>", the leftmost match starts at 0, so the anchored one is the same.
+          if (si.opt.rewrite_target) rewrite_re = match_re ? match_re : PathRegex::compile(r.path, err);
           r.candidates.push_back({RequestMatch{}, action_for(si, be, rewrite_re), 0});
           if (hp.path_type != PathType::Exact) {
             r.regex = true;

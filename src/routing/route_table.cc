@@ -1,6 +1,6 @@
 #include "routing/route_table.h"
 
-#include <re2/re2.h>
+#include "routing/path_regex.h"
 
 #include <algorithm>
 
@@ -94,7 +94,8 @@ Match RouteTable::match(std::string_view host, std::string_view path, const Requ
       if (it != vh->exact.end() && take(it->second)) return m;
     }
     for (const RegexRoute& rr : vh->regex)
-      if (RE2::PartialMatch(re2::StringPiece(path.data(), path.size()), *rr.re) && take(rr.route)) return m;
+      if (rr.re->match(path, nullptr, 0) && take(rr.route))
+        return m;
     if (!vh->prefix.empty()) {
       // Element-wise prefix: candidates end at a '/' boundary or at the end,
       // longest first. "/foo/bar/" → "/foo/bar", "/foo", "".
@@ -221,7 +222,7 @@ Backend* TableBuilder::add_backend(std::unique_ptr<Backend> b) {
   return table_->backends_.back().get();
 }
 
-bool TableBuilder::add_regex_route(VHost& v, std::shared_ptr<const re2::RE2> re, Route r) {
+bool TableBuilder::add_regex_route(VHost& v, std::shared_ptr<const PathRegex> re, Route r) {
   for (const auto& rr : v.regex)
     if (rr.route.path == r.path) return false;
   v.regex.push_back({std::move(re), std::move(r)});

@@ -102,7 +102,7 @@ using RouteMap = std::unordered_map<std::string, Route, StringHash, std::equal_t
 // A path of a host in ingress-nginx regex mode (use-regex / rewrite-target):
 // `^<path>`, case-insensitive, RE2 (linear time).
 struct RegexRoute {
-  std::shared_ptr<const re2::RE2> re;
+  std::shared_ptr<const PathRegex> re;
   Route route;
 };
 
@@ -183,7 +183,7 @@ class TableBuilder {
   const RouteAction* global_default() const { return table_->global_default_; }
   void add_tls_host(const std::string& host);  // exact or "*.suffix"
   // A regex-mode route; false when the host already has one with the same path (the older stands).
-  bool add_regex_route(VHost& v, std::shared_ptr<const re2::RE2> re, Route r);
+  bool add_regex_route(VHost& v, std::shared_ptr<const PathRegex> re, Route r);
   // Longest path first, then the order they were added (older Ingress first): nginx's order for regex locations.
   void sort_regex_routes();
   std::shared_ptr<const RouteTable> finish();

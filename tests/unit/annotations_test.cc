@@ -2,11 +2,13 @@
 // and what a request then gets (decide + the upstream head), without sockets.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <string>
 
 #include "proxy/decide.h"
 #include "proxy/upstream_request.h"
 #include "routing/annotations.h"
+#include "routing/path_regex.h"
 #include "test_util.h"
 
 using namespace ingressd;
@@ -275,4 +277,35 @@ TEST(Annotations, SslRedirectOffAndForced) {
   Seen s = request(t, "force.com", "/a");
   EXPECT_EQ(s.status, 308);
   EXPECT_EQ(s.location, "https://force.com:8443/a");
+}
+
+
+// The fast forms of PathRegex answer exactly as RE2 does, groups included.
+TEST(PathRegexTest, FastFormsAgreeWithRe2) {
+  const char* patterns[] = {"/something(/|$)(.*)", "/Api/V1(.*)", "/app", "/", "/a-b_c~d(/|$)(.*)", "/x/(.*)"};
+  const char* paths[] = {"/", "/something", "/something/", "/something/new", "/SOMETHING/new/x?y", "/somethingelse",
+                         "/api/v1", "/API/V1/users", "/api/v", "/app", "/application", "/App/x", "/a-b_c~d",
+                         "/A-B_C~D/e", "/a-b_c~dx", "/x/", "/x/y/z", "/x", ""};
+  RE2::Options o;
+  o.set_case_sensitive(false);
+  o.set_encoding(RE2::Options::EncodingLatin1);
+  for (const char* pat : patterns) {
+    std::string err;
+    auto fast = PathRegex::compile(pat, err);
+    ASSERT_TRUE(fast) << err;
+    EXPECT_TRUE(fast->fast()) << pat;
+    RE2 ref(std::string("^") + pat, o);
+    const int n = ref.NumberOfCapturingGroups() + 1;
+    for (const char* path : paths) {
+      re2::StringPiece a[10], b[10];
+      bool x = fast->match(path, a, n);
+      bool y = ref.Match(path, 0, std::strlen(path), RE2::ANCHOR_START, b, n);
+      ASSERT_EQ(x, y) << pat << " " << path;
+      if (!x) continue;
+      for (int k = 0; k < n; ++k) EXPECT_EQ(a[k].as_string(), b[k].as_string()) << pat << " " << path << " $" << k;
+    }
+  }
+  std::string err;
+  EXPECT_FALSE(PathRegex::compile("/foo/bar/[A-Z0-9]{3}", err)->fast());
+  EXPECT_FALSE(PathRegex::compile("/a(", err));
 }
