@@ -57,6 +57,14 @@ struct CheckOptions {
   routing::CompileOptions compile;
 };
 int run_check(const CheckOptions& o);
+
+struct MigrateOptions {
+  std::string manifests;
+  std::string output = "text";  // text | json
+  bool table = false;           // print the annotation table instead
+  bool allow_unenforced = false;
+};
+int run_migrate(const MigrateOptions& o);
 int run_routes(const CheckOptions& o);
 
 struct ExplainOptions {

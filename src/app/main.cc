@@ -147,6 +147,14 @@ int main(int argc, char** argv) {
   explain->add_option("--output,-o", xo.output, "text or json")->check(CLI::IsMember({"text", "json"}));
   explain_flags.add(explain, xo.compile);
 
+  MigrateOptions mo;
+  auto* migrate = app.add_subcommand(
+      "migrate", "What becomes of each Ingress's ingress-nginx annotations under ingressd; exit 1 when an Ingress "
+                 "would not serve (503 or no traffic), 2 when an annotation is not honoured, unknown or invalid");
+  migrate->add_option("path", mo.manifests, "A manifest file or folder");
+  migrate->add_option("--output,-o", mo.output, "text or json")->check(CLI::IsMember({"text", "json"}));
+  migrate->add_flag("--table", mo.table, "Print every annotation ingress-nginx documents and ingressd's support (markdown)");
+  migrate->add_flag("--allow-unenforced-annotations", mo.allow_unenforced, "As serve's flag");
   app.add_subcommand("version", "Print the version")->callback([] { std::printf("ingressd %s\n", INGRESSD_VERSION); });
 
   CLI11_PARSE(app, argc, argv);
@@ -163,5 +171,12 @@ int main(int argc, char** argv) {
   if (*check) return run_check(co);
   if (*routes) return run_routes(ro);
   if (*explain) return run_explain(xo);
+  if (*migrate) {
+    if (!mo.table && mo.manifests.empty()) {
+      std::fprintf(stderr, "migrate: a manifest file or folder is required (or --table)\n");
+      return 2;
+    }
+    return run_migrate(mo);
+  }
   return 0;
 }

@@ -380,5 +380,62 @@ class Version(h.E2ETestCase):
         self.assertRegex(out.strip(), r"^ingressd \d+\.\d+\.\d+\S*$")
 
 
+# ----------------------------------------------------------------------------
+# migrate
+# ----------------------------------------------------------------------------
+
+def annotated_ingress(name, host, annotations):
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": {"name": name, "namespace": "default", "annotations": annotations},
+            "spec": {"rules": [{"host": host, "http": {"paths": [
+                {"path": "/", "pathType": "Prefix",
+                 "backend": {"service": {"name": "web", "port": {"number": 8080}}}}]}}]}}
+
+
+class Migrate(h.E2ETestCase):
+    def run_migrate(self, objects, *extra):
+        d = self.tempdir()
+        h.write_manifests(d, objects)
+        return h.run_cli(["migrate", d] + list(extra))
+
+    def test_honoured_only_exits_0(self):
+        rc, out, err = self.run_migrate([annotated_ingress("a", "a.example", {
+            "nginx.ingress.kubernetes.io/rewrite-target": "/", "nginx.ingress.kubernetes.io/ssl-redirect": "false"})])
+        self.assertEqual(rc, 0, out + err)
+        self.assertIn("honoured", out)
+        self.assertIn("serves", out)
+
+    def test_not_yet_and_unknown_exit_2(self):
+        rc, out, err = self.run_migrate([annotated_ingress("a", "a.example", {
+            "nginx.ingress.kubernetes.io/enable-cors": "true", "nginx.ingress.kubernetes.io/no-such": "x"})])
+        self.assertEqual(rc, 2, out + err)
+        self.assertIn("not yet", out)
+        self.assertIn("unknown", out)
+
+    def test_fail_closed_exits_1_and_json_says_why(self):
+        objs = [annotated_ingress("auth", "a.example", {"nginx.ingress.kubernetes.io/auth-url": "http://auth/"}),
+                annotated_ingress("snip", "b.example", {"nginx.ingress.kubernetes.io/server-snippet": "return 200;"}),
+                annotated_ingress("bad", "c.example", {"nginx.ingress.kubernetes.io/proxy-body-size": "10Q"})]
+        rc, out, err = self.run_migrate(objs, "-o", "json")
+        self.assertEqual(rc, 1, out + err)
+        j = json.loads(out)
+        by = {i["ingress"]: i for i in j["ingresses"]}
+        self.assertFalse(by["default/auth"]["serves"])
+        self.assertEqual(by["default/auth"]["annotations"][0]["status"], "fail closed")
+        self.assertIn("503", by["default/auth"]["verdict"])
+        self.assertEqual(by["default/snip"]["annotations"][0]["status"], "refused")
+        self.assertTrue(by["default/bad"]["serves"])
+        self.assertEqual(by["default/bad"]["annotations"][0]["status"], "invalid")
+        self.assertEqual(j["blocked"], 2)
+        rc, _, _ = self.run_migrate(objs[:1], "--allow-unenforced-annotations")
+        self.assertEqual(rc, 0)
+
+    def test_table_lists_every_documented_annotation(self):
+        rc, out, _ = h.run_cli(["migrate", "--table"])
+        self.assertEqual(rc, 0)
+        for name in ["rewrite-target", "auth-url", "configuration-snippet", "canary-weight", "whitelist-source-range"]:
+            self.assertIn("| `%s` |" % name, out)
+
+
 if __name__ == "__main__":
     unittest.main()

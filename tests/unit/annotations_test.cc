@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include "proxy/decide.h"
@@ -308,4 +310,20 @@ TEST(PathRegexTest, FastFormsAgreeWithRe2) {
   std::string err;
   EXPECT_FALSE(PathRegex::compile("/foo/bar/[A-Z0-9]{3}", err)->fast());
   EXPECT_FALSE(PathRegex::compile("/a(", err));
+}
+
+
+// docs/migrating-from-ingress-nginx.md holds the table the binary prints
+// (`ingressd migrate --table`): the doc cannot drift from the code.
+TEST(AnnotationTable, TheMigrationDocumentAgrees) {
+  std::ifstream f(std::string(INGRESSD_SOURCE_DIR) + "/docs/migrating-from-ingress-nginx.md");
+  ASSERT_TRUE(f) << "docs/migrating-from-ingress-nginx.md";
+  std::stringstream ss;
+  ss << f.rdbuf();
+  const std::string doc = ss.str();
+  for (const auto& a : annotation_table()) {
+    std::string row = "| `" + std::string(a.name) + "` | " + support_name(a.support) + " | " + std::string(a.note) + " |";
+    EXPECT_NE(doc.find(row), std::string::npos) << "missing or stale row: " << row
+                                                << " (regenerate with ingressd migrate --table)";
+  }
 }
