@@ -20,6 +20,9 @@ struct ClassFlags {
                     "Class name honoured in the deprecated kubernetes.io/ingress.class annotation")->capture_default_str();
     cmd->add_flag("--ignore-classless", ignore_classless, "Do not serve Ingresses that name no class");
     cmd->add_option("--watch-namespace", watch_ns, "Serve only Ingresses of this namespace (repeatable)");
+    cmd->add_flag("--serve-nginx-class", c.serve_nginx_class,
+                  "Also serve Ingresses of ingress-nginx's classes (IngressClass controller k8s.io/ingress-nginx, "
+                  "legacy annotation kubernetes.io/ingress.class: nginx): take over without editing them");
     cmd->add_flag("--allow-unenforced-annotations", c.allow_unenforced_annotations,
                   "Serve Ingresses whose security annotations ingressd cannot enforce (auth-*, auth-tls-*, "
                   "enable-modsecurity, satisfy, snippets) instead of answering 503 for their routes: UNPROTECTED");

@@ -461,12 +461,16 @@ class Compiler {
 
 }  // namespace
 
+bool controller_is_ours(const std::string& controller, const CompileOptions& opts) {
+  return controller == opts.controller_name || (opts.serve_nginx_class && controller == kNginxController);
+}
+
 bool have_default_class(const Snapshot& snap, const CompileOptions& opts) {
   auto it = snap.objects.lower_bound(ObjectKey{Kind::IngressClass, "", ""});
   for (; it != snap.objects.end() && it->first.kind == Kind::IngressClass; ++it) {
     const auto& ic = std::get<IngressClass>(it->second.object);
     auto d = ic.meta.annotations.find(kDefaultClassAnnotation);
-    if (ic.controller == opts.controller_name && d != ic.meta.annotations.end() && d->second == "true") return true;
+    if (controller_is_ours(ic.controller, opts) && d != ic.meta.annotations.end() && d->second == "true") return true;
   }
   return false;
 }
@@ -475,7 +479,7 @@ bool ingress_is_ours(const Snapshot& snap, const Ingress& ing, const CompileOpti
                      std::string& why) {
   auto our_class = [&](const std::string& name) {
     const auto* ic = snap.get<IngressClass>(Kind::IngressClass, "", name);
-    return ic && ic->controller == opts.controller_name;
+    return ic && controller_is_ours(ic->controller, opts);
   };
   // The field wins over the deprecated annotation when both are set.
   if (ing.ingress_class_name) {
@@ -485,7 +489,7 @@ bool ingress_is_ours(const Snapshot& snap, const Ingress& ing, const CompileOpti
       why = fmt::format("spec.ingressClassName \"{}\" names no IngressClass", name);
       return false;
     }
-    if (ic->controller != opts.controller_name) {
+    if (!controller_is_ours(ic->controller, opts)) {
       why = fmt::format("IngressClass \"{}\" belongs to controller \"{}\", not \"{}\"", name, ic->controller,
                         opts.controller_name);
       return false;
@@ -494,7 +498,9 @@ bool ingress_is_ours(const Snapshot& snap, const Ingress& ing, const CompileOpti
   }
   auto ann = ing.meta.annotations.find(kLegacyClassAnnotation);
   if (ann != ing.meta.annotations.end()) {
-    if (ann->second == opts.legacy_class || our_class(ann->second)) return true;
+    if (ann->second == opts.legacy_class || our_class(ann->second) ||
+        (opts.serve_nginx_class && ann->second == kNginxLegacyClass))
+      return true;
     why = fmt::format("annotation {}=\"{}\" names another controller's class", kLegacyClassAnnotation, ann->second);
     return false;
   }

@@ -26,7 +26,17 @@ struct CompileOptions {
   // Serve Ingresses whose security annotations ingressd cannot enforce (auth,
   // client certificates, WAF, snippets) instead of answering 503 for them.
   bool allow_unenforced_annotations = false;
+  // Taking over from ingress-nginx: also serve Ingresses of its classes
+  // (IngressClass controller k8s.io/ingress-nginx, or the legacy annotation
+  // kubernetes.io/ingress.class: nginx), so a cluster can switch without
+  // editing its Ingresses.
+  bool serve_nginx_class = false;
 };
+
+inline constexpr const char* kNginxController = "k8s.io/ingress-nginx";
+inline constexpr const char* kNginxLegacyClass = "nginx";
+// Whether an IngressClass's spec.controller is one this controller serves.
+bool controller_is_ours(const std::string& controller, const CompileOptions& opts);
 
 // What became of an Ingress: all of it served, some paths dropped, none
 // served, or not ours (another class or namespace).

@@ -327,3 +327,20 @@ TEST(AnnotationTable, TheMigrationDocumentAgrees) {
                                                 << " (regenerate with ingressd migrate --table)";
   }
 }
+
+TEST(Takeover, ServeNginxClassServesIngressNginxIngresses) {
+  std::string text =
+      "apiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata: {name: nginx}\nspec: {controller: k8s.io/ingress-nginx}\n" +
+      ingress_with("byclass", "a.com", "", {{"/", "Prefix"}}) +
+      ingress_with("legacy", "b.com", "    kubernetes.io/ingress.class: nginx\n", {{"/", "Prefix"}}) + service("web");
+  text.replace(text.find("spec:\n  rules:\n  - host: a.com"), std::string("spec:\n").size(),
+               "spec:\n  ingressClassName: nginx\n");
+  auto before = compile_text(text);
+  EXPECT_EQ(request(*before->result.table, "a.com", "/").service, "");
+  EXPECT_EQ(request(*before->result.table, "b.com", "/").service, "");
+  CompileOptions o;
+  o.serve_nginx_class = true;
+  auto after = compile_text(text, o);
+  EXPECT_EQ(request(*after->result.table, "a.com", "/").service, "web");
+  EXPECT_EQ(request(*after->result.table, "b.com", "/").service, "web");
+}
