@@ -1,0 +1,455 @@
+"""The ingress-nginx annotations ingressd honours, end to end.
+
+One ingressd serves one Ingress per host (each with the annotations under
+test) in front of `ingressd echo` upstreams, which answer with JSON describing
+the request they got; every test sends real HTTP/1.1 requests on loopback and
+asserts what a user sees: the status, the Location, the path, Host and headers
+the upstream saw, the response headers. `ingressd check` is run on small
+manifest folders for what it must report.
+
+Covered: rewrite-target with capture groups (the ingress-nginx documentation
+example; query kept; case-insensitive regex), use-regex (longest regex first,
+the docs' warning example) and regex mode spreading to every Ingress of the
+host, a regex-looking path without use-regex (literal, LiteralRegex warning),
+app-root, permanent/temporal redirects and their codes, upstream-vhost,
+x-forwarded-prefix, whitelist/denylist-source-range (403; an invalid CIDR
+fails closed with 503 and an error), fail closed for auth-url, auth-type and
+configuration-snippet (503, check exits 1, --allow-unenforced-annotations
+serves), one refused Ingress not taking the others down, proxy-body-size
+(Content-Length and chunked), ssl-redirect "false" on a TLS host and
+force-ssl-redirect without TLS, ingressd.io/request-headers and
+response-headers, ingressd.io/ winning over nginx.ingress.kubernetes.io/,
+unknown annotations (warned, served), canary Ingresses (no traffic).
+"""
+
+import json
+import os
+import unittest
+
+try:
+    from . import harness as h
+except ImportError:  # run as a script from this folder
+    import harness as h
+
+N = "nginx.ingress.kubernetes.io/"
+O = "ingressd.io/"
+IS = "ImplementationSpecific"
+
+
+def ing(name, host, paths=(("/", "main"),), annotations=None, path_type="Prefix"):
+    """An Ingress with one rule for `host`: paths are (path, service) or (path, service, pathType)."""
+    hp = []
+    for p in paths:
+        hp.append(h.http_path(p[0], p[1], p[2] if len(p) > 2 else path_type))
+    return h.ingress(name, rules=[h.rule(host, hp)], annotations=annotations)
+
+
+def seen(test, resp, service=None):
+    """The request as the echo upstream saw it (asserting a 200 from `service`)."""
+    test.assertEqual(resp.status, 200, resp)
+    j = resp.json()
+    if service:
+        test.assertEqual(j["service"], service, j)
+    return j
+
+
+def check(test, objects, extra=()):
+    """`ingressd check -o json` on a folder holding `objects`; returns (rc, JSON)."""
+    d = test.tempdir()
+    h.write_manifests(d, objects)
+    rc, out, err = h.run_cli(["check", "-o", "json"] + list(extra) + [d])
+    try:
+        return rc, json.loads(out)
+    except ValueError as e:
+        raise AssertionError("check: not JSON (%s):\n%s%s" % (e, out, err))
+
+
+def diags(j, name=None, severity=None, reason=None):
+    """check's diagnostics about Ingress `name` (by object), with that severity and reason."""
+    out = []
+    for d in j["diagnostics"]:
+        if name is not None and not d["object"].endswith("/" + name):
+            continue
+        if severity is not None and d["severity"] != severity:
+            continue
+        if reason is not None and d["reason"] != reason:
+            continue
+        out.append(d)
+    return out
+
+
+# Every Ingress the class's ingressd serves, one host each (unless said otherwise).
+def class_ingresses():
+    return [
+        # 1. the rewrite-target example of the ingress-nginx documentation
+        ing("rewrite", "rewrite.example", [("/something(/|$)(.*)", "main", IS)], {N + "rewrite-target": "/$2"}),
+        # 2. the use-regex warning example: longest path string first, first match wins
+        ing("regex", "regex.example", [("/foo/bar/bar", "bar", IS), ("/foo/bar/[A-Z0-9]{3}", "three", IS)],
+            {N + "use-regex": "true"}),
+        #    regex mode on one Ingress of a host makes the other Ingresses' paths of that host regexes too
+        ing("spread-regex", "spread.example", [("/api/v[0-9]+", "bar", IS)], {N + "use-regex": "true"}),
+        ing("spread-plain", "spread.example", [("/static", "three")]),
+        ing("control-plain", "control.example", [("/static", "three")]),
+        # 3. a regex-looking path without use-regex: literal
+        ing("literal", "literal.example", [("/lit/a+", "main", IS)]),
+        # 4. app-root
+        ing("approot", "approot.example", [("/", "main")], {N + "app-root": "/app1"}),
+        # 5. redirects
+        ing("perm", "perm.example", annotations={N + "permanent-redirect": "https://www.example.com/new-home"}),
+        ing("perm308", "perm308.example", annotations={N + "permanent-redirect": "https://www.example.com/p308",
+                                                        N + "permanent-redirect-code": "308"}),
+        ing("temp", "temp.example", annotations={N + "temporal-redirect": "https://temp.example.org/maintenance"}),
+        # 6. upstream-vhost, x-forwarded-prefix
+        ing("vhost", "vhost.example", annotations={N + "upstream-vhost": "internal.svc.local",
+                                                   N + "x-forwarded-prefix": "/api"}),
+        # 7. source ranges
+        ing("allow10", "allow10.example", annotations={N + "whitelist-source-range": "10.0.0.0/8"}),
+        ing("allow127", "allow127.example", annotations={N + "whitelist-source-range": "127.0.0.0/8"}),
+        ing("allowlist", "allowlist.example",
+            annotations={N + "whitelist-source-range": "10.0.0.0/8, 192.168.0.0/16,127.0.0.1"}),
+        ing("deny", "deny.example", annotations={N + "denylist-source-range": "127.0.0.1/32"}),
+        ing("badcidr", "badcidr.example", annotations={N + "whitelist-source-range": "10.0.0.0/33"}),
+        # 8. fail closed
+        ing("authurl", "authurl.example", annotations={N + "auth-url": "http://auth.example/"}),
+        ing("authbasic", "authbasic.example", annotations={N + "auth-type": "basic"}),
+        ing("snippet", "snippet.example", annotations={N + "configuration-snippet": "more_set_headers 'X-Y: z';"}),
+        ing("plain", "plain.example"),
+        # 9. proxy-body-size
+        ing("body", "body.example", annotations={N + "proxy-body-size": "1k"}),
+        # 10. ssl-redirect / force-ssl-redirect (spec.tls without a Secret: the default certificate)
+        h.with_tls(ing("tlsoff", "tlsoff.example", annotations={N + "ssl-redirect": "false"}),
+                   [(["tlsoff.example"], None)]),
+        h.with_tls(ing("tlson", "tlson.example"), [(["tlson.example"], None)]),
+        ing("force", "force.example", annotations={N + "force-ssl-redirect": "true"}),
+        # 11. ingressd.io/ headers; ingressd.io/ wins over nginx.ingress.kubernetes.io/
+        ing("headers", "headers.example", annotations={O + "request-headers": "X-A: 1\nX-B: 2",
+                                                       O + "response-headers": "X-Frame-Options: DENY"}),
+        ing("both", "both.example", annotations={N + "upstream-vhost": "nginx.internal",
+                                                 O + "upstream-vhost": "ours.internal"}),
+        # 12. an unknown annotation
+        ing("unknown", "unknown.example", annotations={N + "no-such-thing": "yes"}),
+        # 13. canary: "a-canary" sorts first, so it would win the same host and path if it were not ignored
+        ing("a-canary", "canary.example", [("/", "canary")],
+            {N + "canary": "true", N + "canary-weight": "100", N + "canary-by-header": "X-Canary"}),
+        ing("b-main", "canary.example", [("/", "main")]),
+    ]
+
+
+class Annotations(h.E2ETestCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.echo = {}
+        objs = []
+        for name in ("main", "bar", "three", "canary"):
+            e = cls.cres.start_echo(name)
+            cls.echo[name] = e
+            objs += h.backend_objects(name, [e.port])
+        cls.backends = list(objs)
+        cls.dir = cls.cres.tempdir()
+        h.write_manifests(cls.dir, objs + class_ingresses())
+        cls.d = cls.cres.start_ingressd(cls.dir)
+
+    def setUp(self):
+        super().setUp()
+        self.log_on_failure(self.d)
+
+    def get(self, host, path, **kw):
+        return self.d.get(path, host=host, **kw)
+
+    # -- 1. rewrite-target ------------------------------------------------------------------------------------
+
+    def test_rewrite_target_capture_groups_docs_example(self):
+        for path, want in [("/something", "/"), ("/something/", "/"), ("/something/new", "/new"),
+                           ("/something/new/deeper", "/new/deeper"), ("/something/new?x=1", "/new?x=1"),
+                           ("/something?a=b&c=d", "/?a=b&c=d")]:
+            with self.subTest(path=path):
+                j = seen(self, self.get("rewrite.example", path), "main")
+                self.assertEqual(j["path"], want, j)
+
+    def test_rewrite_target_regex_is_case_insensitive(self):
+        j = seen(self, self.get("rewrite.example", "/SOMETHING/new"), "main")
+        self.assertEqual(j["path"], "/new", j)
+        j = seen(self, self.get("rewrite.example", "/SomeThing"), "main")
+        self.assertEqual(j["path"], "/", j)
+
+    def test_rewrite_target_regex_is_anchored_and_needs_its_boundary(self):
+        # ^/something(/|$): "/somethingelse" and "/x/something/new" are not this location's
+        self.assertEqual(self.get("rewrite.example", "/somethingelse").status, 404)
+        self.assertEqual(self.get("rewrite.example", "/x/something/new").status, 404)
+
+    # -- 2. use-regex ---------------------------------------------------------------------------------------
+
+    def test_use_regex_longest_path_first_docs_warning_example(self):
+        # "/foo/bar/[A-Z0-9]{3}" is the longer path string, so it is tried first and (case-insensitively)
+        # matches "/foo/bar/bar": the /foo/bar/bar backend gets nothing.
+        for path in ("/foo/bar/bar", "/foo/bar/BAR", "/foo/bar/ABC", "/foo/bar/a1b", "/foo/bar/bar/more"):
+            with self.subTest(path=path):
+                j = seen(self, self.get("regex.example", path), "three")
+                self.assertEqual(j["path"], path, j)  # no rewrite-target: the path is kept
+        self.assertEqual(self.get("regex.example", "/foo/bar/ba").status, 404)
+        self.assertEqual(self.get("regex.example", "/foo/bar/a-b").status, 404)
+
+    def test_regex_mode_spreads_to_other_ingresses_of_the_host(self):
+        seen(self, self.get("spread.example", "/api/v2/users"), "bar")
+        seen(self, self.get("spread.example", "/API/V10"), "bar")
+        self.assertEqual(self.get("spread.example", "/api/vx").status, 404)
+        # spread-plain's Prefix /static is "^/static", case-insensitive, on this host...
+        for path in ("/static/app.js", "/staticfoo", "/STATIC/app.js"):
+            with self.subTest(host="spread.example", path=path):
+                seen(self, self.get("spread.example", path), "three")
+        # ...while the same Ingress path on a host without regex mode stays an element-wise,
+        # case-sensitive Prefix.
+        seen(self, self.get("control.example", "/static/app.js"), "three")
+        for path in ("/staticfoo", "/STATIC/app.js"):
+            with self.subTest(host="control.example", path=path):
+                self.assertEqual(self.get("control.example", path).status, 404)
+
+    # -- 3. a regex-looking path without use-regex ----------------------------------------------------------
+
+    def test_regex_looking_path_without_use_regex_is_literal(self):
+        seen(self, self.get("literal.example", "/lit/a+"), "main")
+        seen(self, self.get("literal.example", "/lit/a+/x"), "main")
+        for path in ("/lit/aa", "/lit/a", "/LIT/a+"):
+            with self.subTest(path=path):
+                self.assertEqual(self.get("literal.example", path).status, 404)
+
+    def test_check_warns_literal_regex(self):
+        rc, j = check(self, self.backends + [ing("literal", "literal.example", [("/lit/a+", "main", IS),
+                                                                                 ("/api/v[0-9]+", "main", IS)])])
+        self.assertEqual(rc, 0, j)
+        ws = diags(j, "literal", "warning", "LiteralRegex")
+        self.assertEqual(len(ws), 2, j)
+        self.assertIn("/lit/a+", ws[0]["message"] + ws[1]["message"])
+        self.assertIn("/api/v[0-9]+", ws[0]["message"] + ws[1]["message"])
+        # with use-regex it is a regex, and no warning
+        rc, j = check(self, self.backends + [ing("literal", "literal.example", [("/api/v[0-9]+", "main", IS)],
+                                                 {N + "use-regex": "true"})])
+        self.assertEqual(rc, 0, j)
+        self.assertEqual(diags(j, "literal", reason="LiteralRegex"), [], j)
+
+    # -- 4. app-root ----------------------------------------------------------------------------------------
+
+    def test_app_root(self):
+        r = self.get("approot.example", "/")
+        self.assertEqual(r.status, 302, r)
+        self.assertEqual(r.reason, "Found", r)
+        self.assertTrue((r.headers.get("Location") or "").endswith("/app1"), r)
+        self.assertNotIn(b'"service"', r.body)
+        j = seen(self, self.get("approot.example", "/other"), "main")
+        self.assertEqual(j["path"], "/other")
+        j = seen(self, self.get("approot.example", "/app1"), "main")
+        self.assertEqual(j["path"], "/app1")
+
+    # -- 5. redirects ---------------------------------------------------------------------------------------
+
+    def test_permanent_redirect(self):
+        for path in ("/", "/any/path?q=1"):
+            with self.subTest(path=path):
+                r = self.get("perm.example", path)
+                self.assertEqual(r.status, 301, r)
+                self.assertEqual(r.reason, "Moved Permanently", r)
+                self.assertEqual(r.headers.get("Location"), "https://www.example.com/new-home", r)
+
+    def test_permanent_redirect_code_308(self):
+        r = self.d.request("POST", "/form", host="perm308.example", body=b"a=1")
+        self.assertEqual(r.status, 308, r)
+        self.assertEqual(r.headers.get("Location"), "https://www.example.com/p308", r)
+
+    def test_temporal_redirect(self):
+        r = self.get("temp.example", "/x")
+        self.assertEqual(r.status, 302, r)
+        self.assertEqual(r.reason, "Found", r)
+        self.assertEqual(r.headers.get("Location"), "https://temp.example.org/maintenance", r)
+
+    # -- 6. upstream-vhost, x-forwarded-prefix --------------------------------------------------------------
+
+    def test_upstream_vhost_and_x_forwarded_prefix(self):
+        j = seen(self, self.get("vhost.example", "/p"), "main")
+        self.assertEqual(j["host"], "internal.svc.local", j)
+        self.assertEqual(j["headers"].get("Host"), ["internal.svc.local"], j)
+        self.assertEqual(j["headers"].get("X-Forwarded-Prefix"), ["/api"], j)
+        # X-Forwarded-Host still tells the upstream what the client asked for
+        self.assertEqual(j["headers"].get("X-Forwarded-Host"), ["vhost.example"], j)
+
+    # -- 7. source ranges -----------------------------------------------------------------------------------
+
+    def test_whitelist_source_range_outside_is_403(self):
+        r = self.get("allow10.example", "/")
+        self.assertEqual(r.status, 403, r)
+        self.assertEqual(r.reason, "Forbidden", r)
+        self.assertNotIn(b'"service"', r.body)
+
+    def test_whitelist_source_range_ignores_client_forwarded_headers(self):
+        # the TCP peer (127.0.0.1) is checked, not what the client claims
+        r = self.get("allow10.example", "/", headers={"X-Forwarded-For": "10.1.2.3", "X-Real-IP": "10.1.2.3"})
+        self.assertEqual(r.status, 403, r)
+
+    def test_whitelist_source_range_inside_is_served(self):
+        seen(self, self.get("allow127.example", "/"), "main")
+        seen(self, self.get("allowlist.example", "/"), "main")
+
+    def test_denylist_source_range_is_403(self):
+        r = self.get("deny.example", "/")
+        self.assertEqual(r.status, 403, r)
+        self.assertNotIn(b'"service"', r.body)
+
+    def test_invalid_cidr_fails_closed(self):
+        r = self.get("badcidr.example", "/")
+        self.assertEqual(r.status, 503, r)
+        self.assertNotIn(b'"service"', r.body)
+        rc, j = check(self, self.backends + [ing("badcidr", "badcidr.example",
+                                                 annotations={N + "whitelist-source-range": "10.0.0.0/33"})])
+        self.assertEqual(rc, 1, j)
+        es = diags(j, "badcidr", "error")
+        self.assertTrue(es, j)
+        self.assertTrue(any("whitelist-source-range" in d["message"] and "10.0.0.0/33" in d["message"] for d in es),
+                        es)
+
+    # -- 8. fail closed -------------------------------------------------------------------------------------
+
+    def test_auth_annotations_fail_closed(self):
+        for host in ("authurl.example", "authbasic.example"):
+            with self.subTest(host=host):
+                for path in ("/", "/private/data"):
+                    r = self.get(host, path)
+                    self.assertEqual(r.status, 503, r)
+                    self.assertNotIn(b'"service"', r.body)
+
+    def test_snippet_fails_closed(self):
+        r = self.get("snippet.example", "/")
+        self.assertEqual(r.status, 503, r)
+        self.assertNotIn(b'"service"', r.body)
+
+    def test_other_ingresses_keep_serving(self):
+        # the class's ingressd serves the refused Ingresses above; the others are unaffected
+        seen(self, self.get("plain.example", "/"), "main")
+        seen(self, self.get("plain.example", "/x/y"), "main")
+
+    def test_check_names_fail_closed_annotations(self):
+        for name, host, key, value, reason, word in [
+                ("authurl", "authurl.example", "auth-url", "http://auth.example/", "UnsupportedAnnotation", None),
+                ("authbasic", "authbasic.example", "auth-type", "basic", "UnsupportedAnnotation", None),
+                ("snippet", "snippet.example", "configuration-snippet", "more_set_headers 'X-Y: z';",
+                 "RefusedAnnotation", "refused")]:
+            with self.subTest(annotation=key):
+                rc, j = check(self, self.backends + [ing(name, host, annotations={N + key: value}),
+                                                     ing("plain", "plain.example")])
+                self.assertNotEqual(rc, 0, j)
+                es = diags(j, name, "error", reason)
+                self.assertTrue(es, j)
+                self.assertTrue(any(N + key in d["message"] for d in es), es)
+                if word:
+                    self.assertTrue(any(word in d["message"] for d in es), es)
+                states = {s["ingress"]: s["state"] for s in j["ingresses"]}
+                self.assertEqual(states.get("default/plain"), "Accepted", j)
+                self.assertNotEqual(states.get("default/" + name), "Accepted", j)
+
+    def test_allow_unenforced_annotations_serves(self):
+        d = self.tempdir()
+        h.write_manifests(d, self.backends + [
+            ing("authurl", "authurl.example", annotations={N + "auth-url": "http://auth.example/"}),
+            ing("authbasic", "authbasic.example", annotations={N + "auth-type": "basic"})])
+        srv = self.start_ingressd(d, extra_args=["--allow-unenforced-annotations"])
+        self.log_on_failure(srv)
+        for host in ("authurl.example", "authbasic.example"):
+            with self.subTest(host=host):
+                seen(self, srv.get("/", host=host), "main")
+        # the unenforced protection is still reported (as errors) by check, with or without the flag
+        rc, j = check(self, self.backends + [ing("authurl", "authurl.example",
+                                                 annotations={N + "auth-url": "http://auth.example/"})],
+                      extra=["--allow-unenforced-annotations"])
+        self.assertNotEqual(rc, 0, j)
+        self.assertTrue(diags(j, "authurl", "error", "UnsupportedAnnotation"), j)
+
+    # -- 9. proxy-body-size ---------------------------------------------------------------------------------
+
+    def test_proxy_body_size_content_length(self):
+        # Over the limit: 413 from the head alone (the body is never sent, so no reset can eat the answer).
+        with self.d.conn() as c:
+            c.send(h.build_request("POST", "/upload", "body.example", {"Content-Length": "2048"}))
+            r = c.read_response("POST")
+            self.assertEqual(r.status, 413, r)
+            self.assertNotIn(b'"service"', r.body)
+            self.assertTrue(c.is_closed(), "the connection should be closed after the 413")
+        j = seen(self, self.d.request("POST", "/upload", host="body.example", body=b"x" * 512), "main")
+        self.assertEqual(j["body_size"], 512)
+        j = seen(self, self.d.request("POST", "/upload", host="body.example", body=b"x" * 1024), "main")
+        self.assertEqual(j["body_size"], 1024)  # the limit itself is allowed
+        # another host keeps the default limit
+        j = seen(self, self.d.request("POST", "/upload", host="plain.example", body=b"x" * 4096), "main")
+        self.assertEqual(j["body_size"], 4096)
+
+    def test_proxy_body_size_chunked(self):
+        # Under the limit in chunks: forwarded whole.
+        with self.d.conn() as c:
+            c.send(h.build_request("POST", "/upload", "body.example", {"Transfer-Encoding": "chunked"}) +
+                   b"100\r\n" + b"y" * 256 + b"\r\n100\r\n" + b"y" * 256 + b"\r\n0\r\n\r\n")
+            j = seen(self, c.read_response("POST"), "main")
+            self.assertEqual(j["body_size"], 512)
+        # Over the limit: the echo upstream answers only after the whole body, so no response has started
+        # when ingressd counts the byte past 1k: it answers 413 and closes (exchange.cc).
+        with self.d.conn() as c:
+            c.send(h.build_request("POST", "/upload", "body.example", {"Transfer-Encoding": "chunked"}) +
+                   b"400\r\n" + b"z" * 1024 + b"\r\n")
+            c.send(b"400\r\n" + b"z" * 1024 + b"\r\n0\r\n\r\n")
+            r = c.read_response("POST")
+            self.assertEqual(r.status, 413, r)
+            self.assertNotIn(b'"service"', r.body)
+            self.assertTrue(c.is_closed(), "the connection should be closed after the 413")
+
+    # -- 10. ssl-redirect, force-ssl-redirect ---------------------------------------------------------------
+
+    def test_tls_host_redirects_by_default(self):
+        r = self.get("tlson.example", "/x?y=1")
+        self.assertEqual(r.status, 308, r)
+        self.assertEqual(r.headers.get("Location"), "https://tlson.example:%d/x?y=1" % self.d.https_port, r)
+
+    def test_ssl_redirect_false_on_tls_host_serves_plain_http(self):
+        j = seen(self, self.get("tlsoff.example", "/x?y=1"), "main")
+        self.assertEqual(j["path"], "/x?y=1")
+
+    def test_force_ssl_redirect_without_tls(self):
+        r = self.get("force.example", "/x?y=1")
+        self.assertEqual(r.status, 308, r)
+        self.assertEqual(r.headers.get("Location"), "https://force.example:%d/x?y=1" % self.d.https_port, r)
+
+    # -- 11. ingressd.io/ headers and precedence ------------------------------------------------------------
+
+    def test_request_and_response_headers(self):
+        r = self.get("headers.example", "/h", headers={"X-A": "from-client"})
+        j = seen(self, r, "main")
+        self.assertEqual(j["headers"].get("X-A"), ["1"], j)  # set: replaces the client's field
+        self.assertEqual(j["headers"].get("X-B"), ["2"], j)
+        self.assertEqual(r.headers.get_all("X-Frame-Options"), ["DENY"], r)
+        # another host gets neither
+        r = self.get("plain.example", "/h")
+        j = seen(self, r, "main")
+        self.assertNotIn("X-A", j["headers"])
+        self.assertIsNone(r.headers.get("X-Frame-Options"))
+
+    def test_ingressd_prefix_wins_over_nginx_prefix(self):
+        j = seen(self, self.get("both.example", "/"), "main")
+        self.assertEqual(j["host"], "ours.internal", j)
+
+    # -- 12. unknown annotations ----------------------------------------------------------------------------
+
+    def test_unknown_annotation_warned_and_served(self):
+        seen(self, self.get("unknown.example", "/"), "main")
+        rc, j = check(self, self.backends + [ing("unknown", "unknown.example",
+                                                 annotations={N + "no-such-thing": "yes"})])
+        self.assertEqual(rc, 0, j)
+        ws = diags(j, "unknown", "warning")
+        self.assertTrue(any(N + "no-such-thing" in d["message"] for d in ws), j)
+        self.assertEqual({s["ingress"]: s["state"] for s in j["ingresses"]}.get("default/unknown"), "Accepted", j)
+
+    # -- 13. canary -----------------------------------------------------------------------------------------
+
+    def test_canary_ingress_gets_no_traffic(self):
+        for i in range(20):
+            hdrs = {"X-Canary": "always"} if i % 2 else None
+            seen(self, self.get("canary.example", "/c%d" % i, headers=hdrs), "main")
+
+
+if __name__ == "__main__":
+    unittest.main()
