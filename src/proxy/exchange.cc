@@ -29,6 +29,11 @@ bool is_idempotent(std::string_view m) {
   return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "PUT" || m == "DELETE" || m == "TRACE";
 }
 
+// The draw that picks the backend of a traffic split: the request's start
+// time in microseconds, scrambled (Fibonacci hashing). Free (the time is read
+// anyway) and spread evenly enough for weights; not for anything secret.
+uint64_t split_roll(int64_t start_us) { return (static_cast<uint64_t>(start_us) * 0x9E3779B97F4A7C15ull) >> 20; }
+
 // The worker's passive health, as the endpoint picker sees it.
 struct WorkerHealth final : EndpointHealth {
   explicit WorkerHealth(const Worker& worker) : w(worker) {}
@@ -137,7 +142,7 @@ bool ClientConn::start_exchange() {
   TableRef* t = w_.table();
   const ConnFacts facts{secure_, w_.tls() != nullptr, client_addr_};
   const Decision d = decide(req, facts, t ? t->table.get() : nullptr, w_.cfg,
-                            t ? t->backend_inflight.data() : nullptr, w_.next_random(), ex().decided);
+                            t ? t->backend_inflight.data() : nullptr, split_roll(ex().start_us), ex().decided);
   // For the log and metrics, also when the answer is ours.
   ex().stats_id = d.match.stats_id;
   ex().backend = d.match.backend;
@@ -188,10 +193,12 @@ bool ClientConn::start_exchange() {
 void ClientConn::new_request_id() {
   static const char* hex = "0123456789abcdef";
   uint64_t a = w_.next_random(), b = w_.next_random();
-  ex().request_id.resize(32);
+  std::string& id = ex().request_id;
+  id.resize(32);
+  char* p = id.data();
   for (int i = 0; i < 16; ++i) {
-    ex().request_id[i] = hex[(a >> (4 * i)) & 15];
-    ex().request_id[16 + i] = hex[(b >> (4 * i)) & 15];
+    p[i] = hex[(a >> (4 * i)) & 15];
+    p[16 + i] = hex[(b >> (4 * i)) & 15];
   }
 }
 

@@ -9,41 +9,72 @@
 namespace ingressd {
 
 namespace {
-void append_field(Buffer& o, std::string_view name, std::string_view value) {
-  o.append(name);
-  o.append(": ", 2);
-  o.append(value);
-  o.append("\r\n", 2);
+
+// The head is written through a pointer into room reserved once for its
+// largest possible size: one bounds check per head, not per field.
+struct Writer {
+  char* p;
+  void lit(std::string_view v) {
+    std::memcpy(p, v.data(), v.size());
+    p += v.size();
+  }
+  void field(std::string_view name, std::string_view value) {
+    lit(name);
+    *p++ = ':';
+    *p++ = ' ';
+    lit(value);
+    *p++ = '\r';
+    *p++ = '\n';
+  }
+  void status_line(int status, std::string_view reason) {
+    lit("HTTP/1.1 ");
+    *p++ = static_cast<char>('0' + status / 100);
+    *p++ = static_cast<char>('0' + status / 10 % 10);
+    *p++ = static_cast<char>('0' + status % 10);
+    *p++ = ' ';
+    lit(reason);
+    *p++ = '\r';
+    *p++ = '\n';
+  }
+  void number(uint64_t v) {
+    fmt::format_int f(v);
+    lit(std::string_view(f.data(), f.size()));
+  }
+};
+
+size_t fields_size(const http1::ResponseHead& resp) {
+  size_t n = 16 + resp.reason.size();
+  for (int i = 0; i < resp.n_headers; ++i) n += resp.headers[i].name.size() + resp.headers[i].value.size() + 4;
+  return n;
 }
 
-void append_status_line(Buffer& o, int status, std::string_view reason) {
-  char* p = o.prepare(13);
-  std::memcpy(p, "HTTP/1.1 ", 9);
-  p[9] = static_cast<char>('0' + status / 100);
-  p[10] = static_cast<char>('0' + status / 10 % 10);
-  p[11] = static_cast<char>('0' + status % 10);
-  p[12] = ' ';
-  o.commit(13);
-  o.append(reason);
-  o.append("\r\n", 2);
-}
 }  // namespace
 
 void write_interim_head(Buffer& o, const http1::ResponseHead& resp) {
-  append_status_line(o, resp.status, resp.reason);
+  char* start = o.prepare(fields_size(resp) + 2);
+  Writer w{start};
+  w.status_line(resp.status, resp.reason);
   for (int i = 0; i < resp.n_headers; ++i) {
     const auto& f = resp.headers[i];
     if (f.flags & http1::kHopByHop) continue;
-    append_field(o, f.name, f.value);
+    w.field(f.name, f.value);
   }
-  o.append("\r\n", 2);
+  w.lit("\r\n");
+  o.commit(static_cast<size_t>(w.p - start));
 }
 
 void write_final_head(Buffer& o, const http1::ResponseHead& resp, const ResponseHeadFacts& f) {
   const bool upgrade = resp.status == 101;
   const routing::HeaderEdits* edits =
       f.action && !f.action->response_headers.empty() ? &f.action->response_headers : nullptr;
-  append_status_line(o, resp.status, resp.reason);
+  size_t room = fields_size(resp) + 160 + resp.upgrade.size() + f.hsts.size() + f.date_line.size();
+  if (edits) {
+    for (const auto& [n, v] : edits->set) room += n.size() + v.size() + 4;
+    for (const auto& [n, v] : edits->add) room += n.size() + v.size() + 4;
+  }
+  char* start = o.prepare(room);
+  Writer w{start};
+  w.status_line(resp.status, resp.reason);
   bool upstream_hsts = false;
   for (int i = 0; i < resp.n_headers; ++i) {
     const auto& h = resp.headers[i];
@@ -51,46 +82,47 @@ void write_final_head(Buffer& o, const http1::ResponseHead& resp, const Response
     if (edits && edits->drops(h.name)) continue;
     if (!f.hsts.empty() && h.name.size() == 25 && strncasecmp(h.name.data(), "strict-transport-security", 25) == 0)
       upstream_hsts = true;  // the application's own policy stands
-    append_field(o, h.name, h.value);
+    w.field(h.name, h.value);
   }
   if (edits) {
-    for (const auto& [n, v] : edits->set) append_field(o, n, v);
-    for (const auto& [n, v] : edits->add) append_field(o, n, v);
+    for (const auto& [n, v] : edits->set) w.field(n, v);
+    for (const auto& [n, v] : edits->add) w.field(n, v);
   }
   if (upgrade) {
-    o.append("Connection: Upgrade\r\nUpgrade: ");
-    o.append(resp.upgrade);
-    o.append("\r\n");
+    w.lit("Connection: Upgrade\r\nUpgrade: ");
+    w.lit(resp.upgrade);
+    w.lit("\r\n");
   } else {
     switch (resp.framing) {
       case http1::Framing::Length:
-        o.append("Content-Length: ");
-        o.append(fmt::format_int(resp.content_length).c_str());
-        o.append("\r\n");
+        w.lit("Content-Length: ");
+        w.number(resp.content_length);
+        w.lit("\r\n");
         break;
       case http1::Framing::None:
         // RFC 9110 §8.6: never a Content-Length in a 204; HEAD and 304 keep the
         // length of the representation when the upstream gave one.
         if (resp.status == 204) break;
         if (resp.has_content_length) {
-          o.append("Content-Length: ");
-          o.append(fmt::format_int(resp.content_length).c_str());
-          o.append("\r\n");
+          w.lit("Content-Length: ");
+          w.number(resp.content_length);
+          w.lit("\r\n");
         } else if (!f.is_head && resp.status != 304) {
-          o.append("Content-Length: 0\r\n");
+          w.lit("Content-Length: 0\r\n");
         }
         break;
       default:
-        if (f.chunk_out) o.append("Transfer-Encoding: chunked\r\n");
+        if (f.chunk_out) w.lit("Transfer-Encoding: chunked\r\n");
         break;
     }
-    if (!f.client_keep_alive) o.append("Connection: close\r\n");
-    else if (f.client_minor == 0) o.append("Connection: keep-alive\r\n");
+    if (!f.client_keep_alive) w.lit("Connection: close\r\n");
+    else if (f.client_minor == 0) w.lit("Connection: keep-alive\r\n");
   }
-  if (f.secure && !f.hsts.empty() && !upstream_hsts) append_field(o, "Strict-Transport-Security", f.hsts);
-  if (!resp.has_date) o.append(f.date_line);
-  if (!resp.has_server) o.append("Server: ingressd\r\n");
-  o.append("\r\n", 2);
+  if (f.secure && !f.hsts.empty() && !upstream_hsts) w.field("Strict-Transport-Security", f.hsts);
+  if (!resp.has_date) w.lit(f.date_line);
+  if (!resp.has_server) w.lit("Server: ingressd\r\n");
+  w.lit("\r\n");
+  o.commit(static_cast<size_t>(w.p - start));
 }
 
 }  // namespace ingressd
