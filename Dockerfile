@@ -17,7 +17,7 @@ FROM debian:bookworm-slim
 ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update -qq \
  && apt-get install -y -qq --no-install-recommends \
-      ca-certificates libyaml-cpp0.7 libyaml-0-2 libfmt9 libssl3 libcurl4 libnghttp2-14 libre2-9 \
+      ca-certificates libyaml-cpp0.7 libyaml-0-2 libfmt9 libssl3 libcurl4 libnghttp2-14 libre2-9 libaprutil1 \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/build/ingressd /usr/local/bin/ingressd
 COPY --from=build /src/examples /usr/share/ingressd/examples

@@ -2,9 +2,9 @@
 # Installs what ingressd needs to build, test and benchmark, from Debian packages only.
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config
-      libyaml-cpp-dev libyaml-dev libre2-dev nlohmann-json3-dev libfmt-dev libcli11-dev libssl-dev libcurl4-openssl-dev
+      libyaml-cpp-dev libyaml-dev libre2-dev libaprutil1-dev nlohmann-json3-dev libfmt-dev libcli11-dev libssl-dev libcurl4-openssl-dev
       libgtest-dev libgmock-dev libbenchmark-dev
-      python3 curl
+      python3 curl apache2-utils
       python3-h2 nghttp2-client libnghttp2-dev testssl.sh
       clang-14 libclang-rt-14-dev libfuzzer-14-dev llvm-14)
 missing=()

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "proxy/endpoint_picker.h"
+#include "routing/basic_auth.h"
 #include "routing/path.h"
 
 namespace ingressd {
@@ -132,6 +133,14 @@ Decision decide(const http1::RequestHead& req, const ConnFacts& conn, const rout
     d.detail = "redirected by the route";
     d.close = close_after;
     return d;
+  }
+  if (a && a->basic_auth) {
+    std::string_view cred;
+    if (!find_header(&req, "authorization", cred) || !a->basic_auth->check(cred)) {
+      d = respond(d, 401, "authentication required", close_after);
+      d.headers = a->basic_auth->www_authenticate();
+      return d;
+    }
   }
   if (!a) return respond(d, 404, "no route matches this request", close_after);
   if (a->backends.size() > 1) {

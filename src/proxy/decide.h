@@ -34,6 +34,7 @@ struct Decision {
   const char* detail = "";  // Respond / Redirect: the reason, in the body (never request data)
   bool close = false;      // close the connection after the answer
   std::string_view path;   // the normalised path routing saw (a view into the request or the scratch)
+  std::string_view headers;  // Respond: header lines to add (a 401's WWW-Authenticate; a view into the table)
   routing::Match match;    // what routing found (also for a Respond, for the log and metrics)
   // Redirect: the Location value, in DecideScratch::location.
 };

@@ -152,7 +152,7 @@ bool ClientConn::start_exchange() {
   if (d.verdict != Verdict::Forward) {
     in_.consume(static_cast<size_t>(n));  // `req` views die here
     if (d.verdict == Verdict::Respond) {
-      send_error(d.status, d.detail, d.close);
+      send_error(d.status, d.detail, d.close, d.headers);
       return false;
     }
     std::string& loc = w_.scratch_string();

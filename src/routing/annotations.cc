@@ -44,10 +44,13 @@ const std::vector<AnnotationInfo>& annotation_table() {
       {"affinity", S::NotYet, "session affinity is not implemented yet; requests are balanced round robin"},
       {"affinity-mode", S::NotYet, "with affinity"},
       {"affinity-canary-behavior", S::NotYet, "with affinity and canary"},
-      {"auth-realm", S::FailClosed, kAuth},
-      {"auth-secret", S::FailClosed, kAuth},
-      {"auth-secret-type", S::FailClosed, kAuth},
-      {"auth-type", S::FailClosed, kAuth},
+      {"auth-realm", S::Honoured, "the realm of the Basic challenge (default \"Authentication Required\")"},
+      {"auth-secret", S::Honoured,
+       "a Secret of the Ingress's namespace with the users; missing, unreadable or empty: the routes answer 503"},
+      {"auth-secret-type", S::Honoured, "auth-file (an htpasswd file under the key \"auth\", default) or auth-map (a key per user)"},
+      {"auth-type", S::Honoured,
+       "basic: 401 without valid credentials (htpasswd bcrypt, apr1, SHA-1 or crypt hashes, checked by APR); digest is "
+       "not implemented and fails closed (503)"},
       {"auth-tls-secret", S::FailClosed, kTlsAuth},
       {"auth-tls-verify-depth", S::FailClosed, kTlsAuth},
       {"auth-tls-verify-client", S::FailClosed, kTlsAuth},
@@ -541,6 +544,46 @@ IngressOptions parse_annotations(const std::map<std::string, std::string>& annot
     HeaderEdits parsed;
     if (parse_header_lines(v->first, parsed, why)) e.set.insert(e.set.end(), parsed.set.begin(), parsed.set.end());
     else bad(v->second, v->first, why, false);
+  }
+  if (auto* v = get("auth-type")) {
+    std::string t = v->first;
+    for (char& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (t == "basic") {
+      BasicAuthSpec spec;
+      auto* sec = get("auth-secret");
+      if (!sec || sec->first.empty()) {
+        issues.push_back({Severity::Error, "InvalidAnnotation",
+                          fmt::format("annotation {}: basic authentication needs auth-secret; the Ingress's routes answer "
+                                      "503 rather than serve unprotected", v->second)});
+        fail.push_back("auth-type basic without auth-secret");
+      } else {
+        size_t slash = sec->first.find('/');
+        spec.secret_namespace = slash == std::string::npos ? "" : sec->first.substr(0, slash);
+        spec.secret_name = slash == std::string::npos ? sec->first : sec->first.substr(slash + 1);
+      }
+      if (auto* ty = get("auth-secret-type")) {
+        if (ty->first == "auth-map") spec.map = true;
+        else if (ty->first != "auth-file") bad(ty->second, ty->first, "must be auth-file or auth-map", true);
+      }
+      if (auto* r = get("auth-realm")) {
+        bool ok = !r->first.empty() && r->first.size() <= 256 && visible_or_space(r->first) &&
+                  r->first.find_first_of("\"\\") == std::string::npos;
+        if (ok) spec.realm = r->first;
+        else bad(r->second, r->first, "must be text without quotes, backslashes or control characters", false);
+      }
+      o.basic_auth = spec;
+    } else {
+      issues.push_back({Severity::Error, "UnsupportedAnnotation",
+                        fmt::format("annotation {}: \"{}\" {}; the Ingress's routes answer 503 rather than serve "
+                                    "unprotected", v->second, v->first,
+                                    t == "digest" ? "authentication is not implemented" : "is not an auth-type")});
+      fail.push_back(fmt::format("{} {} cannot be honoured", v->second, v->first));
+    }
+  } else {
+    for (std::string_view name : {"auth-secret", "auth-secret-type", "auth-realm"})
+      if (auto* lone = get(name))
+        issues.push_back({Severity::Warning, "InvalidAnnotation",
+                          fmt::format("annotation {} has no effect without auth-type", lone->second)});
   }
   if (!fail.empty()) {
     std::string reason = fmt::format("this route is not served: {}", fmt::join(fail, "; "));

@@ -46,6 +46,14 @@ struct AnnotationInfo {
 const std::vector<AnnotationInfo>& annotation_table();
 const AnnotationInfo* find_annotation(std::string_view name);
 
+// auth-type: basic, before its Secret is looked up (compile does).
+struct BasicAuthSpec {
+  std::string secret_namespace;  // "" = the Ingress's
+  std::string secret_name;
+  bool map = false;  // auth-secret-type: auth-map
+  std::string realm = "Authentication Required";
+};
+
 // One Ingress's annotations, parsed.
 struct IngressOptions {
   bool regex = false;  // use-regex or rewrite-target: the Ingress's hosts match paths as regexes
@@ -59,6 +67,7 @@ struct IngressOptions {
   int connect_timeout_ms = 0, read_timeout_ms = 0;
   std::shared_ptr<const IpAccess> ip_access;
   HeaderEdits request_headers, response_headers;
+  std::optional<BasicAuthSpec> basic_auth;
   std::string refuse;  // why the routes fail closed ("" = they serve)
 };
 

@@ -6,7 +6,9 @@
 #include <map>
 
 #include "core/sockaddr.h"
+#include "core/strings.h"
 #include "routing/annotations.h"
+#include "routing/basic_auth.h"
 #include "routing/path_regex.h"
 
 namespace ingressd::routing {
@@ -22,6 +24,7 @@ struct StoredIngress {
   const SourcePos* pos;
   std::string id;  // namespace/name
   IngressOptions opt;  // its annotations, parsed
+  std::shared_ptr<const BasicAuth> basic_auth;  // auth-type: basic, with its users
 };
 
 // A path that looks like a regex (ingress-nginx users write them with use-regex).
@@ -74,7 +77,9 @@ class Compiler {
              "canary Ingresses are not honoured yet: this Ingress gets no traffic (its main Ingress gets all of it)");
         continue;
       }
-      ingresses.push_back({&ing, &so.pos, id, std::move(opt)});
+      std::shared_ptr<const BasicAuth> auth;
+      if (opt.basic_auth && opt.refuse.empty()) auth = basic_auth(ing, so.pos, key.str(), opt);
+      ingresses.push_back({&ing, &so.pos, id, std::move(opt), std::move(auth)});
     }
     // Precedence for conflicts: oldest creationTimestamp first (compared as
     // instants, whatever the offset or precision written), then
@@ -142,6 +147,46 @@ class Compiler {
     return p;
   }
 
+  // auth-type: basic: the users from the Secret auth-secret names, in the
+  // Ingress's own namespace (ingress-nginx allowed any namespace, which let an
+  // Ingress author read another team's Secret: CVE-2025-24513's family). Any
+  // failure fails closed.
+  std::shared_ptr<const BasicAuth> basic_auth(const Ingress& ing, const SourcePos& pos, const std::string& object,
+                                              IngressOptions& opt) {
+    const BasicAuthSpec& spec = *opt.basic_auth;
+    const std::string& ns = ing.meta.namespace_;
+    std::string problem;
+    std::map<std::string, std::string, std::less<>> users;
+    if (!spec.secret_namespace.empty() && spec.secret_namespace != ns) {
+      problem = fmt::format("auth-secret {}/{} is in another namespace; only Secrets of the Ingress's namespace \"{}\" "
+                            "are read", spec.secret_namespace, spec.secret_name, ns);
+    } else if (const auto* sec = snap_.get<Secret>(Kind::Secret, ns, spec.secret_name); !sec) {
+      problem = fmt::format("auth-secret \"{}/{}\" not found", ns, spec.secret_name);
+    } else if (spec.map) {
+      for (const auto& [user, hash] : sec->data)
+        if (!user.empty() && !hash.empty()) users.emplace(user, std::string(trim_ows(hash)));
+      if (users.empty()) problem = fmt::format("auth-secret \"{}/{}\" (auth-map) holds no user", ns, spec.secret_name);
+    } else if (auto it = sec->data.find("auth"); it == sec->data.end()) {
+      problem = fmt::format("auth-secret \"{}/{}\" has no key \"auth\" (an htpasswd file)", ns, spec.secret_name);
+    } else {
+      int bad = 0;
+      users = BasicAuth::parse_htpasswd(it->second, bad);
+      if (bad > 0)
+        diag(Severity::Warning, pos, object, "InvalidAnnotation",
+             fmt::format("auth-secret \"{}/{}\": {} line(s) of the htpasswd file are not \"user:hash\" and are ignored",
+                         ns, spec.secret_name, bad));
+      if (users.empty()) problem = fmt::format("auth-secret \"{}/{}\" lists no user", ns, spec.secret_name);
+    }
+    if (!problem.empty()) {
+      diag(Severity::Error, pos, object, "AuthSecretInvalid",
+           problem + (opts_.allow_unenforced_annotations ? "; --allow-unenforced-annotations: served without authentication"
+                                                         : "; the Ingress's routes answer 503 rather than serve unprotected"));
+      if (!opts_.allow_unenforced_annotations) opt.refuse = "this route is not served: " + problem;
+      return nullptr;
+    }
+    return std::make_shared<BasicAuth>(spec.realm, std::move(users));
+  }
+
   // The action of one Ingress path or defaultBackend: forward to its
   // backend, with what the Ingress's annotations ask. `path_regex`: the
   // path's rewrite regex in regex mode (null otherwise).
@@ -158,6 +203,7 @@ class Compiler {
     }
     a->ssl_redirect = o.ssl_redirect;
     a->ip_access = o.ip_access;
+    a->basic_auth = si.basic_auth;
     a->max_body_bytes = o.max_body_bytes;
     a->connect_timeout_ms = o.connect_timeout_ms;
     a->read_timeout_ms = o.read_timeout_ms;

@@ -22,6 +22,8 @@ response-headers, ingressd.io/ winning over nginx.ingress.kubernetes.io/,
 unknown annotations (warned, served), canary Ingresses (no traffic).
 """
 
+import base64
+import subprocess
 import json
 import os
 import unittest
@@ -329,7 +331,7 @@ class Annotations(h.E2ETestCase):
     def test_check_names_fail_closed_annotations(self):
         for name, host, key, value, reason, word in [
                 ("authurl", "authurl.example", "auth-url", "http://auth.example/", "UnsupportedAnnotation", None),
-                ("authbasic", "authbasic.example", "auth-type", "basic", "UnsupportedAnnotation", None),
+                ("authbasic", "authbasic.example", "auth-type", "basic", "InvalidAnnotation", None),  # no auth-secret
                 ("snippet", "snippet.example", "configuration-snippet", "more_set_headers 'X-Y: z';",
                  "RefusedAnnotation", "refused")]:
             with self.subTest(annotation=key):
@@ -344,6 +346,32 @@ class Annotations(h.E2ETestCase):
                 states = {s["ingress"]: s["state"] for s in j["ingresses"]}
                 self.assertEqual(states.get("default/plain"), "Accepted", j)
                 self.assertNotEqual(states.get("default/" + name), "Accepted", j)
+
+    def test_basic_auth_with_an_htpasswd_secret(self):
+        # Hashes as `htpasswd` writes them: bcrypt (-B) and Apache MD5 (-m).
+        lines = []
+        for flag, user, pw in (("-B", "alice", "wonderland"), ("-m", "bob", "builder")):
+            out = subprocess.run(["htpasswd", "-nb", flag, user, pw], capture_output=True, text=True, check=True)
+            lines.append(out.stdout.strip())
+        secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "users", "namespace": "default"},
+                  "data": {"auth": base64.b64encode(("\n".join(lines) + "\n").encode()).decode()}}
+        d = self.tempdir()
+        h.write_manifests(d, self.backends + [secret, ing("basic", "basic.example", annotations={
+            N + "auth-type": "basic", N + "auth-secret": "users", N + "auth-realm": "Staff only"})])
+        srv = self.start_ingressd(d)
+        self.log_on_failure(srv)
+        r = srv.get("/", host="basic.example")
+        self.assertEqual(r.status, 401, r)
+        self.assertIn('realm="Staff only"', r.headers.get("WWW-Authenticate") or "", r)
+        self.assertNotIn(b'"service"', r.body)
+
+        def auth(user, pw):
+            return {"Authorization": "Basic " + base64.b64encode(("%s:%s" % (user, pw)).encode()).decode()}
+        for _ in range(3):  # a keep-alive client's repeated requests
+            seen(self, srv.get("/", host="basic.example", headers=auth("alice", "wonderland")), "main")
+        seen(self, srv.get("/x", host="basic.example", headers=auth("bob", "builder")), "main")
+        self.assertEqual(srv.get("/", host="basic.example", headers=auth("alice", "wrong")).status, 401)
+        self.assertEqual(srv.get("/", host="basic.example", headers=auth("mallory", "builder")).status, 401)
 
     def test_allow_unenforced_annotations_serves(self):
         d = self.tempdir()

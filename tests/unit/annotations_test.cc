@@ -344,3 +344,69 @@ TEST(Takeover, ServeNginxClassServesIngressNginxIngresses) {
   EXPECT_EQ(request(*after->result.table, "a.com", "/").service, "web");
   EXPECT_EQ(request(*after->result.table, "b.com", "/").service, "web");
 }
+
+// auth-type: basic with an htpasswd Secret (hashes as htpasswd -B, -m, -s write them).
+TEST(Annotations, BasicAuthWithAnHtpasswdSecret) {
+  const std::string htpasswd =
+      "alice:$2y$05$td4HjiugnuGF6Gtd8x6AnuZtG9V54WDupprCmTeeVnzgPzwFOVbbi\n"
+      "bob:$apr1$1L10CLJn$Rfh35a9/GbnaYasAmCltN1\n"
+      "carol:{SHA}/vNB+F2HQ559kaLUZbmHHvZrXpg=\n";
+  std::string b64;
+  {
+    static const char* tbl = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t i = 0;
+    for (; i + 2 < htpasswd.size(); i += 3) {
+      uint32_t v = (uint8_t(htpasswd[i]) << 16) | (uint8_t(htpasswd[i + 1]) << 8) | uint8_t(htpasswd[i + 2]);
+      for (int k = 3; k >= 0; --k) b64 += tbl[(v >> (6 * k)) & 63];
+    }
+    if (i < htpasswd.size()) {
+      uint32_t v = uint8_t(htpasswd[i]) << 16;
+      if (i + 1 < htpasswd.size()) v |= uint8_t(htpasswd[i + 1]) << 8;
+      b64 += tbl[(v >> 18) & 63];
+      b64 += tbl[(v >> 12) & 63];
+      b64 += i + 1 < htpasswd.size() ? tbl[(v >> 6) & 63] : '=';
+      b64 += '=';
+    }
+  }
+  const std::string secret = "---\napiVersion: v1\nkind: Secret\nmetadata: {name: users, namespace: default}\ndata:\n  auth: " +
+                             b64 + "\n";
+  const std::string auth = "    nginx.ingress.kubernetes.io/auth-type: basic\n"
+                           "    nginx.ingress.kubernetes.io/auth-secret: users\n"
+                           "    nginx.ingress.kubernetes.io/auth-realm: Staff only\n";
+  auto c = compile_text(ingress_with("auth", "auth.com", auth, {{"/", "Prefix"}}) +
+                        ingress_with("other-ns", "x.com",
+                                     "    nginx.ingress.kubernetes.io/auth-type: basic\n"
+                                     "    nginx.ingress.kubernetes.io/auth-secret: kube-system/users\n",
+                                     {{"/", "Prefix"}}) +
+                        ingress_with("missing", "m.com",
+                                     "    nginx.ingress.kubernetes.io/auth-type: basic\n"
+                                     "    nginx.ingress.kubernetes.io/auth-secret: nope\n",
+                                     {{"/", "Prefix"}}) +
+                        secret + service("web"));
+  const auto& t = *c->result.table;
+  auto status = [&](const std::string& host, const std::string& extra) {
+    Seen s = request(t, host, "/", extra);
+    return s.verdict == Verdict::Forward ? 200 : s.status;
+  };
+  EXPECT_EQ(status("auth.com", ""), 401);
+  EXPECT_EQ(status("auth.com", "Authorization: Basic YWxpY2U6d29uZGVybGFuZA==\r\n"), 200);  // bcrypt
+  EXPECT_EQ(status("auth.com", "Authorization: Basic YWxpY2U6d29uZGVybGFuZA==\r\n"), 200);  // again (remembered)
+  EXPECT_EQ(status("auth.com", "Authorization: basic Ym9iOmJ1aWxkZXI=\r\n"), 200);          // apr1
+  EXPECT_EQ(status("auth.com", "Authorization: Basic Y2Fyb2w6czNjcmV0\r\n"), 200);          // SHA-1
+  EXPECT_EQ(status("auth.com", "Authorization: Basic YWxpY2U6d3Jvbmc=\r\n"), 401);          // wrong password
+  EXPECT_EQ(status("auth.com", "Authorization: Bearer YWxpY2U6d29uZGVybGFuZA==\r\n"), 401);
+  EXPECT_EQ(status("auth.com", "Authorization: Basic !!!\r\n"), 401);
+  // The challenge names the realm.
+  std::string wire = "GET / HTTP/1.1\r\nHost: auth.com\r\n\r\n";
+  http1::RequestHead req;
+  http1::ParseError err;
+  ASSERT_GT(http1::parse_request_head(wire.data(), wire.size(), req, err, {}), 0);
+  DecideScratch s;
+  Decision d = decide(req, {false, true, {4, {127, 0, 0, 1}}}, &t, ProxyConfig{}, nullptr, 0, s);
+  EXPECT_EQ(d.headers, "WWW-Authenticate: Basic realm=\"Staff only\", charset=\"UTF-8\"\r\n");
+  // Another namespace's Secret, or none: fail closed.
+  EXPECT_EQ(status("x.com", "Authorization: Basic YWxpY2U6d29uZGVybGFuZA==\r\n"), 503);
+  EXPECT_EQ(status("m.com", ""), 503);
+  EXPECT_TRUE(has_diag(c->result.diagnostics, Severity::Error, "AuthSecretInvalid", "another namespace"));
+  EXPECT_TRUE(has_diag(c->result.diagnostics, Severity::Error, "AuthSecretInvalid", "not found"));
+}
