@@ -57,6 +57,13 @@ void redirect_location(const routing::Redirect& r, const http1::RequestHead& req
     out.assign(r.url);
     return;
   }
+  if (r.host_as_sent) {
+    out.assign(secure ? "https://" : "http://").append(req.has_host ? req.host : req.authority);
+    std::string p;
+    r.path.apply(path, p);
+    out.append(p);
+    return;
+  }
   std::string_view scheme = !r.scheme.empty() ? std::string_view(r.scheme) : secure ? "https" : "http";
   uint16_t port = r.port;
   if (!port) port = r.scheme.empty() ? listener_port : scheme == "https" ? 443 : 80;
@@ -124,7 +131,11 @@ Decision decide(const http1::RequestHead& req, const ConnFacts& conn, const rout
     d.close = close_after;
     return d;
   }
-  if (a && !a->refuse.empty()) return respond(d, 503, a->refuse.c_str(), close_after);
+  // The reason (which Secret, which annotation) is for the operator: check,
+  // explain, the log and the Ingress status say it; the client gets no detail.
+  if (a && !a->refuse.empty())
+    return respond(d, 503, "this route is not served: its configuration asks for protection ingressd cannot enforce",
+                   close_after);
   if (a && a->redirects) {
     redirect_location(a->redirect, req, s.host, d.path, conn.secure, conn.secure ? cfg.https_port : cfg.http_port,
                       s.location);

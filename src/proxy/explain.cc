@@ -155,9 +155,13 @@ Explanation explain(const Snapshot& snap, const CompileOptions& opts, const Rout
     case Verdict::Respond:
       decision = {{"verdict", "respond"}, {"status", d.status}, {"detail", d.detail}};
       chosen["status"] = d.status;
-      if (d.status != 404 && !(d.status == 503 && m.backend && m.backend->endpoints.empty()))
+      if (m.action && !m.action->refuse.empty()) {
+        decision["reason"] = m.action->refuse;
+        text += fmt::format("  → 503: {}\n", m.action->refuse);
+      } else if (d.status != 404 && !(d.status == 503 && m.backend && m.backend->endpoints.empty())) {
         text += fmt::format("  → {}: {}{}\n", d.status, d.detail,
                             d.status == 403 && xr.client.empty() ? " (no client address given: --client)" : "");
+      }
       break;
   }
   if (m.action && m.action->rewrite.path.active() && d.verdict != Verdict::Redirect) {

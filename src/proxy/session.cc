@@ -318,7 +318,9 @@ int ClientConn::connect_timeout_ms() const {
 
 int ClientConn::read_timeout_ms() const {
   const routing::RouteAction* a = ex_ ? ex_->action : nullptr;
-  return a && a->read_timeout_ms > 0 ? a->read_timeout_ms : w_.cfg.upstream_read_timeout_ms;
+  if (!a) return w_.cfg.upstream_read_timeout_ms;
+  const int read = a->read_timeout_ms > 0 ? a->read_timeout_ms : w_.cfg.upstream_read_timeout_ms;
+  return std::max(read, a->send_timeout_ms);
 }
 
 // Timeouts are measured from the last progress of whichever side we wait

@@ -92,6 +92,9 @@ struct Redirect {
   std::string host;
   uint16_t port = 0;
   PathModifier path;
+  // ingress-nginx app-root: `return 302 $scheme://$http_host<path>`, the Host
+  // as the client sent it (port included) and no query.
+  bool host_as_sent = false;
 };
 
 // Rewrites of the request as it goes upstream.
@@ -119,6 +122,9 @@ struct RouteAction {
   int64_t max_body_bytes = -1;  // request body limit (0 = none); -1: --max-body-bytes
   int connect_timeout_ms = 0;   // 0: --upstream-connect-timeout
   int read_timeout_ms = 0;      // 0: --upstream-read-timeout
+  // proxy-send-timeout: ingressd has one upstream inactivity timer for writing
+  // and reading; the larger of this and the read timeout applies (0: none).
+  int send_timeout_ms = 0;
   // Fail closed: a configuration asked for protection ingressd cannot give
   // (an auth or allow-list annotation it does not honour). Every request
   // gets 503 with this reason; never the unprotected backend.

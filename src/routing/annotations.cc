@@ -46,7 +46,9 @@ const std::vector<AnnotationInfo>& annotation_table() {
       {"affinity-canary-behavior", S::NotYet, "with affinity and canary"},
       {"auth-realm", S::Honoured, "the realm of the Basic challenge (default \"Authentication Required\")"},
       {"auth-secret", S::Honoured,
-       "a Secret of the Ingress's namespace with the users; missing, unreadable or empty: the routes answer 503"},
+       "a Secret of the Ingress's namespace with the users; missing, unreadable or empty: the routes answer 503. "
+       "Operator mode watches only kubernetes.io/tls Secrets today, so there basic auth fails closed (503) until "
+       "the Secret informer covers auth Secrets"},
       {"auth-secret-type", S::Honoured, "auth-file (an htpasswd file under the key \"auth\", default) or auth-map (a key per user)"},
       {"auth-type", S::Honoured,
        "basic: 401 without valid credentials (htpasswd bcrypt, apr1, SHA-1 or crypt hashes, checked by APR); digest is "
@@ -121,7 +123,7 @@ const std::vector<AnnotationInfo>& annotation_table() {
       {"proxy-connect-timeout", S::Honoured, "seconds; overrides --upstream-connect-timeout"},
       {"proxy-send-timeout", S::Approximate,
        "ingressd has one upstream inactivity timeout for writing and reading: the larger of proxy-send-timeout and "
-       "proxy-read-timeout applies"},
+       "the read timeout (proxy-read-timeout, else the flag) applies"},
       {"proxy-read-timeout", S::Honoured, "seconds; overrides --upstream-read-timeout"},
       {"proxy-next-upstream", S::NotYet, "ingressd retries only what is safe: connect failures, and idempotent requests reset before any response byte"},
       {"proxy-next-upstream-timeout", S::NotYet, "see proxy-next-upstream"},
@@ -164,7 +166,8 @@ const std::vector<AnnotationInfo>& annotation_table() {
       {"x-forwarded-prefix", S::Honoured, "sets X-Forwarded-Prefix on the upstream request"},
       {"load-balance", S::NotYet, "round robin only"},
       {"upstream-vhost", S::Honoured, "the Host sent upstream"},
-      {"whitelist-source-range", S::Honoured, "clients outside these CIDRs get 403; an invalid list fails closed (503)"},
+      {"allowlist-source-range", S::Honoured, "clients outside these CIDRs get 403; an invalid list fails closed (503)"},
+      {"whitelist-source-range", S::Honoured, "the older name of allowlist-source-range; both set differently fails closed"},
       {"denylist-source-range", S::Honoured, "clients in these CIDRs get 403; an invalid list fails closed (503)"},
       {"proxy-buffering", S::Accepted, "ingressd streams responses (as \"off\")"},
       {"proxy-buffers-number", S::Accepted, "buffers are ingressd's own (64 KiB per direction)"},
@@ -299,8 +302,10 @@ bool valid_host_value(std::string_view v) {
 
 // Field names a route may not set: framing and connection management are ours.
 bool reserved_header(std::string_view lower) {
-  static const std::set<std::string_view> r = {"connection", "content-length", "transfer-encoding", "host",
-                                               "keep-alive", "te", "trailer", "upgrade", "proxy-connection"};
+  static const std::set<std::string_view> r = {
+      "connection", "content-length", "transfer-encoding", "host", "keep-alive", "te", "trailer", "upgrade",
+      "proxy-connection", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port", "x-real-ip",
+      "x-request-id"};
   return r.count(lower) > 0;
 }
 
@@ -342,6 +347,10 @@ bool parse_rewrite_target(std::string_view v, std::string& rewrite, std::string&
     why = "must be a path starting with '/', without spaces or control characters";
     return false;
   }
+  if (v.find_first_of("?#") != std::string_view::npos) {
+    why = "must be a path without a query or fragment (the request's query string is kept)";
+    return false;
+  }
   rewrite.clear();
   for (size_t i = 0; i < v.size(); ++i) {
     char c = v[i];
@@ -367,6 +376,7 @@ IngressOptions parse_annotations(const std::map<std::string, std::string>& annot
   IngressOptions o;
   // name → (value, key as written); ours wins over ingress-nginx's.
   std::map<std::string, std::pair<std::string, std::string>> vals;
+  std::vector<std::string> unknown_protective;
   for (const auto& [key, value] : annotations) {
     std::string_view k(key);
     bool ours = k.starts_with(kOurPrefix);
@@ -374,13 +384,26 @@ IngressOptions parse_annotations(const std::map<std::string, std::string>& annot
     std::string name(k.substr(ours ? kOurPrefix.size() : kNginxPrefix.size()));
     const AnnotationInfo* info = find_annotation(name);
     if (!info || (!ours && (name == "request-headers" || name == "response-headers"))) {
-      issues.push_back({Severity::Warning, "UnknownAnnotation",
-                        fmt::format("annotation {} is not known to ingressd and has no effect", key)});
+      // A name that looks like protection (a newer ingress-nginx's auth or
+      // source-range annotation, a snippet) fails closed rather than be ignored.
+      const bool protective = name.starts_with("auth-") || name.ends_with("-source-range") ||
+                              name.find("snippet") != std::string::npos || name.find("modsecurity") != std::string::npos;
+      if (protective) {
+        issues.push_back({Severity::Error, "UnknownAnnotation",
+                          fmt::format("annotation {} is not known to ingressd but looks like protection (auth, source "
+                                      "ranges, snippets); the Ingress's routes answer 503 rather than serve unprotected",
+                                      key)});
+        unknown_protective.push_back(key);
+      } else {
+        issues.push_back({Severity::Warning, "UnknownAnnotation",
+                          fmt::format("annotation {} is not known to ingressd and has no effect", key)});
+      }
       continue;
     }
     if (ours || !vals.count(name)) vals[name] = {value, key};
   }
   std::vector<std::string> fail;  // reasons to fail closed
+  for (const auto& key : unknown_protective) fail.push_back(fmt::format("{} is not known", key));
   auto bad = [&](const std::string& key, const std::string& value, const std::string& why, bool closes) {
     issues.push_back({Severity::Error, "InvalidAnnotation",
                       fmt::format("annotation {}: invalid value \"{}\": {}{}", key, value, why,
@@ -495,7 +518,7 @@ IngressOptions parse_annotations(const std::map<std::string, std::string>& annot
   }
   if (auto* v = get("proxy-send-timeout")) {
     if (parse_seconds(v->first, send_ms) && send_ms > 0) {
-      if (send_ms > o.read_timeout_ms) o.read_timeout_ms = send_ms;
+      o.send_timeout_ms = send_ms;
     } else {
       bad(v->second, v->first, "must be a positive number of seconds", false);
     }
@@ -519,7 +542,15 @@ IngressOptions parse_annotations(const std::map<std::string, std::string>& annot
   };
   {
     auto ip = std::make_shared<IpAccess>();
-    bool any = cidrs("whitelist-source-range", ip->allow);
+    const auto* allow_new = get("allowlist-source-range");
+    const auto* allow_old = get("whitelist-source-range");
+    if (allow_new && allow_old && allow_new->first != allow_old->first) {
+      issues.push_back({Severity::Error, "InvalidAnnotation",
+                        fmt::format("annotations {} and {} disagree; the Ingress's routes answer 503 rather than guess "
+                                    "which list protects them", allow_new->second, allow_old->second)});
+      fail.push_back("allowlist-source-range and whitelist-source-range disagree");
+    }
+    bool any = cidrs(allow_new ? "allowlist-source-range" : "whitelist-source-range", ip->allow);
     any = cidrs("denylist-source-range", ip->deny) || any;
     if (any) o.ip_access = std::move(ip);
   }

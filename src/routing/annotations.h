@@ -64,7 +64,7 @@ struct IngressOptions {
   std::optional<Redirect> redirect;  // permanent-redirect / temporal-redirect
   SslRedirect ssl_redirect = SslRedirect::Default;
   int64_t max_body_bytes = -1;
-  int connect_timeout_ms = 0, read_timeout_ms = 0;
+  int connect_timeout_ms = 0, read_timeout_ms = 0, send_timeout_ms = 0;
   std::shared_ptr<const IpAccess> ip_access;
   HeaderEdits request_headers, response_headers;
   std::optional<BasicAuthSpec> basic_auth;

@@ -207,6 +207,7 @@ class Compiler {
     a->max_body_bytes = o.max_body_bytes;
     a->connect_timeout_ms = o.connect_timeout_ms;
     a->read_timeout_ms = o.read_timeout_ms;
+    a->send_timeout_ms = o.send_timeout_ms;
     a->rewrite.host = o.upstream_vhost;
     if (o.rewrite_target && path_regex) {
       a->rewrite.path.kind = PathModifier::Kind::RegexReplace;
@@ -441,8 +442,11 @@ class Compiler {
       auto a = std::make_unique<RouteAction>();
       a->owner = si.id;
       a->refuse = si.opt.refuse;
+      a->ip_access = si.opt.ip_access;
+      a->ssl_redirect = si.opt.ssl_redirect;
       a->redirects = true;
       a->redirect.status = 302;
+      a->redirect.host_as_sent = true;
       a->redirect.path = {PathModifier::Kind::ReplaceFullPath, si.opt.app_root, ""};
       Route r;
       r.host = host;

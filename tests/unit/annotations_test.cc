@@ -183,9 +183,9 @@ TEST(Annotations, RedirectsAppRootVhostPrefixHeaders) {
   s = request(t, "temp.com", "/x");
   EXPECT_EQ(s.status, 302);
   EXPECT_EQ(s.location, "https://t.example.com/");
-  s = request(t, "root.com", "/");
+  s = request(t, "root.com:80", "/?q=1");
   EXPECT_EQ(s.status, 302);
-  EXPECT_EQ(s.location, "http://root.com:8080/app1");
+  EXPECT_EQ(s.location, "http://root.com:80/app1");  // the Host as sent, no query: nginx's $http_host
   EXPECT_EQ(request(t, "root.com", "/other").verdict, Verdict::Forward);
   s = request(t, "vh.com", "/p");
   EXPECT_NE(s.head.find("\r\nHost: ours.svc\r\n"), std::string::npos) << s.head;  // ingressd.io/ wins
@@ -409,4 +409,30 @@ TEST(Annotations, BasicAuthWithAnHtpasswdSecret) {
   EXPECT_EQ(status("m.com", ""), 503);
   EXPECT_TRUE(has_diag(c->result.diagnostics, Severity::Error, "AuthSecretInvalid", "another namespace"));
   EXPECT_TRUE(has_diag(c->result.diagnostics, Severity::Error, "AuthSecretInvalid", "not found"));
+}
+
+TEST(Annotations, ReviewFindings) {
+  auto c = compile_text(
+      ingress_with("allownew", "new.com", "    nginx.ingress.kubernetes.io/allowlist-source-range: 10.0.0.0/8\n",
+                   {{"/", "Prefix"}}) +
+      ingress_with("disagree", "dis.com",
+                   "    nginx.ingress.kubernetes.io/allowlist-source-range: 10.0.0.0/8\n"
+                   "    nginx.ingress.kubernetes.io/whitelist-source-range: 0.0.0.0/0\n",
+                   {{"/", "Prefix"}}) +
+      ingress_with("future", "fut.com", "    nginx.ingress.kubernetes.io/auth-oidc-issuer: https://idp/\n",
+                   {{"/", "Prefix"}}) +
+      ingress_with("xff", "xff.com", "    ingressd.io/request-headers: \"X-Forwarded-For: 1.2.3.4\"\n", {{"/", "Prefix"}}) +
+      ingress_with("q", "q.com", "    nginx.ingress.kubernetes.io/rewrite-target: /a?b=1\n", {{"/", "Prefix"}}) +
+      service("web"));
+  const auto& t = *c->result.table;
+  EXPECT_EQ(request(t, "new.com", "/").status, 403);  // 127.0.0.1 is outside 10.0.0.0/8
+  EXPECT_EQ(request(t, "dis.com", "/", "", {false, true, {4, {10, 1, 1, 1}}}).status, 503);  // even inside both lists
+  EXPECT_EQ(request(t, "fut.com", "/").status, 503);
+  EXPECT_EQ(request(t, "xff.com", "/").verdict, Verdict::Forward);
+  EXPECT_TRUE(has_diag(c->result.diagnostics, Severity::Error, "InvalidAnnotation", "X-Forwarded-For is managed"));
+  EXPECT_TRUE(has_diag(c->result.diagnostics, Severity::Error, "InvalidAnnotation", "without a query"));
+  std::vector<AnnotationIssue> issues;
+  IngressOptions o = parse_annotations({{"nginx.ingress.kubernetes.io/proxy-send-timeout", "5"}}, false, issues);
+  EXPECT_EQ(o.read_timeout_ms, 0);  // the read timeout stays the flag's
+  EXPECT_EQ(o.send_timeout_ms, 5000);
 }
