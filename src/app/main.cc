@@ -153,7 +153,7 @@ int main(int argc, char** argv) {
   MigrateOptions mo;
   auto* migrate = app.add_subcommand(
       "migrate", "What becomes of each Ingress's ingress-nginx annotations under ingressd; exit 1 when an Ingress "
-                 "would not serve (503 or no traffic), 2 when an annotation is not honoured, unknown or invalid");
+                 "would not serve (503), 2 when an annotation is not honoured, unknown or invalid");
   migrate->add_option("path", mo.manifests, "A manifest file or folder");
   migrate->add_option("--output,-o", mo.output, "text or json")->check(CLI::IsMember({"text", "json"}));
   migrate->add_flag("--table", mo.table, "Print every annotation ingress-nginx documents and ingressd's support (markdown)");

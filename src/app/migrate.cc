@@ -58,11 +58,11 @@ int run_migrate(const MigrateOptions& o) {
       lines += fmt::format("  {:<12} {}: {}\n", status, k, note);
     }
     if (anns.empty()) continue;
-    const bool serves = opt.refuse.empty() && !opt.canary;
+    const bool serves = opt.refuse.empty();
     if (!serves) ++blocked;
-    std::string verdict = opt.canary ? "gets no traffic (canary Ingresses are not honoured yet)"
-                          : !opt.refuse.empty() ? "its routes answer 503: " + opt.refuse
-                                                : "serves";
+    std::string verdict = !opt.refuse.empty() ? "its routes answer 503: " + opt.refuse
+                          : opt.canary         ? "serves as a canary of the main Ingress of its paths"
+                                               : "serves";
     items.push_back({{"ingress", key.namespace_ + "/" + key.name}, {"file", so.pos.file}, {"line", so.pos.line},
                      {"serves", serves}, {"verdict", verdict}, {"annotations", anns}});
     text += fmt::format("Ingress {}/{} ({}:{}): {}\n{}", key.namespace_, key.name, so.pos.file, so.pos.line, verdict,

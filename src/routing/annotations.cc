@@ -78,13 +78,15 @@ const std::vector<AnnotationInfo>& annotation_table() {
       {"backend-protocol", S::Honoured,
        "HTTP is honoured; HTTPS, GRPC, GRPCS, AUTO_HTTP, AJP and FCGI backends are not implemented yet and their "
        "routes answer 503 (never plain HTTP to a backend that expects TLS)"},
-      {"canary", S::NotYet, "canary Ingresses are not implemented yet: a canary Ingress gets no traffic (never all of it)"},
-      {"canary-by-header", S::NotYet, "with canary"},
-      {"canary-by-header-value", S::NotYet, "with canary"},
-      {"canary-by-header-pattern", S::NotYet, "with canary"},
-      {"canary-by-cookie", S::NotYet, "with canary"},
-      {"canary-weight", S::NotYet, "with canary"},
-      {"canary-weight-total", S::NotYet, "with canary"},
+      {"canary", S::Honoured,
+       "the Ingress's paths become alternatives of the same host and path of the main Ingress (one canary per path); "
+       "the main Ingress's other annotations apply to both"},
+      {"canary-by-header", S::Honoured, "\"always\" → canary, \"never\" → main, else the next rule"},
+      {"canary-by-header-value", S::Honoured, "the header equal to this value → canary, else the next rule"},
+      {"canary-by-header-pattern", S::NotYet, "regex header values are not implemented yet; the header is ignored"},
+      {"canary-by-cookie", S::Honoured, "the cookie \"always\" → canary, \"never\" → main, else the next rule"},
+      {"canary-weight", S::Honoured, "this share of the remaining requests (out of canary-weight-total) → canary"},
+      {"canary-weight-total", S::Honoured, "default 100"},
       {"client-body-buffer-size", S::Accepted, "ingressd streams request bodies; it never buffers them to disk"},
       {"configuration-snippet", S::Refused, kSnippet},
       {"custom-http-errors", S::NotYet, "not implemented yet"},
@@ -456,6 +458,32 @@ IngressOptions parse_annotations(const std::map<std::string, std::string>& annot
   bool b = false;
   if (boolean("use-regex", b)) o.regex = b;
   if (boolean("canary", b)) o.canary = b;
+  if (o.canary) {
+    auto token = [&](std::string_view name, std::string& out) {
+      if (auto* v = get(name)) {
+        if (is_http_token(v->first)) out = v->first;
+        else bad(v->second, v->first, "must be a header or cookie name", false);
+      }
+    };
+    token("canary-by-header", o.canary_header);
+    token("canary-by-cookie", o.canary_cookie);
+    if (auto* v = get("canary-by-header-value")) {
+      if (!v->first.empty() && visible_or_space(v->first)) o.canary_header_value = v->first;
+      else bad(v->second, v->first, "must be a header value", false);
+    }
+    auto number = [&](std::string_view name, int& out) {
+      auto* v = get(name);
+      if (!v) return;
+      int n = -1;
+      auto [end, ec] = std::from_chars(v->first.data(), v->first.data() + v->first.size(), n);
+      if (ec == std::errc() && end == v->first.data() + v->first.size() && n >= 0 && n <= 1'000'000) out = n;
+      else bad(v->second, v->first, "must be a whole number", false);
+    };
+    number("canary-weight", o.canary_weight);
+    number("canary-weight-total", o.canary_weight_total);
+    if (o.canary_weight_total <= 0) o.canary_weight_total = 100;
+    if (o.canary_weight > o.canary_weight_total) o.canary_weight = o.canary_weight_total;
+  }
   if (auto* v = get("rewrite-target")) {
     std::string rw, why;
     if (parse_rewrite_target(v->first, rw, why)) {

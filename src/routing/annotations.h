@@ -58,6 +58,8 @@ struct BasicAuthSpec {
 struct IngressOptions {
   bool regex = false;  // use-regex or rewrite-target: the Ingress's hosts match paths as regexes
   bool canary = false;
+  std::string canary_header, canary_header_value, canary_cookie;
+  int canary_weight = 0, canary_weight_total = 100;
   std::optional<std::string> rewrite_target;  // RE2 rewrite string (\1..\9)
   std::string app_root;
   std::string upstream_vhost;

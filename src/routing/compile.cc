@@ -50,7 +50,7 @@ class Compiler {
   }
 
   CompileResult run() {
-    std::vector<StoredIngress> ingresses;
+    std::vector<StoredIngress> ingresses, canaries;
     const bool default_class = have_default_class(snap_, opts_);
     for (auto& [key, so] : snap_.objects) {
       if (key.kind != Kind::Ingress) continue;
@@ -72,9 +72,7 @@ class Compiler {
       IngressOptions opt = parse_annotations(ing.meta.annotations, opts_.allow_unenforced_annotations, issues);
       for (auto& is : issues) diag(is.severity, so.pos, key.str(), is.reason, is.message);
       if (opt.canary) {
-        statuses_[id] = {id, IngressState::Ignored, "canary Ingresses are not honoured yet"};
-        diag(Severity::Warning, so.pos, key.str(), "UnsupportedAnnotation",
-             "canary Ingresses are not honoured yet: this Ingress gets no traffic (its main Ingress gets all of it)");
+        canaries.push_back({&ing, &so.pos, id, std::move(opt), nullptr});
         continue;
       }
       std::shared_ptr<const BasicAuth> auth;
@@ -95,6 +93,11 @@ class Compiler {
       if (si.opt.regex)
         for (const auto& rule : si.ing->rules) regex_hosts_.insert(rule.host);
     for (const auto& si : ingresses) add_ingress(si);
+    std::sort(canaries.begin(), canaries.end(), [](const StoredIngress& a, const StoredIngress& b) {
+      if (a.ing->meta.creation_ns != b.ing->meta.creation_ns) return a.ing->meta.creation_ns < b.ing->meta.creation_ns;
+      return a.id < b.id;
+    });
+    for (const auto& si : canaries) add_canary(si);
     builder_.sort_regex_routes();
     report_classes();
 
@@ -427,6 +430,86 @@ class Compiler {
     } else if (dropped > 0) {
       st.state = accepted > 0 || ing_default ? IngressState::PartiallyAccepted : IngressState::Rejected;
       st.detail = fmt::format("{} path(s) not served: {}", dropped, fmt::join(drop_reasons, "; "));
+    }
+    statuses_[si.id] = st;
+  }
+
+  // A canary Ingress (ingress-nginx canary annotations): each of its paths
+  // becomes alternatives on the same host and path of a main Ingress, as
+  // route candidates in ingress-nginx's precedence: by header, by cookie,
+  // then by weight. The main Ingress's other annotations (rewrites, limits,
+  // protection) apply to the canary's requests too; only the backend differs.
+  void add_canary(const StoredIngress& si) {
+    const Ingress& ing = *si.ing;
+    const IngressOptions& o = si.opt;
+    std::string obj = "Ingress " + si.id;
+    int served = 0;
+    std::vector<std::string> problems;
+    for (size_t ri = 0; ri < ing.rules.size(); ++ri) {
+      const IngressRule& rule = ing.rules[ri];
+      VHost& vh = builder_.vhost(rule.host);
+      for (size_t pi = 0; pi < rule.paths.size(); ++pi) {
+        const HTTPIngressPath& hp = rule.paths[pi];
+        std::string where = fmt::format("spec.rules[{}].http.paths[{}]", ri, pi);
+        std::string path = hp.path.empty() ? "/" : hp.path;
+        Route* main = nullptr;
+        if (hp.path_type == PathType::Exact) {
+          auto it = vh.exact.find(path);
+          if (it != vh.exact.end()) main = &it->second;
+        } else if (regex_hosts_.count(rule.host)) {
+          for (auto& rr : vh.regex)
+            if (rr.route.path == path) main = &rr.route;
+        } else {
+          auto it = vh.prefix.find(std::string(prefix_key(path)));
+          if (it != vh.prefix.end() && it->second.path == path) main = &it->second;
+        }
+        std::string hostname = rule.host.empty() ? "*(any host)" : rule.host;
+        if (!main || main->candidates.size() != 1 || !main->candidates[0].action) {
+          std::string msg = !main ? fmt::format("{}: no main Ingress serves host {} path {} ({}): this canary path gets "
+                                                "no traffic", where, hostname, path, path_type_name(hp.path_type))
+                                  : fmt::format("{}: host {} path {} already has a canary (one per path): this one "
+                                                "gets no traffic", where, hostname, path);
+          diag(Severity::Warning, *si.pos, obj, "CanaryWithoutMain", msg, hp.line);
+          problems.push_back(msg);
+          continue;
+        }
+        const RouteAction& base = *main->candidates[0].action;
+        const Backend* canary_backend = resolve(si, hp.backend, where, hp.line);
+        auto with = [&](std::vector<WeightedBackend> backends) {
+          auto a = std::make_unique<RouteAction>(base);
+          a->backends = std::move(backends);
+          return builder_.add_action(std::move(a));
+        };
+        const RouteAction* to_canary = with({{canary_backend, 1}});
+        const RouteAction* to_main = main->candidates[0].action;
+        std::vector<RouteCandidate> cands;
+        if (!o.canary_header.empty()) {
+          std::string h = o.canary_header;
+          for (char& c : h) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+          if (!o.canary_header_value.empty()) {
+            cands.push_back({RequestMatch{"", {{h, o.canary_header_value}}, {}, {}}, to_canary, 0});
+          } else {
+            cands.push_back({RequestMatch{"", {{h, "always"}}, {}, {}}, to_canary, 0});
+            cands.push_back({RequestMatch{"", {{h, "never"}}, {}, {}}, to_main, 0});
+          }
+        }
+        if (!o.canary_cookie.empty()) {
+          cands.push_back({RequestMatch{"", {}, {}, {{o.canary_cookie, "always"}}}, to_canary, 0});
+          cands.push_back({RequestMatch{"", {}, {}, {{o.canary_cookie, "never"}}}, to_main, 0});
+        }
+        const RouteAction* split = to_main;
+        if (o.canary_weight > 0)
+          split = with({{base.primary(), static_cast<uint32_t>(o.canary_weight_total - o.canary_weight)},
+                        {canary_backend, static_cast<uint32_t>(o.canary_weight)}});
+        cands.push_back({RequestMatch{}, split, 0});
+        main->candidates = std::move(cands);
+        ++served;
+      }
+    }
+    IngressStatus st{si.id, IngressState::Accepted, "canary"};
+    if (!problems.empty()) {
+      st.state = served > 0 ? IngressState::PartiallyAccepted : IngressState::Rejected;
+      st.detail = fmt::format("canary: {}", fmt::join(problems, "; "));
     }
     statuses_[si.id] = st;
   }

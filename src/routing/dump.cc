@@ -52,6 +52,8 @@ std::string action_text(const RouteAction* a) {
   for (const auto& [n, v] : a->request_headers.set) parts.push_back(fmt::format("request header {}: {}", n, v));
   for (const auto& [n, v] : a->response_headers.set) parts.push_back(fmt::format("response header {}: {}", n, v));
   if (a->max_body_bytes >= 0) parts.push_back(fmt::format("body limit {}", a->max_body_bytes));
+  if (a->basic_auth) parts.push_back("basic auth");
+  if (parts.empty()) return "";
   return " {" + fmt::format("{}", fmt::join(parts, "; ")) + "}";
 }
 
@@ -75,9 +77,34 @@ nlohmann::json action_json(const RouteAction* a) {
   return j;
 }
 
-const RouteAction* first_action(const Route& r) { return r.candidates.empty() ? nullptr : r.candidates.front().action; }
-
 std::string backend_str(const Backend* b) { return b ? b->str() : "(no backend)"; }
+
+const RouteAction* first_action(const Route& r) {
+  const RouteCandidate* c = r.default_candidate();
+  return c ? c->action : nullptr;
+}
+
+// The candidates beyond the default one: conditions and where they send the request.
+std::string candidates_text(const Route& r) {
+  std::string out;
+  const RouteCandidate* def = r.default_candidate();
+  for (const auto& c : r.candidates) {
+    if (&c == def || !c.action) continue;
+    std::vector<std::string> conds;
+    if (!c.match.method.empty()) conds.push_back("method " + c.match.method);
+    for (const auto& h : c.match.headers) conds.push_back(fmt::format("header {}={}", h.name, h.value));
+    for (const auto& q : c.match.query) conds.push_back(fmt::format("query {}={}", q.name, q.value));
+    for (const auto& k : c.match.cookies) conds.push_back(fmt::format("cookie {}={}", k.name, k.value));
+    out += fmt::format(" [if {} -> {}]", fmt::join(conds, " and "), backend_str(c.action->primary()));
+  }
+  if (def && def->action && def->action->backends.size() > 1) {
+    std::vector<std::string> parts;
+    for (const auto& wb : def->action->backends) parts.push_back(fmt::format("{} {}", backend_str(wb.backend), wb.weight));
+    out += fmt::format(" [split {}]", fmt::join(parts, ", "));
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string dump_text(const RouteTable& t) {
@@ -85,7 +112,8 @@ std::string dump_text(const RouteTable& t) {
   for (const Route* r : t.sorted_routes()) {
     out += fmt::format("{} {} {}{} -> {} {} (ingress {} rule {} path {}){}\n", r->host.empty() ? "*" : r->host, r->path,
                        model::path_type_name(r->type), r->regex ? " regex" : "", backend_str(r->backend()),
-                       endpoints_text(r->backend()), r->ingress, r->rule, r->path_index, action_text(first_action(*r)));
+                       endpoints_text(r->backend()), r->ingress, r->rule, r->path_index,
+                       action_text(first_action(*r)) + candidates_text(*r));
   }
   for (const VHost* v : t.sorted_vhosts()) {
     if (v->default_backend())

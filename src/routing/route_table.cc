@@ -57,6 +57,20 @@ bool query_has(std::string_view query, std::string_view name, std::string_view v
   return false;
 }
 
+// Whether a Cookie field value ("a=1; b=2") holds `name=value`.
+bool cookie_has(std::string_view cookies, std::string_view name, std::string_view value) {
+  while (!cookies.empty()) {
+    size_t semi = cookies.find(';');
+    std::string_view kv = cookies.substr(0, semi);
+    while (!kv.empty() && kv.front() == ' ') kv.remove_prefix(1);
+    size_t eq = kv.find('=');
+    if (eq != std::string_view::npos && kv.substr(0, eq) == name) return kv.substr(eq + 1) == value;
+    if (semi == std::string_view::npos) break;
+    cookies.remove_prefix(semi + 1);
+  }
+  return false;
+}
+
 }  // namespace
 
 bool request_matches(const RequestMatch& m, const RequestFacts* f) {
@@ -69,6 +83,12 @@ bool request_matches(const RequestMatch& m, const RequestFacts* f) {
   }
   for (const auto& q : m.query)
     if (!query_has(f->query, q.name, q.value)) return false;
+  if (!m.cookies.empty()) {
+    std::string_view c;
+    if (!f->header || !f->header(f->ctx, "cookie", c)) return false;
+    for (const auto& k : m.cookies)
+      if (!cookie_has(c, k.name, k.value)) return false;
+  }
   return true;
 }
 

@@ -46,11 +46,16 @@ struct QueryMatch {
   std::string name;   // exact, case-sensitive
   std::string value;  // exact
 };
+struct CookieMatch {
+  std::string name;   // exact, case-sensitive
+  std::string value;  // exact
+};
 struct RequestMatch {
   std::string method;  // "" = any
   std::vector<HeaderMatch> headers;
   std::vector<QueryMatch> query;
-  bool empty() const { return method.empty() && headers.empty() && query.empty(); }
+  std::vector<CookieMatch> cookies;  // in the Cookie field (RFC 6265 §4.2)
+  bool empty() const { return method.empty() && headers.empty() && query.empty() && cookies.empty(); }
 };
 
 // What a candidate looks at in the request, without knowing its codec.
@@ -88,8 +93,16 @@ struct Route {
       if (c.match.empty() || request_matches(c.match, facts)) return &c;
     return nullptr;
   }
+  // The candidate a request with no particular header, cookie or query takes
+  // (the last unconditional one; else the first).
+  const RouteCandidate* default_candidate() const {
+    for (auto it = candidates.rbegin(); it != candidates.rend(); ++it)
+      if (it->match.empty()) return &*it;
+    return candidates.empty() ? nullptr : &candidates.front();
+  }
   const Backend* backend() const {
-    return candidates.empty() || !candidates.front().action ? nullptr : candidates.front().action->primary();
+    const RouteCandidate* c = default_candidate();
+    return c && c->action ? c->action->primary() : nullptr;
   }
 };
 

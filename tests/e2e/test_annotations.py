@@ -19,7 +19,7 @@ serves), one refused Ingress not taking the others down, proxy-body-size
 (Content-Length and chunked), ssl-redirect "false" on a TLS host and
 force-ssl-redirect without TLS, ingressd.io/request-headers and
 response-headers, ingressd.io/ winning over nginx.ingress.kubernetes.io/,
-unknown annotations (warned, served), canary Ingresses (no traffic).
+unknown annotations (warned, served), canary Ingresses (by header, cookie and weight).
 """
 
 import base64
@@ -130,10 +130,15 @@ def class_ingresses():
                                                  O + "upstream-vhost": "ours.internal"}),
         # 12. an unknown annotation
         ing("unknown", "unknown.example", annotations={N + "no-such-thing": "yes"}),
-        # 13. canary: "a-canary" sorts first, so it would win the same host and path if it were not ignored
+        # 13. canary: "a-canary" sorts first by name, and still only gets what its annotations ask
         ing("a-canary", "canary.example", [("/", "canary")],
-            {N + "canary": "true", N + "canary-weight": "100", N + "canary-by-header": "X-Canary"}),
+            {N + "canary": "true", N + "canary-weight": "30", N + "canary-by-header": "X-Canary",
+             N + "canary-by-cookie": "use_canary"}),
         ing("b-main", "canary.example", [("/", "main")]),
+        ing("c-canary", "canary-value.example", [("/", "canary")],
+            {N + "canary": "true", N + "canary-by-header": "X-Region", N + "canary-by-header-value": "eu-west"}),
+        ing("d-main", "canary-value.example", [("/", "main")]),
+        ing("e-lonely", "nomain.example", [("/", "canary")], {N + "canary": "true", N + "canary-weight": "100"}),
     ]
 
 
@@ -473,10 +478,35 @@ class Annotations(h.E2ETestCase):
 
     # -- 13. canary -----------------------------------------------------------------------------------------
 
-    def test_canary_ingress_gets_no_traffic(self):
-        for i in range(20):
-            hdrs = {"X-Canary": "always"} if i % 2 else None
-            seen(self, self.get("canary.example", "/c%d" % i, headers=hdrs), "main")
+    def svc(self, host, path="/", headers=None):
+        r = self.get(host, path, headers=headers)
+        self.assertEqual(r.status, 200, r)
+        return r.json()["service"]
+
+    def test_canary_by_header_overrides_cookie_and_weight(self):
+        for i in range(10):
+            self.assertEqual(self.svc("canary.example", "/h%d" % i, {"X-Canary": "always"}), "canary")
+            self.assertEqual(self.svc("canary.example", "/h%d" % i,
+                                      {"X-Canary": "never", "Cookie": "use_canary=always"}), "main")
+
+    def test_canary_by_cookie_overrides_weight(self):
+        for i in range(10):
+            self.assertEqual(self.svc("canary.example", "/k", {"Cookie": "a=b; use_canary=always"}), "canary")
+            self.assertEqual(self.svc("canary.example", "/k", {"Cookie": "use_canary=never"}), "main")
+
+    def test_canary_weight_splits_traffic(self):
+        n = 1000
+        got = sum(self.svc("canary.example", "/w%d" % i) == "canary" for i in range(n))
+        # 30 % of 1,000: a binomial's standard deviation is ~14.5; allow ±6 of them.
+        self.assertTrue(300 - 90 <= got <= 300 + 90, got)
+
+    def test_canary_by_header_value(self):
+        self.assertEqual(self.svc("canary-value.example", "/", {"X-Region": "eu-west"}), "canary")
+        self.assertEqual(self.svc("canary-value.example", "/", {"X-Region": "always"}), "main")
+        self.assertEqual(self.svc("canary-value.example", "/"), "main")
+
+    def test_canary_without_main_gets_no_traffic(self):
+        self.assertEqual(self.get("nomain.example", "/").status, 404)
 
 
 if __name__ == "__main__":

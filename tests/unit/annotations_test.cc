@@ -254,14 +254,39 @@ TEST(Annotations, SecurityAnnotationsFailClosed) {
   EXPECT_TRUE(has_diag(o->result.diagnostics, Severity::Error, "UnsupportedAnnotation", "auth-url"));
 }
 
-TEST(Annotations, CanaryIngressGetsNoTraffic) {
-  auto c = compile_text(ingress_with("main", "c.com", "", {{"/", "Prefix"}}, "main") +
+TEST(Annotations, CanaryByHeaderCookieWeight) {
+  auto c = compile_text(ingress_with("main", "c.com", "    nginx.ingress.kubernetes.io/x-forwarded-prefix: /m\n",
+                                     {{"/", "Prefix"}}, "main") +
                         ingress_with("canary", "c.com",
                                      "    nginx.ingress.kubernetes.io/canary: \"true\"\n"
-                                     "    nginx.ingress.kubernetes.io/canary-weight: \"100\"\n",
+                                     "    nginx.ingress.kubernetes.io/canary-by-header: X-Canary\n"
+                                     "    nginx.ingress.kubernetes.io/canary-by-cookie: cn\n"
+                                     "    nginx.ingress.kubernetes.io/canary-weight: \"25\"\n",
                                      {{"/", "Prefix"}}, "canary") +
                         service("main") + service("canary"));
-  EXPECT_EQ(request(*c->result.table, "c.com", "/").service, "main");
+  const auto& t = *c->result.table;
+  EXPECT_EQ(request(t, "c.com", "/", "X-Canary: always\r\n").service, "canary");
+  EXPECT_EQ(request(t, "c.com", "/", "X-Canary: never\r\nCookie: cn=always\r\n").service, "main");
+  EXPECT_EQ(request(t, "c.com", "/", "Cookie: a=1; cn=always\r\n").service, "canary");
+  EXPECT_EQ(request(t, "c.com", "/", "X-Canary: other\r\nCookie: cn=never\r\n").service, "main");
+  // The main Ingress's annotations apply to the canary's requests too.
+  EXPECT_NE(request(t, "c.com", "/", "X-Canary: always\r\n").head.find("x-forwarded-prefix: /m"), std::string::npos);
+  // The weight: 25 of every 100 draws.
+  int canary = 0;
+  for (uint64_t roll = 0; roll < 400; ++roll) {
+    std::string wire = "GET / HTTP/1.1\r\nHost: c.com\r\n\r\n";
+    http1::RequestHead req;
+    http1::ParseError err;
+    ASSERT_GT(http1::parse_request_head(wire.data(), wire.size(), req, err, {}), 0);
+    DecideScratch s;
+    canary += decide(req, {false, true, {}}, &t, ProxyConfig{}, nullptr, roll, s).match.backend->service == "canary";
+  }
+  EXPECT_EQ(canary, 100);
+  // Without a main Ingress for its path, a canary gets nothing.
+  auto lone = compile_text(ingress_with("canary", "l.com", "    nginx.ingress.kubernetes.io/canary: \"true\"\n",
+                                        {{"/", "Prefix"}}, "canary") + service("canary"));
+  EXPECT_EQ(request(*lone->result.table, "l.com", "/").service, "");
+  EXPECT_TRUE(has_diag(lone->result.diagnostics, Severity::Warning, "CanaryWithoutMain", "no main Ingress"));
 }
 
 TEST(Annotations, SslRedirectOffAndForced) {
