@@ -6,6 +6,7 @@
 
 #include "proxy/endpoint_picker.h"
 #include "routing/basic_auth.h"
+#include "routing/cors.h"
 #include "routing/path.h"
 
 namespace ingressd {
@@ -144,6 +145,23 @@ Decision decide(const http1::RequestHead& req, const ConnFacts& conn, const rout
     d.detail = "redirected by the route";
     d.close = close_after;
     return d;
+  }
+  if (a && a->cors) {
+    // ingress-nginx answers every OPTIONS of a CORS route itself (the
+    // preflight), before authentication: browsers send no credentials there.
+    std::string_view origin;
+    find_header(&req, "origin", origin);
+    s.headers.clear();
+    const bool preflight = req.method == "OPTIONS";
+    a->cors->append_headers(origin, preflight, s.headers);
+    d.headers = s.headers;
+    if (preflight) {
+      d.verdict = Verdict::Respond;
+      d.status = 204;
+      d.detail = "";
+      d.close = close_after;
+      return d;
+    }
   }
   if (a && a->basic_auth) {
     std::string_view cred;

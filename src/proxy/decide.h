@@ -34,7 +34,9 @@ struct Decision {
   const char* detail = "";  // Respond / Redirect: the reason, in the body (never request data)
   bool close = false;      // close the connection after the answer
   std::string_view path;   // the normalised path routing saw (a view into the request or the scratch)
-  std::string_view headers;  // Respond: header lines to add (a 401's WWW-Authenticate; a view into the table)
+  // Respond: header lines to add (a 401's WWW-Authenticate, a preflight's CORS fields);
+  // Forward with a CORS action: the lines for the response (DecideScratch::headers).
+  std::string_view headers;
   routing::Match match;    // what routing found (also for a Respond, for the log and metrics)
   // Redirect: the Location value, in DecideScratch::location.
 };
@@ -45,6 +47,7 @@ struct DecideScratch {
   std::string host;       // the normalised Host
   std::string norm_path;  // the normalised path, when it differs from the request's
   std::string location;   // a redirect's Location
+  std::string headers;    // header lines decided per request (CORS), for our answer or the upstream's
 };
 
 // `table` null: no configuration is loaded yet. `backend_inflight`: the

@@ -71,7 +71,7 @@ void ClientConn::release_exchange() {
     Exchange& e = *ex_;
     static_cast<ExchangeState&>(e) = ExchangeState();
     for (std::string* str : {&e.head, &e.request_id, &e.log_method, &e.log_host, &e.log_target, &e.decided.host,
-                             &e.decided.norm_path, &e.decided.location, &e.rewritten_path})
+                             &e.decided.norm_path, &e.decided.location, &e.decided.headers, &e.rewritten_path})
       str->clear();
     f.push_back(ex_);
   } else {
@@ -496,6 +496,7 @@ bool ClientConn::handle_response_head(long n) {
   rf.hsts = w_.cfg.hsts;
   rf.date_line = w_.date_header();
   rf.action = ex().action;
+  if (ex().action && ex().action->cors) rf.extra = ex().decided.headers;
   write_final_head(out_, resp, rf);
   u->in.consume(static_cast<size_t>(n));
   ex().resp_started = true;

@@ -67,7 +67,7 @@ void write_final_head(Buffer& o, const http1::ResponseHead& resp, const Response
   const bool upgrade = resp.status == 101;
   const routing::HeaderEdits* edits =
       f.action && !f.action->response_headers.empty() ? &f.action->response_headers : nullptr;
-  size_t room = fields_size(resp) + 160 + resp.upgrade.size() + f.hsts.size() + f.date_line.size();
+  size_t room = fields_size(resp) + 160 + resp.upgrade.size() + f.hsts.size() + f.date_line.size() + f.extra.size();
   if (edits) {
     for (const auto& [n, v] : edits->set) room += n.size() + v.size() + 4;
     for (const auto& [n, v] : edits->add) room += n.size() + v.size() + 4;
@@ -80,6 +80,7 @@ void write_final_head(Buffer& o, const http1::ResponseHead& resp, const Response
     const auto& h = resp.headers[i];
     if (h.flags & http1::kHopByHop) continue;
     if (edits && edits->drops(h.name)) continue;
+    if (!f.extra.empty() && h.name.size() > 15 && strncasecmp(h.name.data(), "access-control-", 15) == 0) continue;
     if (!f.hsts.empty() && h.name.size() == 25 && strncasecmp(h.name.data(), "strict-transport-security", 25) == 0)
       upstream_hsts = true;  // the application's own policy stands
     w.field(h.name, h.value);
@@ -88,6 +89,7 @@ void write_final_head(Buffer& o, const http1::ResponseHead& resp, const Response
     for (const auto& [n, v] : edits->set) w.field(n, v);
     for (const auto& [n, v] : edits->add) w.field(n, v);
   }
+  w.lit(f.extra);
   if (upgrade) {
     w.lit("Connection: Upgrade\r\nUpgrade: ");
     w.lit(resp.upgrade);

@@ -22,6 +22,8 @@ struct ResponseHeadFacts {
   std::string_view hsts;        // Strict-Transport-Security value to add ("" = none)
   std::string_view date_line;   // "Date: ...\r\n", used when the upstream sent none
   const routing::RouteAction* action = nullptr;  // response header edits (may be null)
+  // Lines decided with the request (CORS): they replace the upstream's Access-Control-* fields.
+  std::string_view extra;
 };
 
 // A 1xx response other than 101 (100 Continue, 103 Early Hints), for HTTP/1.1 clients.

@@ -9,6 +9,7 @@ const char* status_reason(int status) {
     case 100: return "Continue";
     case 101: return "Switching Protocols";
     case 200: return "OK";
+    case 204: return "No Content";
     case 300: return "Multiple Choices";
     case 301: return "Moved Permanently";
     case 302: return "Found";
@@ -36,6 +37,11 @@ const char* status_reason(int status) {
 
 void append_error_response(Buffer& out, int status, std::string_view detail, bool close, bool head_only,
                            const std::string& date_line, std::string_view extra) {
+  if (status == 204) {  // RFC 9110 §15.3.5: no content, no Content-Length
+    out.append(fmt::format("HTTP/1.1 204 No Content\r\n{}{}Server: ingressd\r\n{}\r\n", date_line, extra,
+                           close ? "Connection: close\r\n" : ""));
+    return;
+  }
   std::string body = detail.empty() ? fmt::format("{} {}\n", status, status_reason(status))
                                     : fmt::format("{} {}: {}\n", status, status_reason(status), detail);
   std::string head = fmt::format(

@@ -20,6 +20,7 @@ namespace ingressd::routing {
 
 class PathRegex;
 class BasicAuth;
+struct CorsPolicy;
 
 struct Backend;
 
@@ -119,6 +120,7 @@ struct RouteAction {
   SslRedirect ssl_redirect = SslRedirect::Default;
   std::shared_ptr<const IpAccess> ip_access;  // null: every client
   std::shared_ptr<const BasicAuth> basic_auth;  // null: no authentication
+  std::shared_ptr<const CorsPolicy> cors;       // null: no CORS
   int64_t max_body_bytes = -1;  // request body limit (0 = none); -1: --max-body-bytes
   int connect_timeout_ms = 0;   // 0: --upstream-connect-timeout
   int read_timeout_ms = 0;      // 0: --upstream-read-timeout
@@ -138,7 +140,7 @@ struct RouteAction {
   // response head need not look at the action at all.
   bool plain_forward() const {
     return !redirects && refuse.empty() && !rewrite.active() && request_headers.empty() && response_headers.empty() &&
-           backends.size() <= 1 && !ip_access && !basic_auth && ssl_redirect == SslRedirect::Default && max_body_bytes < 0;
+           backends.size() <= 1 && !ip_access && !basic_auth && !cors && ssl_redirect == SslRedirect::Default && max_body_bytes < 0;
   }
 };
 

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "core/strings.h"
+#include "routing/cors.h"
 
 namespace ingressd::routing {
 
@@ -92,13 +93,13 @@ const std::vector<AnnotationInfo>& annotation_table() {
       {"custom-http-errors", S::NotYet, "not implemented yet"},
       {"custom-headers", S::NotYet, "not implemented yet; ingressd.io/response-headers sets response headers"},
       {"default-backend", S::NotYet, "not implemented yet"},
-      {"enable-cors", S::NotYet, "CORS is not implemented yet: no CORS headers are added (browsers then refuse cross-origin reads)"},
-      {"cors-allow-origin", S::NotYet, "with enable-cors"},
-      {"cors-allow-methods", S::NotYet, "with enable-cors"},
-      {"cors-allow-headers", S::NotYet, "with enable-cors"},
-      {"cors-expose-headers", S::NotYet, "with enable-cors"},
-      {"cors-allow-credentials", S::NotYet, "with enable-cors"},
-      {"cors-max-age", S::NotYet, "with enable-cors"},
+      {"enable-cors", S::Honoured, "OPTIONS is answered 204 with the CORS fields; every response gets them for an allowed Origin"},
+      {"cors-allow-origin", S::Honoured, "comma-separated origins, \"*\" (default) or https://*.example.com"},
+      {"cors-allow-methods", S::Honoured, "default GET, PUT, POST, DELETE, PATCH, OPTIONS"},
+      {"cors-allow-headers", S::Honoured, "default DNT,Keep-Alive,User-Agent,X-Requested-With,If-Modified-Since,Cache-Control,Content-Type,Range,Authorization"},
+      {"cors-expose-headers", S::Honoured, "default none"},
+      {"cors-allow-credentials", S::Honoured, "default true"},
+      {"cors-max-age", S::Honoured, "seconds, default 1728000"},
       {"force-ssl-redirect", S::Honoured, "308 to https even for hosts without spec.tls"},
       {"from-to-www-redirect", S::NotYet, "not implemented yet"},
       {"http2-push-preload", S::Accepted, "HTTP/2 server push is obsolete (browsers removed it); nothing is pushed"},
@@ -603,6 +604,50 @@ IngressOptions parse_annotations(const std::map<std::string, std::string>& annot
     HeaderEdits parsed;
     if (parse_header_lines(v->first, parsed, why)) e.set.insert(e.set.end(), parsed.set.begin(), parsed.set.end());
     else bad(v->second, v->first, why, false);
+  }
+  if (boolean("enable-cors", b) && b) {
+    auto cors = std::make_shared<CorsPolicy>();
+    auto tokens = [&](std::string_view name, std::string& out) {
+      auto* v = get(name);
+      if (!v) return;
+      for (auto t : split(v->first, ',')) {
+        t = trim_ows(t);
+        if (!t.empty() && t != "*" && !is_http_token(t)) {
+          bad(v->second, v->first, fmt::format("\"{}\" is not a method or header name", t), false);
+          return;
+        }
+      }
+      out = v->first;
+    };
+    tokens("cors-allow-methods", cors->methods);
+    tokens("cors-allow-headers", cors->headers);
+    tokens("cors-expose-headers", cors->expose);
+    if (auto* v = get("cors-allow-origin")) {
+      for (auto t : split(v->first, ',')) {
+        t = trim_ows(t);
+        if (t.empty()) continue;
+        size_t scheme = t.find("://");
+        bool ok = t == "*" || (scheme != std::string_view::npos && scheme > 0 &&
+                               valid_host_value(t.substr(scheme + 3).starts_with("*.") ? t.substr(scheme + 5)
+                                                                                      : t.substr(scheme + 3)));
+        if (!ok) {
+          bad(v->second, v->first, fmt::format("\"{}\" is not an origin (scheme://host[:port], or *)", t), false);
+          cors->origins.clear();
+          break;
+        }
+        cors->origins.emplace_back(t);
+      }
+    } else {
+      cors->origins = {"*"};
+    }
+    boolean("cors-allow-credentials", cors->credentials);
+    if (auto* v = get("cors-max-age")) {
+      int n = -1;
+      auto [end, ec] = std::from_chars(v->first.data(), v->first.data() + v->first.size(), n);
+      if (ec == std::errc() && end == v->first.data() + v->first.size() && n >= 0) cors->max_age = n;
+      else bad(v->second, v->first, "must be a number of seconds", false);
+    }
+    if (!cors->origins.empty()) o.cors = std::move(cors);
   }
   if (auto* v = get("auth-type")) {
     std::string t = v->first;

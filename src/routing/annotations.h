@@ -70,6 +70,7 @@ struct IngressOptions {
   std::shared_ptr<const IpAccess> ip_access;
   HeaderEdits request_headers, response_headers;
   std::optional<BasicAuthSpec> basic_auth;
+  std::shared_ptr<const CorsPolicy> cors;
   std::string refuse;  // why the routes fail closed ("" = they serve)
 };
 

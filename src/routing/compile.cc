@@ -207,6 +207,7 @@ class Compiler {
     a->ssl_redirect = o.ssl_redirect;
     a->ip_access = o.ip_access;
     a->basic_auth = si.basic_auth;
+    a->cors = o.cors;
     a->max_body_bytes = o.max_body_bytes;
     a->connect_timeout_ms = o.connect_timeout_ms;
     a->read_timeout_ms = o.read_timeout_ms;

@@ -138,6 +138,8 @@ def class_ingresses():
         ing("c-canary", "canary-value.example", [("/", "canary")],
             {N + "canary": "true", N + "canary-by-header": "X-Region", N + "canary-by-header-value": "eu-west"}),
         ing("d-main", "canary-value.example", [("/", "main")]),
+        ing("cors", "cors.example", annotations={N + "enable-cors": "true",
+                                                 N + "cors-allow-origin": "https://app.example.com"}),
         ing("e-lonely", "nomain.example", [("/", "canary")], {N + "canary": "true", N + "canary-weight": "100"}),
     ]
 
@@ -504,6 +506,26 @@ class Annotations(h.E2ETestCase):
         self.assertEqual(self.svc("canary-value.example", "/", {"X-Region": "eu-west"}), "canary")
         self.assertEqual(self.svc("canary-value.example", "/", {"X-Region": "always"}), "main")
         self.assertEqual(self.svc("canary-value.example", "/"), "main")
+
+    def test_cors_preflight_and_response_fields(self):
+        with self.d.conn() as c:
+            # The preflight is ours: 204, no body, and the connection stays usable.
+            c.send(b"OPTIONS /api HTTP/1.1\r\nHost: cors.example\r\nOrigin: https://app.example.com\r\n"
+                   b"Access-Control-Request-Method: PUT\r\n\r\n")
+            r = c.read_response()
+            self.assertEqual(r.status, 204, r)
+            self.assertEqual(r.headers.get("Access-Control-Allow-Origin"), "https://app.example.com")
+            self.assertIn("PUT", r.headers.get("Access-Control-Allow-Methods") or "")
+            self.assertEqual(r.headers.get("Access-Control-Max-Age"), "1728000")
+            self.assertEqual(r.body, b"")
+            c.send(b"GET /api HTTP/1.1\r\nHost: cors.example\r\nOrigin: https://app.example.com\r\n\r\n")
+            r = c.read_response()
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(r.json()["service"], "main")
+            self.assertEqual(r.headers.get("Access-Control-Allow-Origin"), "https://app.example.com")
+        r = self.get("cors.example", "/api", headers={"Origin": "https://evil.example"})
+        self.assertEqual(r.status, 200, r)
+        self.assertIsNone(r.headers.get("Access-Control-Allow-Origin"))
 
     def test_canary_without_main_gets_no_traffic(self):
         self.assertEqual(self.get("nomain.example", "/").status, 404)

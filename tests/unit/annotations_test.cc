@@ -461,3 +461,42 @@ TEST(Annotations, ReviewFindings) {
   EXPECT_EQ(o.read_timeout_ms, 0);  // the read timeout stays the flag's
   EXPECT_EQ(o.send_timeout_ms, 5000);
 }
+
+TEST(Annotations, CorsPreflightAndResponseFields) {
+  auto c = compile_text(
+      ingress_with("cors", "api.com",
+                   "    nginx.ingress.kubernetes.io/enable-cors: \"true\"\n"
+                   "    nginx.ingress.kubernetes.io/cors-allow-origin: \"https://app.example.com, https://*.corp.example\"\n"
+                   "    nginx.ingress.kubernetes.io/cors-allow-credentials: \"false\"\n"
+                   "    nginx.ingress.kubernetes.io/cors-max-age: \"600\"\n",
+                   {{"/", "Prefix"}}) +
+      ingress_with("any", "any.com", "    nginx.ingress.kubernetes.io/enable-cors: \"true\"\n", {{"/", "Prefix"}}) +
+      service("web"));
+  const auto& t = *c->result.table;
+  auto run_req = [&](const std::string& wire) {
+    http1::RequestHead req;
+    http1::ParseError err;
+    EXPECT_GT(http1::parse_request_head(wire.data(), wire.size(), req, err, {}), 0);
+    auto s = std::make_unique<DecideScratch>();
+    Decision d = decide(req, {false, true, {}}, &t, ProxyConfig{}, nullptr, 0, *s);
+    return std::make_pair(d.status + (d.verdict == Verdict::Forward ? 200 : 0), std::string(d.headers));
+  };
+  auto [st, h] = run_req("OPTIONS /x HTTP/1.1\r\nHost: api.com\r\nOrigin: https://app.example.com\r\n"
+                         "Access-Control-Request-Method: PUT\r\n\r\n");
+  EXPECT_EQ(st, 204);
+  EXPECT_NE(h.find("Access-Control-Allow-Origin: https://app.example.com\r\n"), std::string::npos) << h;
+  EXPECT_NE(h.find("Vary: Origin\r\n"), std::string::npos);
+  EXPECT_NE(h.find("Access-Control-Allow-Methods: GET, PUT, POST, DELETE, PATCH, OPTIONS\r\n"), std::string::npos);
+  EXPECT_NE(h.find("Access-Control-Max-Age: 600\r\n"), std::string::npos);
+  EXPECT_EQ(h.find("Allow-Credentials"), std::string::npos);
+  std::tie(st, h) = run_req("GET /x HTTP/1.1\r\nHost: api.com\r\nOrigin: https://team.corp.example\r\n\r\n");
+  EXPECT_EQ(st, 200);
+  EXPECT_NE(h.find("Access-Control-Allow-Origin: https://team.corp.example\r\n"), std::string::npos) << h;
+  EXPECT_EQ(h.find("Max-Age"), std::string::npos);
+  std::tie(st, h) = run_req("GET /x HTTP/1.1\r\nHost: api.com\r\nOrigin: https://evil.example\r\n\r\n");
+  EXPECT_EQ(st, 200);
+  EXPECT_TRUE(h.empty()) << h;
+  std::tie(st, h) = run_req("GET /x HTTP/1.1\r\nHost: any.com\r\nOrigin: https://x.example\r\n\r\n");
+  EXPECT_NE(h.find("Access-Control-Allow-Origin: *\r\n"), std::string::npos) << h;
+  EXPECT_NE(h.find("Access-Control-Allow-Credentials: true\r\n"), std::string::npos) << h;
+}

@@ -493,6 +493,15 @@ TEST(ResponseHead, ResponseHeaderEdits) {
             "Content-Length: 0\r\nDate: D\r\n\r\n");
 }
 
+TEST(ResponseHead, DecidedLinesReplaceTheUpstreamsAccessControlFields) {
+  ResponseBytes r("HTTP/1.1 200 OK\r\nAccess-Control-Allow-Origin: https://other\r\nX-App: 1\r\nContent-Length: 0\r\n\r\n");
+  ResponseHeadFacts f;
+  f.extra = "Access-Control-Allow-Origin: *\r\n";
+  EXPECT_EQ(final_head(r.head, f),
+            "HTTP/1.1 200 OK\r\nX-App: 1\r\nAccess-Control-Allow-Origin: *\r\nContent-Length: 0\r\nDate: D\r\n"
+            "Server: ingressd\r\n\r\n");
+}
+
 TEST(ResponseHead, InterimHead) {
   ResponseBytes r("HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\nConnection: keep-alive\r\n\r\n");
   Buffer out;
