@@ -7,6 +7,7 @@
 #include "proxy/endpoint_picker.h"
 #include "routing/basic_auth.h"
 #include "routing/cors.h"
+#include "routing/rate_limit.h"
 #include "routing/path.h"
 
 namespace ingressd {
@@ -162,6 +163,13 @@ Decision decide(const http1::RequestHead& req, const ConnFacts& conn, const rout
       d.close = close_after;
       return d;
     }
+  }
+  if (a && !a->rate_limits.empty() && conn.now_ms) {
+    bool exempt = false;
+    for (const auto& c : a->rate_limit_exempt) exempt = exempt || c.contains(conn.client);
+    if (!exempt)
+      for (const auto& rl : a->rate_limits)
+        if (!rl->allow(conn.client, conn.now_ms)) return respond(d, 503, "too many requests from your address", close_after);
   }
   if (a && a->basic_auth) {
     std::string_view cred;

@@ -18,7 +18,8 @@ namespace ingressd {
 struct ConnFacts {
   bool secure = false;          // the request came over TLS
   bool https_listener = false;  // there is an HTTPS listener to redirect plain HTTP to
-  routing::ClientAddr client;   // the client's address (source-address rules)
+  routing::ClientAddr client;   // the client's address (source-address rules, rate limits)
+  int64_t now_ms = 0;           // the worker's monotonic clock (rate limits; 0: not applied, as in explain)
 };
 
 // The request body limit in force for an action (0 = none).

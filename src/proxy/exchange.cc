@@ -140,7 +140,7 @@ bool ClientConn::start_exchange() {
   ex().client_keep_alive = req.keep_alive;
 
   TableRef* t = w_.table();
-  const ConnFacts facts{secure_, w_.tls() != nullptr, client_addr_};
+  const ConnFacts facts{secure_, w_.tls() != nullptr, client_addr_, w_.now_ms()};
   const Decision d = decide(req, facts, t ? t->table.get() : nullptr, w_.cfg,
                             t ? t->backend_inflight.data() : nullptr, split_roll(ex().start_us), ex().decided);
   // For the log and metrics, also when the answer is ours.

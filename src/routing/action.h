@@ -21,6 +21,7 @@ namespace ingressd::routing {
 class PathRegex;
 class BasicAuth;
 struct CorsPolicy;
+class RateLimit;
 
 struct Backend;
 
@@ -121,6 +122,8 @@ struct RouteAction {
   std::shared_ptr<const IpAccess> ip_access;  // null: every client
   std::shared_ptr<const BasicAuth> basic_auth;  // null: no authentication
   std::shared_ptr<const CorsPolicy> cors;       // null: no CORS
+  std::vector<std::shared_ptr<const RateLimit>> rate_limits;  // per client address; 503 beyond
+  std::vector<Cidr> rate_limit_exempt;          // clients the rate limits do not apply to
   int64_t max_body_bytes = -1;  // request body limit (0 = none); -1: --max-body-bytes
   int connect_timeout_ms = 0;   // 0: --upstream-connect-timeout
   int read_timeout_ms = 0;      // 0: --upstream-read-timeout
@@ -140,7 +143,7 @@ struct RouteAction {
   // response head need not look at the action at all.
   bool plain_forward() const {
     return !redirects && refuse.empty() && !rewrite.active() && request_headers.empty() && response_headers.empty() &&
-           backends.size() <= 1 && !ip_access && !basic_auth && !cors && ssl_redirect == SslRedirect::Default && max_body_bytes < 0;
+           backends.size() <= 1 && !ip_access && !basic_auth && !cors && rate_limits.empty() && ssl_redirect == SslRedirect::Default && max_body_bytes < 0;
   }
 };
 

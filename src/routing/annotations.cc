@@ -9,6 +9,7 @@
 
 #include "core/strings.h"
 #include "routing/cors.h"
+#include "routing/rate_limit.h"
 
 namespace ingressd::routing {
 
@@ -103,14 +104,14 @@ const std::vector<AnnotationInfo>& annotation_table() {
       {"force-ssl-redirect", S::Honoured, "308 to https even for hosts without spec.tls"},
       {"from-to-www-redirect", S::NotYet, "not implemented yet"},
       {"http2-push-preload", S::Accepted, "HTTP/2 server push is obsolete (browsers removed it); nothing is pushed"},
-      {"limit-connections", S::NotYet, "rate limits are not implemented yet"},
-      {"limit-rps", S::NotYet, "rate limits are not implemented yet"},
-      {"limit-rpm", S::NotYet, "rate limits are not implemented yet"},
-      {"limit-burst-multiplier", S::NotYet, "rate limits are not implemented yet"},
+      {"limit-connections", S::NotYet, "concurrent-connection limits are not implemented yet"},
+      {"limit-rps", S::Honoured, "per client address, per replica (shared by the workers); burst = limit × multiplier; 503 beyond"},
+      {"limit-rpm", S::Honoured, "as limit-rps, per minute"},
+      {"limit-burst-multiplier", S::Honoured, "default 5"},
       {"limit-rate", S::NotYet, "bandwidth limits are not implemented yet"},
       {"limit-rate-after", S::NotYet, "bandwidth limits are not implemented yet"},
-      {"limit-whitelist", S::NotYet, "rate limits are not implemented yet"},
-      {"limit-allowlist", S::NotYet, "rate limits are not implemented yet"},
+      {"limit-whitelist", S::Honoured, "the older name of limit-allowlist"},
+      {"limit-allowlist", S::Honoured, "CIDRs the rate limits do not apply to"},
       {"global-rate-limit", S::NotYet, "removed from ingress-nginx; not implemented"},
       {"global-rate-limit-window", S::NotYet, "removed from ingress-nginx; not implemented"},
       {"global-rate-limit-key", S::NotYet, "removed from ingress-nginx; not implemented"},
@@ -604,6 +605,30 @@ IngressOptions parse_annotations(const std::map<std::string, std::string>& annot
     HeaderEdits parsed;
     if (parse_header_lines(v->first, parsed, why)) e.set.insert(e.set.end(), parsed.set.begin(), parsed.set.end());
     else bad(v->second, v->first, why, false);
+  }
+  {
+    int mult = 5;
+    auto count = [&](std::string_view name, int& out) {
+      auto* v = get(name);
+      if (!v) return false;
+      int n = -1;
+      auto [end, ec] = std::from_chars(v->first.data(), v->first.data() + v->first.size(), n);
+      if (ec == std::errc() && end == v->first.data() + v->first.size() && n > 0 && n <= 10'000'000) {
+        out = n;
+        return true;
+      }
+      bad(v->second, v->first, "must be a positive whole number", false);
+      return false;
+    };
+    count("limit-burst-multiplier", mult);
+    int rps = 0, rpm = 0;
+    if (count("limit-rps", rps)) o.rate_limits.push_back(std::make_shared<RateLimit>(rps, double(rps) * mult));
+    if (count("limit-rpm", rpm)) o.rate_limits.push_back(std::make_shared<RateLimit>(rpm / 60.0, double(rpm) * mult));
+    if (!o.rate_limits.empty()) {
+      std::vector<Cidr> exempt;
+      cidrs(get("limit-allowlist") ? "limit-allowlist" : "limit-whitelist", exempt);
+      o.rate_limit_exempt = std::move(exempt);
+    }
   }
   if (boolean("enable-cors", b) && b) {
     auto cors = std::make_shared<CorsPolicy>();

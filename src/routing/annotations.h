@@ -71,6 +71,8 @@ struct IngressOptions {
   HeaderEdits request_headers, response_headers;
   std::optional<BasicAuthSpec> basic_auth;
   std::shared_ptr<const CorsPolicy> cors;
+  std::vector<std::shared_ptr<const RateLimit>> rate_limits;
+  std::vector<Cidr> rate_limit_exempt;
   std::string refuse;  // why the routes fail closed ("" = they serve)
 };
 

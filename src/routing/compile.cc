@@ -208,6 +208,8 @@ class Compiler {
     a->ip_access = o.ip_access;
     a->basic_auth = si.basic_auth;
     a->cors = o.cors;
+    a->rate_limits = o.rate_limits;
+    a->rate_limit_exempt = o.rate_limit_exempt;
     a->max_body_bytes = o.max_body_bytes;
     a->connect_timeout_ms = o.connect_timeout_ms;
     a->read_timeout_ms = o.read_timeout_ms;

@@ -140,6 +140,7 @@ def class_ingresses():
         ing("d-main", "canary-value.example", [("/", "main")]),
         ing("cors", "cors.example", annotations={N + "enable-cors": "true",
                                                  N + "cors-allow-origin": "https://app.example.com"}),
+        ing("limited", "limited.example", annotations={N + "limit-rps": "1", N + "limit-burst-multiplier": "1"}),
         ing("e-lonely", "nomain.example", [("/", "canary")], {N + "canary": "true", N + "canary-weight": "100"}),
     ]
 
@@ -526,6 +527,13 @@ class Annotations(h.E2ETestCase):
         r = self.get("cors.example", "/api", headers={"Origin": "https://evil.example"})
         self.assertEqual(r.status, 200, r)
         self.assertIsNone(r.headers.get("Access-Control-Allow-Origin"))
+
+    def test_limit_rps_answers_503_past_the_burst(self):
+        # 1 r/s with a burst of 1: two requests at once pass, a quick run of more does not all pass.
+        statuses = [self.get("limited.example", "/r%d" % i).status for i in range(6)]
+        self.assertEqual(statuses[:2], [200, 200], statuses)
+        self.assertIn(503, statuses[2:], statuses)
+        self.assertEqual(set(statuses) - {200, 503}, set(), statuses)
 
     def test_canary_without_main_gets_no_traffic(self):
         self.assertEqual(self.get("nomain.example", "/").status, 404)

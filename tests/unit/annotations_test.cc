@@ -11,6 +11,7 @@
 #include "proxy/upstream_request.h"
 #include "routing/annotations.h"
 #include "routing/path_regex.h"
+#include "routing/rate_limit.h"
 #include "test_util.h"
 
 using namespace ingressd;
@@ -499,4 +500,46 @@ TEST(Annotations, CorsPreflightAndResponseFields) {
   std::tie(st, h) = run_req("GET /x HTTP/1.1\r\nHost: any.com\r\nOrigin: https://x.example\r\n\r\n");
   EXPECT_NE(h.find("Access-Control-Allow-Origin: *\r\n"), std::string::npos) << h;
   EXPECT_NE(h.find("Access-Control-Allow-Credentials: true\r\n"), std::string::npos) << h;
+}
+
+
+TEST(RateLimitTest, LeakyBucketWithBurstPerClient) {
+  RateLimit rl(10, 50);  // limit-rps 10 with ingress-nginx's multiplier 5
+  ClientAddr a{4, {10, 0, 0, 1}}, b{4, {10, 0, 0, 2}};
+  int passed = 0;
+  for (int i = 0; i < 100; ++i) passed += rl.allow(a, 1000);  // one instant
+  EXPECT_EQ(passed, 51);  // nginx: burst + 1 at once
+  EXPECT_TRUE(rl.allow(b, 1000));  // another client has its own bucket
+  EXPECT_FALSE(rl.allow(a, 1050));  // 50 ms drain half a request
+  EXPECT_TRUE(rl.allow(a, 1100));   // 100 ms: one request's room
+  EXPECT_FALSE(rl.allow(a, 1100));
+  // After the bucket drains, a full burst again.
+  passed = 0;
+  for (int i = 0; i < 100; ++i) passed += rl.allow(a, 20000);
+  EXPECT_EQ(passed, 51);
+}
+
+TEST(Annotations, LimitRpsThroughDecide) {
+  auto c = compile_text(ingress_with("lim", "lim.com",
+                                     "    nginx.ingress.kubernetes.io/limit-rps: \"2\"\n"
+                                     "    nginx.ingress.kubernetes.io/limit-burst-multiplier: \"1\"\n"
+                                     "    nginx.ingress.kubernetes.io/limit-allowlist: 10.0.0.0/8\n",
+                                     {{"/", "Prefix"}}) +
+                        service("web"));
+  const auto& t = *c->result.table;
+  std::string wire = "GET / HTTP/1.1\r\nHost: lim.com\r\n\r\n";
+  http1::RequestHead req;
+  http1::ParseError err;
+  ASSERT_GT(http1::parse_request_head(wire.data(), wire.size(), req, err, {}), 0);
+  auto status = [&](ClientAddr who) {
+    DecideScratch s;
+    Decision d = decide(req, {false, true, who, 5000}, &t, ProxyConfig{}, nullptr, 0, s);
+    return d.verdict == Verdict::Forward ? 200 : d.status;
+  };
+  ClientAddr outside{4, {192, 0, 2, 1}}, inside{4, {10, 1, 1, 1}};
+  EXPECT_EQ(status(outside), 200);
+  EXPECT_EQ(status(outside), 200);
+  EXPECT_EQ(status(outside), 200);  // burst 2 + 1
+  EXPECT_EQ(status(outside), 503);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(status(inside), 200);  // exempt
 }
