@@ -109,7 +109,8 @@ Decision decide(const http1::RequestHead& req, const ConnFacts& conn, const rout
   d.match = table->match(s.host, d.path, &facts);
   const routing::Match& m = d.match;
 
-  const routing::RouteAction* a = m.action;
+  // A plain action (forward to one backend, nothing else) skips every policy check.
+  const routing::RouteAction* a = m.action && !m.action->is_plain ? m.action : nullptr;
   // Source-address rules first: a refused client learns nothing else (not
   // even that the host redirects to https).
   if (a && a->ip_access && !a->ip_access->allows(conn.client))
@@ -179,8 +180,8 @@ Decision decide(const http1::RequestHead& req, const ConnFacts& conn, const rout
       return d;
     }
   }
-  if (!a) return respond(d, 404, "no route matches this request", close_after);
-  if (a->backends.size() > 1) {
+  if (!m.action) return respond(d, 404, "no route matches this request", close_after);
+  if (a && a->backends.size() > 1) {
     // A traffic split: the draw picks the backend; the rest of the checks are its.
     d.match.backend = pick_backend(*a, roll);
     if (!m.backend) return respond(d, 500, "every backend of the route has weight 0", close_after);

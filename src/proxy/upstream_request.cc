@@ -6,7 +6,7 @@ namespace ingressd {
 
 void write_upstream_head(const http1::RequestHead& req, std::string_view path, const routing::RouteAction* action,
                          const UpstreamRequestFacts& facts, std::string& scratch, std::string& h) {
-  const bool edits = action && !action->plain_forward();
+  const bool edits = action && !action->is_plain;
   const routing::HeaderEdits* hdr = edits && !action->request_headers.empty() ? &action->request_headers : nullptr;
   if (edits && action->rewrite.path.active()) {
     action->rewrite.path.apply(path, scratch);

@@ -138,6 +138,10 @@ struct RouteAction {
   // the access log, metrics and explain.
   std::string owner;
 
+  // plain_forward(), worked out once by TableBuilder::add_action: the data
+  // plane tests this one flag instead of every policy.
+  bool is_plain = false;
+
   const Backend* primary() const { return backends.empty() ? nullptr : backends.front().backend; }
   // Nothing beyond forwarding to one backend: the upstream request and the
   // response head need not look at the action at all.

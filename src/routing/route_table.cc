@@ -263,6 +263,7 @@ const RouteAction* TableBuilder::add_action(std::unique_ptr<RouteAction> a) {
   uint32_t w = 0;
   for (const auto& b : a->backends) w += b.weight;
   a->total_weight = w;
+  a->is_plain = a->plain_forward();
   table_->actions_.push_back(std::move(a));
   return table_->actions_.back().get();
 }
