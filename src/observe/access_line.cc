@@ -35,6 +35,7 @@ void append_access_line(std::string& b, const AccessRecord& r, AccessLogFormat f
   b.resize(start + room);
   char* p = b.data() + start;
   auto lit = [&](std::string_view v) {
+    if (v.empty()) return;  // an empty view may have no data pointer: memcpy(p, nullptr, 0) is undefined
     std::memcpy(p, v.data(), v.size());
     p += v.size();
   };

@@ -15,6 +15,7 @@ namespace {
 struct Writer {
   char* p;
   void lit(std::string_view v) {
+    if (v.empty()) return;  // an empty view may have no data pointer: memcpy(p, nullptr, 0) is undefined
     std::memcpy(p, v.data(), v.size());
     p += v.size();
   }
