@@ -7,7 +7,7 @@
 // ingressd has no handler above these calls):
 //  - compile is deterministic: the same snapshot gives the same dump and diagnostics;
 //  - loading the same files again keeps the same objects;
-//  - every route has a backend; a request for a route's own host and path
+//  - every route has a backend (or redirects: app-root, permanent-redirect); a request for a route's own host and path
 //    (when already normalised) matches a route with that path;
 //  - whatever match() returns is consistent: a Path match's rule matches the
 //    request by the Ingress spec (routing::path_matches), a default match
@@ -53,13 +53,15 @@ Match check_match(const RouteTable& t, std::string_view host_in, std::string_vie
   Match m = t.match(host, path);
   switch (m.kind) {
     case MatchKind::Path:
-      FUZZ_CHECK(m.vhost && m.route && m.backend == m.route->backend && m.backend);
+      // A route's action forwards to a backend, or (app-root, redirects) answers itself.
+      FUZZ_CHECK(m.vhost && m.route && m.action && m.backend == m.action->primary());
+      FUZZ_CHECK(m.backend || m.action->redirects);
       FUZZ_CHECK(host_matches(m.route->host, host));
       FUZZ_CHECK(m.vhost->host == m.route->host);
-      FUZZ_CHECK(path_matches(m.route->path, m.route->type, path));
+      if (!m.route->regex) FUZZ_CHECK(path_matches(m.route->path, m.route->type, path));
       break;
     case MatchKind::HostDefault:
-      FUZZ_CHECK(m.vhost && !m.route && m.backend && m.backend == m.vhost->default_backend);
+      FUZZ_CHECK(m.vhost && !m.route && m.backend && m.backend == m.vhost->default_backend());
       FUZZ_CHECK(host_matches(m.vhost->host, host));
       break;
     case MatchKind::GlobalDefault:
@@ -126,12 +128,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* d, size_t len) {
   FUZZ_CHECK(routes.size() == table.route_count());
   size_t checked = 0;
   for (const Route* r : routes) {
-    FUZZ_CHECK(r->backend != nullptr);
+    FUZZ_CHECK(r->backend() != nullptr || (r->default_candidate() && r->default_candidate()->action &&
+                                            r->default_candidate()->action->redirects));
     if (++checked > 64) break;
     std::string host = request_host(r->host);
     std::string norm_host, norm_path;
     const VHost* vh = normalize_host(host, norm_host) && norm_host == host ? table.find_vhost(host) : nullptr;
-    if (vh && vh->host == r->host && normalize_path(r->path, norm_path) == PathVerdict::Unchanged) {
+    if (!r->regex && vh && vh->host == r->host && normalize_path(r->path, norm_path) == PathVerdict::Unchanged) {
       Match m = check_match(table, host, r->path);
       FUZZ_CHECK(m.kind == MatchKind::Path && m.route->path == r->path);
       if (r->type == model::PathType::Exact) FUZZ_CHECK(m.route == r);
