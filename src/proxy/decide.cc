@@ -165,10 +165,10 @@ Decision decide(const http1::RequestHead& req, const ConnFacts& conn, const rout
       return d;
     }
   }
-  if (a && !a->rate_limits.empty() && conn.now_ms) {
-    bool exempt = false;
-    for (const auto& c : a->rate_limit_exempt) exempt = exempt || c.contains(conn.client);
-    if (!exempt)
+  bool limit_exempt = false;
+  if (a && (!a->rate_limits.empty() || a->conn_limit) && conn.now_ms) {
+    for (const auto& c : a->rate_limit_exempt) limit_exempt = limit_exempt || c.contains(conn.client);
+    if (!limit_exempt)
       for (const auto& rl : a->rate_limits)
         if (!rl->allow(conn.client, conn.now_ms)) return respond(d, 503, "too many requests from your address", close_after);
   }
@@ -194,6 +194,12 @@ Decision decide(const http1::RequestHead& req, const ConnFacts& conn, const rout
   if (backend_inflight && cfg.max_requests_per_backend > 0 &&
       backend_inflight[m.backend->id] >= static_cast<uint32_t>(cfg.max_requests_per_backend))
     return respond(d, 503, "too many requests in progress for this backend", close_after);
+  // Last, so that a slot is taken only by a request that is forwarded.
+  if (a && a->conn_limit && conn.now_ms && !limit_exempt) {
+    if (!a->conn_limit->acquire(conn.client))
+      return respond(d, 503, "too many requests in progress from your address", close_after);
+    d.conn_slot = a->conn_limit.get();
+  }
   d.verdict = Verdict::Forward;
   return d;
 }

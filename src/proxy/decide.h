@@ -39,6 +39,9 @@ struct Decision {
   // Forward with a CORS action: the lines for the response (DecideScratch::headers).
   std::string_view headers;
   routing::Match match;    // what routing found (also for a Respond, for the log and metrics)
+  // Forward: a limit-connections slot taken for this request; the caller
+  // releases it when the exchange ends (null: none).
+  const routing::ConnLimit* conn_slot = nullptr;
   // Redirect: the Location value, in DecideScratch::location.
 };
 

@@ -15,6 +15,7 @@
 #include "proxy/session.h"
 #include "proxy/socket_io.h"
 #include "proxy/upstream_request.h"
+#include "routing/rate_limit.h"
 
 namespace ingressd {
 namespace {
@@ -161,6 +162,7 @@ bool ClientConn::start_exchange() {
     return false;
   }
   const routing::Backend* be = d.match.backend;
+  ex().conn_slot = d.conn_slot;
   ex().active = true;
   ex().table = t;
   ++t->inflight;
@@ -540,6 +542,10 @@ void ClientConn::abort_exchange() {
 }
 
 void ClientConn::end_accounting() {
+  if (ex().conn_slot) {
+    ex().conn_slot->release(client_addr_);  // the limiter lives in the table, still pinned here
+    ex().conn_slot = nullptr;
+  }
   --ex().table->backend_inflight[ex().backend->id];
   w_.release_table(ex().table);
   ex().table = nullptr;

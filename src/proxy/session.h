@@ -78,6 +78,7 @@ class ClientConn final : public IoHandler, public UpstreamOwner {
     TableRef* table = nullptr;
     const routing::Backend* backend = nullptr;
     const routing::RouteAction* action = nullptr;  // what the route asks (response header edits)
+    const routing::ConnLimit* conn_slot = nullptr;  // a limit-connections slot held until the exchange ends
     const routing::EndpointAddr* endpoint = nullptr;  // the one being tried
     uint64_t req_body_bytes = 0;
     // metrics and access log

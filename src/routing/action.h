@@ -22,6 +22,7 @@ class PathRegex;
 class BasicAuth;
 struct CorsPolicy;
 class RateLimit;
+class ConnLimit;
 
 struct Backend;
 
@@ -123,7 +124,8 @@ struct RouteAction {
   std::shared_ptr<const BasicAuth> basic_auth;  // null: no authentication
   std::shared_ptr<const CorsPolicy> cors;       // null: no CORS
   std::vector<std::shared_ptr<const RateLimit>> rate_limits;  // per client address; 503 beyond
-  std::vector<Cidr> rate_limit_exempt;          // clients the rate limits do not apply to
+  std::shared_ptr<const ConnLimit> conn_limit;  // concurrent requests per client address; 503 beyond
+  std::vector<Cidr> rate_limit_exempt;          // clients the rate and connection limits do not apply to
   int64_t max_body_bytes = -1;  // request body limit (0 = none); -1: --max-body-bytes
   int connect_timeout_ms = 0;   // 0: --upstream-connect-timeout
   int read_timeout_ms = 0;      // 0: --upstream-read-timeout
@@ -147,7 +149,7 @@ struct RouteAction {
   // response head need not look at the action at all.
   bool plain_forward() const {
     return !redirects && refuse.empty() && !rewrite.active() && request_headers.empty() && response_headers.empty() &&
-           backends.size() <= 1 && !ip_access && !basic_auth && !cors && rate_limits.empty() && ssl_redirect == SslRedirect::Default && max_body_bytes < 0;
+           backends.size() <= 1 && !ip_access && !basic_auth && !cors && rate_limits.empty() && !conn_limit && ssl_redirect == SslRedirect::Default && max_body_bytes < 0;
   }
 };
 

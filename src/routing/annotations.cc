@@ -104,7 +104,8 @@ const std::vector<AnnotationInfo>& annotation_table() {
       {"force-ssl-redirect", S::Honoured, "308 to https even for hosts without spec.tls"},
       {"from-to-www-redirect", S::NotYet, "not implemented yet"},
       {"http2-push-preload", S::Accepted, "HTTP/2 server push is obsolete (browsers removed it); nothing is pushed"},
-      {"limit-connections", S::NotYet, "concurrent-connection limits are not implemented yet"},
+      {"limit-connections", S::Honoured,
+       "concurrent requests per client address, per replica (each HTTP/2 stream counts, as in nginx); 503 beyond"},
       {"limit-rps", S::Honoured, "per client address, per replica (shared by the workers); burst = limit × multiplier; 503 beyond"},
       {"limit-rpm", S::Honoured, "as limit-rps, per minute"},
       {"limit-burst-multiplier", S::Honoured, "default 5"},
@@ -621,10 +622,12 @@ IngressOptions parse_annotations(const std::map<std::string, std::string>& annot
       return false;
     };
     count("limit-burst-multiplier", mult);
+    int conns = 0;
+    if (count("limit-connections", conns)) o.conn_limit = std::make_shared<ConnLimit>(conns);
     int rps = 0, rpm = 0;
     if (count("limit-rps", rps)) o.rate_limits.push_back(std::make_shared<RateLimit>(rps, double(rps) * mult));
     if (count("limit-rpm", rpm)) o.rate_limits.push_back(std::make_shared<RateLimit>(rpm / 60.0, double(rpm) * mult));
-    if (!o.rate_limits.empty()) {
+    if (!o.rate_limits.empty() || o.conn_limit) {
       std::vector<Cidr> exempt;
       cidrs(get("limit-allowlist") ? "limit-allowlist" : "limit-whitelist", exempt);
       o.rate_limit_exempt = std::move(exempt);

@@ -72,6 +72,7 @@ struct IngressOptions {
   std::optional<BasicAuthSpec> basic_auth;
   std::shared_ptr<const CorsPolicy> cors;
   std::vector<std::shared_ptr<const RateLimit>> rate_limits;
+  std::shared_ptr<const ConnLimit> conn_limit;
   std::vector<Cidr> rate_limit_exempt;
   std::string refuse;  // why the routes fail closed ("" = they serve)
 };

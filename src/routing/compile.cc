@@ -210,6 +210,7 @@ class Compiler {
     a->cors = o.cors;
     a->rate_limits = o.rate_limits;
     a->rate_limit_exempt = o.rate_limit_exempt;
+    a->conn_limit = o.conn_limit;
     a->max_body_bytes = o.max_body_bytes;
     a->connect_timeout_ms = o.connect_timeout_ms;
     a->read_timeout_ms = o.read_timeout_ms;

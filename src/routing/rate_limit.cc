@@ -42,4 +42,36 @@ bool RateLimit::allow(const ClientAddr& client, int64_t now_ms) const {
   return true;
 }
 
+ConnLimit::Key ConnLimit::key(const ClientAddr& c) {
+  Key k{};
+  k[0] = c.family;
+  std::memcpy(k.data() + 1, c.bytes, 16);
+  return k;
+}
+
+size_t ConnLimit::KeyHash::operator()(const Key& k) const {
+  return std::hash<std::string_view>{}(std::string_view(reinterpret_cast<const char*>(k.data()), k.size()));
+}
+
+bool ConnLimit::acquire(const ClientAddr& client) const {
+  Key k = key(client);
+  Shard& s = shards_[KeyHash{}(k) % shards_.size()];
+  std::lock_guard<std::mutex> g(s.mu);
+  int& n = s.counts[k];
+  if (n >= max_) {
+    if (n == 0) s.counts.erase(k);
+    return false;
+  }
+  ++n;
+  return true;
+}
+
+void ConnLimit::release(const ClientAddr& client) const {
+  Key k = key(client);
+  Shard& s = shards_[KeyHash{}(k) % shards_.size()];
+  std::lock_guard<std::mutex> g(s.mu);
+  auto it = s.counts.find(k);
+  if (it != s.counts.end() && --it->second <= 0) s.counts.erase(it);  // entries only for clients with requests in progress
+}
+
 }  // namespace ingressd::routing

@@ -47,4 +47,29 @@ class RateLimit {
   mutable std::array<Shard, kShards> shards_;
 };
 
+// Concurrent requests per client address (ingress-nginx limit-connections:
+// nginx's limit_conn, where each HTTP/2 stream counts as a connection), per
+// replica, shared by the workers. acquire() before forwarding, release() when
+// the exchange ends.
+class ConnLimit {
+ public:
+  explicit ConnLimit(int max) : max_(max) {}
+  bool acquire(const ClientAddr& client) const;
+  void release(const ClientAddr& client) const;
+  int max() const { return max_; }
+
+ private:
+  using Key = std::array<uint8_t, 17>;  // family, then the address
+  struct KeyHash {
+    size_t operator()(const Key& k) const;
+  };
+  struct Shard {
+    std::mutex mu;
+    std::unordered_map<Key, int, KeyHash> counts;
+  };
+  static Key key(const ClientAddr& c);
+  int max_;
+  mutable std::array<Shard, 16> shards_;
+};
+
 }  // namespace ingressd::routing

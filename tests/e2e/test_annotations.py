@@ -141,6 +141,7 @@ def class_ingresses():
         ing("cors", "cors.example", annotations={N + "enable-cors": "true",
                                                  N + "cors-allow-origin": "https://app.example.com"}),
         ing("limited", "limited.example", annotations={N + "limit-rps": "1", N + "limit-burst-multiplier": "1"}),
+        ing("oneatatime", "oneatatime.example", annotations={N + "limit-connections": "1"}),
         ing("e-lonely", "nomain.example", [("/", "canary")], {N + "canary": "true", N + "canary-weight": "100"}),
     ]
 
@@ -534,6 +535,16 @@ class Annotations(h.E2ETestCase):
         self.assertEqual(statuses[:2], [200, 200], statuses)
         self.assertIn(503, statuses[2:], statuses)
         self.assertEqual(set(statuses) - {200, 503}, set(), statuses)
+
+    def test_limit_connections_frees_the_slot_when_a_request_ends(self):
+        # limit-connections 1: one request at a time from this address; one after the other all pass,
+        # on one keep-alive connection and on new ones.
+        for i in range(5):
+            seen(self, self.get("oneatatime.example", "/n%d" % i), "main")
+        with self.d.conn() as c:
+            for i in range(3):
+                c.send(b"GET /k HTTP/1.1\r\nHost: oneatatime.example\r\n\r\n")
+                self.assertEqual(c.read_response().status, 200)
 
     def test_canary_without_main_gets_no_traffic(self):
         self.assertEqual(self.get("nomain.example", "/").status, 404)

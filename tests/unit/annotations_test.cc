@@ -543,3 +543,32 @@ TEST(Annotations, LimitRpsThroughDecide) {
   EXPECT_EQ(status(outside), 503);
   for (int i = 0; i < 10; ++i) EXPECT_EQ(status(inside), 200);  // exempt
 }
+
+TEST(Annotations, LimitConnectionsCountsRequestsInProgress) {
+  auto c = compile_text(ingress_with("lim", "lim.com", "    nginx.ingress.kubernetes.io/limit-connections: \"2\"\n",
+                                     {{"/", "Prefix"}}) +
+                        service("web"));
+  const auto& t = *c->result.table;
+  std::string wire = "GET / HTTP/1.1\r\nHost: lim.com\r\n\r\n";
+  http1::RequestHead req;
+  http1::ParseError err;
+  ASSERT_GT(http1::parse_request_head(wire.data(), wire.size(), req, err, {}), 0);
+  ClientAddr a{4, {192, 0, 2, 1}}, b{4, {192, 0, 2, 2}};
+  auto go = [&](ClientAddr who) {
+    DecideScratch s;
+    return decide(req, {false, true, who, 1000}, &t, ProxyConfig{}, nullptr, 0, s);
+  };
+  Decision d1 = go(a), d2 = go(a);
+  ASSERT_EQ(d1.verdict, Verdict::Forward);
+  ASSERT_EQ(d2.verdict, Verdict::Forward);
+  ASSERT_NE(d1.conn_slot, nullptr);
+  Decision d3 = go(a);
+  EXPECT_EQ(d3.status, 503);  // a third at once
+  EXPECT_EQ(d3.conn_slot, nullptr);
+  EXPECT_EQ(go(b).verdict, Verdict::Forward);  // another client has its own count
+  d1.conn_slot->release(a);                    // the first exchange ends
+  EXPECT_EQ(go(a).verdict, Verdict::Forward);
+  // explain (no clock) takes no slot.
+  DecideScratch s;
+  EXPECT_EQ(decide(req, {false, true, a, 0}, &t, ProxyConfig{}, nullptr, 0, s).conn_slot, nullptr);
+}
