@@ -49,7 +49,7 @@ int run_migrate(const MigrateOptions& o) {
       std::string note = info ? std::string(info->note) : "not an annotation ingressd knows; it has no effect";
       // A value that does not parse says so, whatever the support.
       for (const auto& is : issues)
-        if (is.reason == "InvalidAnnotation" && is.message.find(k) != std::string::npos) {
+        if (is.reason == "InvalidAnnotation" && is.annotation == k) {
           status = "invalid";
           note = is.message;
         }

@@ -124,10 +124,10 @@ Decision decide(const http1::RequestHead& req, const ConnFacts& conn, const rout
   if (!conn.secure && conn.https_listener && !d.path.starts_with("/.well-known/acme-challenge/") &&
       (ssl == routing::SslRedirect::Force ||
        (ssl == routing::SslRedirect::Default && cfg.ssl_redirect && table->has_tls_hosts() && table->tls_host(s.host)))) {
-    uint16_t port = cfg.redirect_https_port ? cfg.redirect_https_port : cfg.https_port;
-    s.location.assign("https://").append(s.host);
-    if (port != 443) s.location.append(":").append(fmt::format_int(port).c_str());
-    s.location.append(req.path.empty() || req.path[0] != '/' ? "/" : "").append(req.path).append(req.query);
+    routing::Redirect to_https;
+    to_https.scheme = "https";
+    to_https.port = cfg.redirect_https_port ? cfg.redirect_https_port : cfg.https_port;
+    redirect_location(to_https, req, s.host, d.path, conn.secure, 0, s.location);
     d.verdict = Verdict::Redirect;
     d.status = 308;
     d.detail = "this host is served over https";

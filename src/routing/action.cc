@@ -7,16 +7,11 @@
 #include <charconv>
 #include <cstring>
 
+#include "core/strings.h"
 #include "routing/path_regex.h"
 #include "routing/route_table.h"
 
 namespace ingressd::routing {
-
-namespace {
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
-}  // namespace
 
 bool HeaderEdits::drops(std::string_view name) const {
   for (const auto& r : remove)

@@ -413,7 +413,8 @@ IngressOptions parse_annotations(const std::map<std::string, std::string>& annot
     issues.push_back({Severity::Error, "InvalidAnnotation",
                       fmt::format("annotation {}: invalid value \"{}\": {}{}", key, value, why,
                                   closes ? "; the Ingress's routes answer 503 rather than serve unprotected"
-                                         : "; the annotation is ignored")});
+                                         : "; the annotation is ignored"),
+                      key});
     if (closes) fail.push_back(fmt::format("{} is invalid", key));
   };
   auto get = [&](std::string_view name) -> const std::pair<std::string, std::string>* {

@@ -81,6 +81,7 @@ struct AnnotationIssue {
   Severity severity;
   std::string reason;  // UnknownAnnotation, InvalidAnnotation, UnsupportedAnnotation, RefusedAnnotation
   std::string message;
+  std::string annotation = {};  // the key as written, when the issue is one annotation's value
 };
 
 // `allow_unenforced`: serve Ingresses whose protection ingressd cannot enforce

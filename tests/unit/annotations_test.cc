@@ -9,6 +9,7 @@
 
 #include "proxy/decide.h"
 #include "proxy/upstream_request.h"
+#include "core/strings.h"
 #include "routing/annotations.h"
 #include "routing/path_regex.h"
 #include "routing/rate_limit.h"
@@ -32,6 +33,16 @@ std::string ingress_with(const std::string& name, const std::string& host, const
   return s;
 }
 
+// A request head parsed from its bytes (kept alive beside it).
+struct Parsed {
+  std::string wire;
+  http1::RequestHead head;
+  explicit Parsed(std::string w) : wire(std::move(w)) {
+    http1::ParseError err;
+    EXPECT_GT(http1::parse_request_head(wire.data(), wire.size(), head, err, {}), 0) << wire;
+  }
+};
+
 struct Seen {
   Verdict verdict;
   int status;
@@ -43,10 +54,8 @@ struct Seen {
 
 Seen request(const RouteTable& t, const std::string& host, const std::string& target, const std::string& extra = "",
              ConnFacts conn = {false, true, {4, {127, 0, 0, 1}}}) {
-  std::string wire = "GET " + target + " HTTP/1.1\r\nHost: " + host + "\r\n" + extra + "\r\n";
-  http1::RequestHead req;
-  http1::ParseError err;
-  EXPECT_GT(http1::parse_request_head(wire.data(), wire.size(), req, err, {}), 0) << wire;
+  const Parsed parsed("GET " + target + " HTTP/1.1\r\nHost: " + host + "\r\n" + extra + "\r\n");
+  const http1::RequestHead& req = parsed.head;
   DecideScratch s;
   Decision d = decide(req, conn, &t, ProxyConfig{}, nullptr, 0, s);
   Seen out{d.verdict, d.status, d.match.backend ? d.match.backend->service : "", "", s.location, ""};
@@ -213,10 +222,8 @@ TEST(Annotations, SourceRangesAndBodySize) {
   // An allow list that does not parse fails closed, for everyone.
   EXPECT_EQ(request(t, "typo.com", "/", "", inside).status, 503);
   EXPECT_TRUE(has_diag(c->result.diagnostics, Severity::Error, "InvalidAnnotation", "10.0.0.0/33"));
-  std::string wire = "POST / HTTP/1.1\r\nHost: body.com\r\nContent-Length: 2048\r\n\r\n";
-  http1::RequestHead req;
-  http1::ParseError err;
-  ASSERT_GT(http1::parse_request_head(wire.data(), wire.size(), req, err, {}), 0);
+  const Parsed parsed("POST / HTTP/1.1\r\nHost: body.com\r\nContent-Length: 2048\r\n\r\n");
+  const http1::RequestHead& req = parsed.head;
   DecideScratch s;
   EXPECT_EQ(decide(req, outside, &t, ProxyConfig{}, nullptr, 0, s).status, 413);
 }
@@ -275,10 +282,8 @@ TEST(Annotations, CanaryByHeaderCookieWeight) {
   // The weight: 25 of every 100 draws.
   int canary = 0;
   for (uint64_t roll = 0; roll < 400; ++roll) {
-    std::string wire = "GET / HTTP/1.1\r\nHost: c.com\r\n\r\n";
-    http1::RequestHead req;
-    http1::ParseError err;
-    ASSERT_GT(http1::parse_request_head(wire.data(), wire.size(), req, err, {}), 0);
+    const Parsed parsed("GET / HTTP/1.1\r\nHost: c.com\r\n\r\n");
+    const http1::RequestHead& req = parsed.head;
     DecideScratch s;
     canary += decide(req, {false, true, {}}, &t, ProxyConfig{}, nullptr, roll, s).match.backend->service == "canary";
   }
@@ -377,25 +382,11 @@ TEST(Annotations, BasicAuthWithAnHtpasswdSecret) {
       "alice:$2y$05$td4HjiugnuGF6Gtd8x6AnuZtG9V54WDupprCmTeeVnzgPzwFOVbbi\n"
       "bob:$apr1$1L10CLJn$Rfh35a9/GbnaYasAmCltN1\n"
       "carol:{SHA}/vNB+F2HQ559kaLUZbmHHvZrXpg=\n";
-  std::string b64;
-  {
-    static const char* tbl = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t i = 0;
-    for (; i + 2 < htpasswd.size(); i += 3) {
-      uint32_t v = (uint8_t(htpasswd[i]) << 16) | (uint8_t(htpasswd[i + 1]) << 8) | uint8_t(htpasswd[i + 2]);
-      for (int k = 3; k >= 0; --k) b64 += tbl[(v >> (6 * k)) & 63];
-    }
-    if (i < htpasswd.size()) {
-      uint32_t v = uint8_t(htpasswd[i]) << 16;
-      if (i + 1 < htpasswd.size()) v |= uint8_t(htpasswd[i + 1]) << 8;
-      b64 += tbl[(v >> 18) & 63];
-      b64 += tbl[(v >> 12) & 63];
-      b64 += i + 1 < htpasswd.size() ? tbl[(v >> 6) & 63] : '=';
-      b64 += '=';
-    }
-  }
-  const std::string secret = "---\napiVersion: v1\nkind: Secret\nmetadata: {name: users, namespace: default}\ndata:\n  auth: " +
-                             b64 + "\n";
+  std::string indented;
+  for (auto line : split(htpasswd, '\n'))
+    if (!line.empty()) indented += "    " + std::string(line) + "\n";
+  const std::string secret =
+      "---\napiVersion: v1\nkind: Secret\nmetadata: {name: users, namespace: default}\nstringData:\n  auth: |\n" + indented;
   const std::string auth = "    nginx.ingress.kubernetes.io/auth-type: basic\n"
                            "    nginx.ingress.kubernetes.io/auth-secret: users\n"
                            "    nginx.ingress.kubernetes.io/auth-realm: Staff only\n";
@@ -423,10 +414,8 @@ TEST(Annotations, BasicAuthWithAnHtpasswdSecret) {
   EXPECT_EQ(status("auth.com", "Authorization: Bearer YWxpY2U6d29uZGVybGFuZA==\r\n"), 401);
   EXPECT_EQ(status("auth.com", "Authorization: Basic !!!\r\n"), 401);
   // The challenge names the realm.
-  std::string wire = "GET / HTTP/1.1\r\nHost: auth.com\r\n\r\n";
-  http1::RequestHead req;
-  http1::ParseError err;
-  ASSERT_GT(http1::parse_request_head(wire.data(), wire.size(), req, err, {}), 0);
+  const Parsed parsed("GET / HTTP/1.1\r\nHost: auth.com\r\n\r\n");
+  const http1::RequestHead& req = parsed.head;
   DecideScratch s;
   Decision d = decide(req, {false, true, {4, {127, 0, 0, 1}}}, &t, ProxyConfig{}, nullptr, 0, s);
   EXPECT_EQ(d.headers, "WWW-Authenticate: Basic realm=\"Staff only\", charset=\"UTF-8\"\r\n");
@@ -475,11 +464,9 @@ TEST(Annotations, CorsPreflightAndResponseFields) {
       service("web"));
   const auto& t = *c->result.table;
   auto run_req = [&](const std::string& wire) {
-    http1::RequestHead req;
-    http1::ParseError err;
-    EXPECT_GT(http1::parse_request_head(wire.data(), wire.size(), req, err, {}), 0);
+    const Parsed parsed(wire);
     auto s = std::make_unique<DecideScratch>();
-    Decision d = decide(req, {false, true, {}}, &t, ProxyConfig{}, nullptr, 0, *s);
+    Decision d = decide(parsed.head, {false, true, {}}, &t, ProxyConfig{}, nullptr, 0, *s);
     return std::make_pair(d.status + (d.verdict == Verdict::Forward ? 200 : 0), std::string(d.headers));
   };
   auto [st, h] = run_req("OPTIONS /x HTTP/1.1\r\nHost: api.com\r\nOrigin: https://app.example.com\r\n"
@@ -527,10 +514,8 @@ TEST(Annotations, LimitRpsThroughDecide) {
                                      {{"/", "Prefix"}}) +
                         service("web"));
   const auto& t = *c->result.table;
-  std::string wire = "GET / HTTP/1.1\r\nHost: lim.com\r\n\r\n";
-  http1::RequestHead req;
-  http1::ParseError err;
-  ASSERT_GT(http1::parse_request_head(wire.data(), wire.size(), req, err, {}), 0);
+  const Parsed parsed("GET / HTTP/1.1\r\nHost: lim.com\r\n\r\n");
+  const http1::RequestHead& req = parsed.head;
   auto status = [&](ClientAddr who) {
     DecideScratch s;
     Decision d = decide(req, {false, true, who, 5000}, &t, ProxyConfig{}, nullptr, 0, s);
@@ -549,10 +534,8 @@ TEST(Annotations, LimitConnectionsCountsRequestsInProgress) {
                                      {{"/", "Prefix"}}) +
                         service("web"));
   const auto& t = *c->result.table;
-  std::string wire = "GET / HTTP/1.1\r\nHost: lim.com\r\n\r\n";
-  http1::RequestHead req;
-  http1::ParseError err;
-  ASSERT_GT(http1::parse_request_head(wire.data(), wire.size(), req, err, {}), 0);
+  const Parsed parsed("GET / HTTP/1.1\r\nHost: lim.com\r\n\r\n");
+  const http1::RequestHead& req = parsed.head;
   ClientAddr a{4, {192, 0, 2, 1}}, b{4, {192, 0, 2, 2}};
   auto go = [&](ClientAddr who) {
     DecideScratch s;
