@@ -50,6 +50,7 @@ std::string render_metrics(const std::vector<std::unique_ptr<Worker>>& workers, 
   uint64_t acc = 0, req = 0, act = 0, cerr = 0, tmo = 0, resets = 0, retries = 0, ejections = 0, refused = 0;
   uint64_t ws_active = 0, ws_total = 0, acc_tls = 0, tls12 = 0, tls13 = 0, tls_err = 0, tls_resumed = 0;
   uint64_t h2_active = 0, h2_total = 0, h2_streams = 0, h2_abuse = 0;
+  uint64_t mirrors[3] = {};
   std::map<std::string, RouteTotals> routes;
   Worker::UpstreamEventCounts events;
   uint64_t pool_active = 0, pool_idle = 0;
@@ -62,6 +63,9 @@ std::string render_metrics(const std::vector<std::unique_ptr<Worker>>& workers, 
     tmo += s.upstream_timeouts.load();
     resets += s.upstream_resets.load();
     retries += s.upstream_retries.load();
+    mirrors[0] += s.mirrors_sent.load();
+    mirrors[1] += s.mirrors_failed.load();
+    mirrors[2] += s.mirrors_skipped.load();
     ejections += s.endpoint_ejections.load();
     refused += s.connections_refused.load();
     ws_active += s.websockets_active.load();
@@ -124,6 +128,12 @@ std::string render_metrics(const std::vector<std::unique_ptr<Worker>>& workers, 
   b += fmt::format("ingressd_upstream_errors_total{{cause=\"reset\"}} {}\n", resets);
   family(b, "ingressd_upstream_retries_total", "counter", "Requests retried on another connection or endpoint.");
   b += fmt::format("ingressd_upstream_retries_total {}\n", retries);
+  family(b, "ingressd_mirrored_requests_total", "counter",
+         "Mirrored request copies by result: answered, failed (error or timeout), skipped (body not at hand, no "
+         "endpoint, too many in flight).");
+  b += fmt::format("ingressd_mirrored_requests_total{{result=\"answered\"}} {}\n", mirrors[0]);
+  b += fmt::format("ingressd_mirrored_requests_total{{result=\"failed\"}} {}\n", mirrors[1]);
+  b += fmt::format("ingressd_mirrored_requests_total{{result=\"skipped\"}} {}\n", mirrors[2]);
   family(b, "ingressd_endpoint_ejections_total", "counter", "Endpoints ejected by passive health checking.");
   b += fmt::format("ingressd_endpoint_ejections_total {}\n", ejections);
   family(b, "ingressd_upstream_events_total", "counter",

@@ -35,13 +35,6 @@ bool is_idempotent(std::string_view m) {
 // anyway) and spread evenly enough for weights; not for anything secret.
 uint64_t split_roll(int64_t start_us) { return (static_cast<uint64_t>(start_us) * 0x9E3779B97F4A7C15ull) >> 20; }
 
-// The worker's passive health, as the endpoint picker sees it.
-struct WorkerHealth final : EndpointHealth {
-  explicit WorkerHealth(const Worker& worker) : w(worker) {}
-  bool ejected(const routing::EndpointAddr& ep) const override { return w.endpoint_ejected(ep); }
-  const Worker& w;
-};
-
 }  // namespace
 
 namespace {
@@ -185,11 +178,31 @@ bool ClientConn::start_exchange() {
   const UpstreamRequestFacts uf{peer_ip_, secure_, secure_ ? w_.cfg.https_port : w_.cfg.http_port,
                                 new_id ? std::string_view(ex().request_id) : std::string_view()};
   write_upstream_head(req, d.path, d.match.action, uf, ex().rewritten_path, ex().head);
+  if (d.match.action && !d.match.action->is_plain && !d.match.action->mirrors.empty()) start_mirrors(*d.match.action, req, static_cast<size_t>(n));
   in_.consume(static_cast<size_t>(n));  // `req` views die here
   phase_ = Phase::Exchange;
   ex().next_endpoint = first_endpoint(*be, t->rr[be->id], WorkerHealth{w_});
   connect_upstream();
   return true;
+}
+
+// Copies of the request for the action's mirrors, each with its share of
+// requests; the body goes along when all of it is already here.
+void ClientConn::start_mirrors(const routing::RouteAction& a, const http1::RequestHead& req, size_t head_len) {
+  std::string_view body;
+  const std::string_view* at_hand = &body;
+  if (req.framing == http1::Framing::Length) {
+    if (in_.size() - head_len >= req.content_length)
+      body = std::string_view(in_.data() + head_len, static_cast<size_t>(req.content_length));
+    else
+      at_hand = nullptr;
+  } else if (req.framing != http1::Framing::None || req.websocket) {
+    at_hand = nullptr;  // chunked, or a tunnel: nothing to copy
+  }
+  for (const routing::Mirror& m : a.mirrors) {
+    if (m.denominator == 0 || w_.next_random() % m.denominator >= m.numerator) continue;
+    w_.start_mirror(*m.backend, ex().table, ex().head, at_hand, req.is_head);
+  }
 }
 
 void ClientConn::new_request_id() {

@@ -146,6 +146,7 @@ class ClientConn final : public IoHandler, public UpstreamOwner {
   void flush();
   bool start_exchange();
   void connect_upstream(bool fresh = false);
+  void start_mirrors(const routing::RouteAction& a, const http1::RequestHead& req, size_t head_len);
   void upstream_failed(const char* why, bool timeout);
   void pump_request_body();
   void flush_upstream();

@@ -1,5 +1,8 @@
 #include "proxy/worker.h"
 
+#include "proxy/mirror.h"
+#include "proxy/endpoint_picker.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/tcp.h>
@@ -71,6 +74,8 @@ Worker::Worker(int index, const ProxyConfig& c, TablePublisher& pub)
 Worker::~Worker() {
   flush_log();
   while (!clients_.empty()) close_client(clients_.back());  // closes the upstreams they own
+  for (MirrorRequest* m : std::vector<MirrorRequest*>(mirrors_)) m->expire(INT64_MAX);
+  for (MirrorRequest* m : mirror_graveyard_) delete m;
 
   for (auto& [_, v] : idle_)
     for (UpstreamConn* u : v) delete u;
@@ -454,6 +459,38 @@ void Worker::expire_idle_upstreams() {
   for (UpstreamConn* u : expired) close_upstream(u);
 }
 
+void Worker::start_mirror(const routing::Backend& backend, TableRef* t, std::string_view head,
+                          const std::string_view* body, bool is_head) {
+  if (!body || backend.endpoints.empty() || mirrors_.size() >= kMaxMirrors || stopping()) {
+    stats_.mirrors_skipped.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  const routing::EndpointAddr& ep = backend.endpoints[first_endpoint(backend, t->rr[backend.id], WorkerHealth{*this})];
+  auto* m = new MirrorRequest(*this);
+  m->index = mirrors_.size();
+  mirrors_.push_back(m);
+  const int64_t deadline = now_ + cfg.upstream_connect_timeout_ms + cfg.upstream_read_timeout_ms;
+  if (!m->start(ep, head, *body, is_head, deadline) && !m->done()) {
+    // No socket at all (refused at once on loopback): a failed mirror.
+    m->expire(INT64_MAX);
+  }
+}
+
+void Worker::mirror_done(MirrorRequest* m) {
+  size_t i = m->index;
+  if (i < mirrors_.size() && mirrors_[i] == m) {
+    mirrors_[i] = mirrors_.back();
+    mirrors_[i]->index = i;
+    mirrors_.pop_back();
+  }
+  mirror_graveyard_.push_back(m);
+}
+
+void Worker::expire_mirrors() {
+  for (size_t i = mirrors_.size(); i-- > 0;)
+    if (i < mirrors_.size()) mirrors_[i]->expire(now_);
+}
+
 void Worker::stop() {
   stopping_.store(true);
   uint64_t one = 1;
@@ -489,8 +526,11 @@ void Worker::run() {
       next_sweep_ = now_ + 250;
       flush_log();
       expire_idle_upstreams();
+      expire_mirrors();
       BlockCache::sweep();
     }
+    for (MirrorRequest* m : mirror_graveyard_) delete m;
+    mirror_graveyard_.clear();
     for (UpstreamConn* u : graveyard_) delete u;
     graveyard_.clear();
     for (ClientConn* c : client_graveyard_) delete c;

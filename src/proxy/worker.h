@@ -20,6 +20,7 @@
 #include "observe/metrics.h"
 #include "proxy/buffer.h"
 #include "proxy/config.h"
+#include "proxy/endpoint_picker.h"
 #include "proxy/http1/chunked.h"
 #include "proxy/http1/parser.h"
 #include "proxy/table_publisher.h"
@@ -31,6 +32,7 @@ namespace ingressd {
 class Worker;
 class ClientConn;
 class H2Session;
+class MirrorRequest;
 
 // Anything registered with epoll.
 struct IoHandler {
@@ -119,7 +121,10 @@ struct WorkerStats {
   // handshakes, and resumed sessions. Connections by protocol after ALPN.
   std::atomic<uint64_t> accepted_tls{0}, tls_handshakes[2] = {}, tls_handshake_errors{0}, tls_resumed{0};
   std::atomic<uint64_t> http2_connections_active{0}, http2_connections_total{0}, http2_streams_total{0};
-  std::atomic<uint64_t> http2_resets_refused{0};  // streams refused or connections closed for abuse (rapid reset, floods)
+  std::atomic<uint64_t> http2_resets_refused{0};
+  // Mirrored requests (mirror.h): answered by the mirror backend, failed or
+  // timed out, and not sent (body not at hand, no endpoint, too many in flight).
+  std::atomic<uint64_t> mirrors_sent{0}, mirrors_failed{0}, mirrors_skipped{0};  // streams refused or connections closed for abuse (rapid reset, floods)
 };
 
 class Worker {
@@ -173,6 +178,13 @@ class Worker {
   void release_upstream(UpstreamConn* u, bool reusable);
   void close_upstream(UpstreamConn* u);
   void close_client(ClientConn* c);
+  // Sends a copy of a request to `mirror`'s backend (see mirror.h); `body`
+  // is the whole request body, or null when it is not at hand (then the
+  // request is not mirrored).
+  void start_mirror(const routing::Backend& backend, TableRef* t, std::string_view head, const std::string_view* body,
+                    bool is_head);
+  void mirror_done(MirrorRequest* m);  // from the mirror itself
+  static constexpr size_t kMaxMirrors = 1024;  // in flight per worker; more are skipped
   // A stream connection for HTTP/2 stream `id` of `parent` (see h2_session.h).
   ClientConn* add_h2_stream(ClientConn& parent, H2Session* h2, int32_t id);
   http1::RequestHead& scratch_request() { return *req_scratch_; }
@@ -235,6 +247,9 @@ class Worker {
   std::unordered_map<EndpointKey, std::vector<UpstreamConn*>, EndpointKeyHash> idle_;
   std::vector<UpstreamConn*> graveyard_;  // closed during this iteration, freed after it
   std::vector<ClientConn*> client_graveyard_;
+  std::vector<MirrorRequest*> mirrors_;  // in flight
+  std::vector<MirrorRequest*> mirror_graveyard_;  // finished in this iteration, freed after it
+  void expire_mirrors();
   std::vector<ClientConn*> redrive_;
   struct Health {
     int failures = 0;
@@ -254,6 +269,13 @@ class Worker {
   std::string scratch_str_;
   WorkerStats stats_;
   friend class ClientConn;
+};
+
+// The worker's passive health, as the endpoint picker sees it.
+struct WorkerHealth final : EndpointHealth {
+  explicit WorkerHealth(const Worker& worker) : w(worker) {}
+  bool ejected(const routing::EndpointAddr& ep) const override { return w.endpoint_ejected(ep); }
+  const Worker& w;
 };
 
 }  // namespace ingressd

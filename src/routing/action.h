@@ -100,6 +100,13 @@ struct Redirect {
   bool host_as_sent = false;
 };
 
+// A copy of a share of the requests sent to another backend, its response
+// dropped (Gateway API RequestMirror; src/proxy/mirror.h).
+struct Mirror {
+  const Backend* backend = nullptr;
+  uint32_t numerator = 1, denominator = 1;  // the share mirrored: numerator/denominator
+};
+
 // Rewrites of the request as it goes upstream.
 struct Rewrite {
   std::string host;  // the Host sent upstream ("" = the client's)
@@ -119,6 +126,7 @@ struct RouteAction {
   Rewrite rewrite;
   HeaderEdits request_headers;
   HeaderEdits response_headers;
+  std::vector<Mirror> mirrors;
   SslRedirect ssl_redirect = SslRedirect::Default;
   std::shared_ptr<const IpAccess> ip_access;  // null: every client
   std::shared_ptr<const BasicAuth> basic_auth;  // null: no authentication
@@ -148,7 +156,7 @@ struct RouteAction {
   // Nothing beyond forwarding to one backend: the upstream request and the
   // response head need not look at the action at all.
   bool plain_forward() const {
-    return !redirects && refuse.empty() && !rewrite.active() && request_headers.empty() && response_headers.empty() &&
+    return !redirects && refuse.empty() && !rewrite.active() && request_headers.empty() && response_headers.empty() && mirrors.empty() &&
            backends.size() <= 1 && !ip_access && !basic_auth && !cors && rate_limits.empty() && !conn_limit && ssl_redirect == SslRedirect::Default && max_body_bytes < 0;
   }
 };

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "core/strings.h"
+#include "model/validate.h"
 #include "routing/cors.h"
 #include "routing/rate_limit.h"
 
@@ -197,9 +198,14 @@ const std::vector<AnnotationInfo>& annotation_table() {
       {"enable-owasp-core-rules", S::FailClosed, kWaf},
       {"modsecurity-transaction-id", S::FailClosed, kWaf},
       {"modsecurity-snippet", S::Refused, kSnippet},
-      {"mirror-request-body", S::NotYet, "mirroring is not implemented yet"},
-      {"mirror-target", S::NotYet, "mirroring is not implemented yet"},
-      {"mirror-host", S::NotYet, "mirroring is not implemented yet"},
+      {"mirror-request-body", S::Approximate,
+       "the body is mirrored when all of it came with the request head (Content-Length); a request whose body is "
+       "still on its way is not mirrored (ingressd never buffers a body for a mirror)"},
+      {"mirror-target", S::Approximate,
+       "a Service of the Ingress's namespace, http://<service>[.<namespace>[.svc[.cluster.local]]][:port] followed "
+       "by $request_uri or nothing: the mirror gets the request as the backend does; other URLs are refused with a "
+       "warning"},
+      {"mirror-host", S::NotYet, "the mirrored request carries the Host the backend gets"},
       // ingressd's own (ingressd.io/ only): what configuration-snippet was most used for, typed.
       {"request-headers", S::Honoured, "ingressd.io/ only: \"Name: value\" lines set on the upstream request"},
       {"response-headers", S::Honoured, "ingressd.io/ only: \"Name: value\" lines set on the response"},
@@ -376,6 +382,44 @@ bool parse_rewrite_target(std::string_view v, std::string& rewrite, std::string&
   return true;
 }
 
+bool parse_mirror_target(std::string_view v, std::string& service, std::string& ns, int32_t& port, std::string& why) {
+  why = "must be http://<service>[.<namespace>[.svc[.cluster.local]]][:port] followed by $request_uri or nothing "
+        "(ingressd mirrors to Services of the Ingress's namespace)";
+  if (!v.starts_with("http://")) return false;
+  v.remove_prefix(7);
+  std::string_view hostport = v.substr(0, v.find('/')), rest = v.substr(hostport.size());
+  if (const size_t d = hostport.find('$'); d != std::string_view::npos) {
+    rest = hostport.substr(d);
+    hostport = hostport.substr(0, d);
+  }
+  if (!rest.empty() && rest != "$request_uri" && rest != "/$request_uri") return false;
+  std::string_view host = hostport;
+  port = 80;
+  if (const size_t c = hostport.rfind(':'); c != std::string_view::npos) {
+    host = hostport.substr(0, c);
+    std::string_view p = hostport.substr(c + 1);
+    int n = 0;
+    auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), n);
+    if (ec != std::errc() || end != p.data() + p.size() || n < 1 || n > 65535) return false;
+    port = n;
+  }
+  std::vector<std::string_view> labels;
+  for (size_t i = 0; i <= host.size();) {
+    size_t j = host.find('.', i);
+    if (j == std::string_view::npos) j = host.size();
+    labels.push_back(host.substr(i, j - i));
+    i = j + 1;
+  }
+  if (labels.empty() || labels.size() > 5) return false;
+  for (auto l : labels)
+    if (!model::is_dns1123_label(l)) return false;
+  if (labels.size() >= 3 && labels[2] != "svc") return false;
+  if (labels.size() == 4 || (labels.size() == 5 && (labels[3] != "cluster" || labels[4] != "local"))) return false;
+  service = labels[0];
+  ns = labels.size() >= 2 ? std::string(labels[1]) : std::string();
+  return true;
+}
+
 IngressOptions parse_annotations(const std::map<std::string, std::string>& annotations, bool allow_unenforced,
                                  std::vector<AnnotationIssue>& issues) {
   IngressOptions o;
@@ -508,6 +552,11 @@ IngressOptions parse_annotations(const std::map<std::string, std::string>& annot
   if (auto* v = get("upstream-vhost")) {
     if (valid_host_value(v->first)) o.upstream_vhost = v->first;
     else bad(v->second, v->first, "must be a host name (and port)", false);
+  }
+  if (auto* v = get("mirror-target")) {
+    std::string why;
+    if (!parse_mirror_target(v->first, o.mirror_service, o.mirror_namespace, o.mirror_port, why))
+      bad(v->second, v->first, why, false);
   }
   auto redirect = [&](std::string_view url_name, std::string_view code_name, int default_code) {
     auto* v = get(url_name);

@@ -63,6 +63,11 @@ struct IngressOptions {
   std::optional<std::string> rewrite_target;  // RE2 rewrite string (\1..\9)
   std::string app_root;
   std::string upstream_vhost;
+  // mirror-target naming a Service of the Ingress's namespace
+  // (http://<service>[.<namespace>[.svc[.cluster.local]]][:port]$request_uri).
+  std::string mirror_service;
+  std::string mirror_namespace;  // as written in the URL ("" = the Ingress's); compile checks it
+  int32_t mirror_port = 80;
   std::optional<Redirect> redirect;  // permanent-redirect / temporal-redirect
   SslRedirect ssl_redirect = SslRedirect::Default;
   int64_t max_body_bytes = -1;
@@ -88,6 +93,9 @@ struct AnnotationIssue {
 // anyway (the issues stay errors).
 IngressOptions parse_annotations(const std::map<std::string, std::string>& annotations, bool allow_unenforced,
                                  std::vector<AnnotationIssue>& issues);
+
+// mirror-target: http://<service>[.<namespace>[.svc[.cluster.local]]][:port], then $request_uri or nothing.
+bool parse_mirror_target(std::string_view v, std::string& service, std::string& ns, int32_t& port, std::string& why);
 
 // Parsers, exposed for tests and `ingressd migrate`.
 bool parse_bool(std::string_view v, bool& out);

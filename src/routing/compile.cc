@@ -71,6 +71,12 @@ class Compiler {
       std::vector<AnnotationIssue> issues;
       IngressOptions opt = parse_annotations(ing.meta.annotations, opts_.allow_unenforced_annotations, issues);
       for (auto& is : issues) diag(is.severity, so.pos, key.str(), is.reason, is.message);
+      if (!opt.mirror_namespace.empty() && opt.mirror_namespace != ing.meta.namespace_) {
+        diag(Severity::Warning, so.pos, key.str(), "InvalidAnnotation",
+             fmt::format("mirror-target names Service {}/{}: an Ingress reaches only Services of its own namespace "
+                         "\"{}\"; not mirrored", opt.mirror_namespace, opt.mirror_service, ing.meta.namespace_));
+        opt.mirror_service.clear();
+      }
       if (opt.canary) {
         canaries.push_back({&ing, &so.pos, id, std::move(opt), nullptr});
         continue;
@@ -223,6 +229,11 @@ class Compiler {
     }
     a->request_headers = o.request_headers;
     a->response_headers = o.response_headers;
+    if (!o.mirror_service.empty()) {
+      IngressBackend mb;
+      mb.service = IngressServiceBackend{o.mirror_service, ServiceBackendPort{o.mirror_port, ""}};
+      a->mirrors.push_back({resolve(si, mb, "mirror-target", 0), 1, 1});
+    }
     return builder_.add_action(std::move(a));
   }
 

@@ -34,6 +34,8 @@ const char* modifier_name(PathModifier::Kind k) {
   return "";
 }
 
+std::string backend_str(const Backend* b);
+
 // What an action does beyond forwarding to its backend ("" for a plain one).
 std::string action_text(const RouteAction* a) {
   if (!a || a->plain_forward()) return "";
@@ -53,6 +55,10 @@ std::string action_text(const RouteAction* a) {
   for (const auto& [n, v] : a->response_headers.set) parts.push_back(fmt::format("response header {}: {}", n, v));
   if (a->max_body_bytes >= 0) parts.push_back(fmt::format("body limit {}", a->max_body_bytes));
   if (a->basic_auth) parts.push_back("basic auth");
+  for (const auto& m : a->mirrors)
+    parts.push_back(m.numerator == m.denominator ? fmt::format("mirror to {}", backend_str(m.backend))
+                                                 : fmt::format("mirror {}/{} to {}", m.numerator, m.denominator,
+                                                               backend_str(m.backend)));
   if (parts.empty()) return "";
   return " {" + fmt::format("{}", fmt::join(parts, "; ")) + "}";
 }
@@ -74,6 +80,8 @@ nlohmann::json action_json(const RouteAction* a) {
   if (a->max_body_bytes >= 0) j["maxBodyBytes"] = a->max_body_bytes;
   if (a->ssl_redirect != SslRedirect::Default) j["sslRedirect"] = a->ssl_redirect == SslRedirect::Off ? "off" : "force";
   if (a->ip_access) j["sourceRanges"] = {{"allow", a->ip_access->allow.size()}, {"deny", a->ip_access->deny.size()}};
+  for (const auto& m : a->mirrors)
+    j["mirrors"].push_back({{"backend", backend_str(m.backend)}, {"numerator", m.numerator}, {"denominator", m.denominator}});
   return j;
 }
 

@@ -550,5 +550,109 @@ class Annotations(h.E2ETestCase):
         self.assertEqual(self.get("nomain.example", "/").status, 404)
 
 
+class Recorder:
+    """A mirror backend on loopback that records every request it gets (method, path, Host, body) and answers
+    200; stopped by the test class."""
+
+    def __init__(self):
+        import http.server
+        import threading
+        seen_requests = self.requests = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def handle_one(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else b""
+                seen_requests.append((self.command, self.path, self.headers.get("Host"), body))
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            do_GET = do_POST = do_PUT = do_HEAD = handle_one
+
+            def log_message(self, *a):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Mirrors(h.E2ETestCase):
+    """mirror-target: a copy of each request goes to a Service of the Ingress's namespace; the client's exchange
+    is the backend's alone."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.rec = Recorder()
+        main = cls.cres.start_echo("main")
+        dead_port = h.free_port()  # nothing listens there
+        objs = h.backend_objects("main", [main.port]) + [
+            h.service("mirror", port=8080, target_port=cls.rec.port),
+            h.endpoint_slice("mirror", cls.rec.port),
+            h.service("deadmirror", port=8080, target_port=dead_port),
+            h.endpoint_slice("deadmirror", dead_port),
+            ing("mirrored", "mirror.example",
+                annotations={N + "mirror-target": "http://mirror.default.svc.cluster.local:8080$request_uri"}),
+            ing("dead", "dead.example", annotations={N + "mirror-target": "http://deadmirror:8080$request_uri"}),
+            ing("elsewhere", "elsewhere.example", annotations={N + "mirror-target": "http://mirror.other:8080"}),
+        ]
+        cls.dir = cls.cres.tempdir()
+        h.write_manifests(cls.dir, objs)
+        cls.d = cls.cres.start_ingressd(cls.dir)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.rec.stop()
+        super().tearDownClass()
+
+    def setUp(self):
+        super().setUp()
+        self.log_on_failure(self.d)
+
+    def mirrored(self, pred):
+        h.wait_until(lambda: any(pred(r) for r in self.rec.requests), what="the mirror to get the request")
+
+    def test_get_is_mirrored_with_its_query(self):
+        r = self.d.get("/get/this?x=1", host="mirror.example")
+        self.assertEqual(seen(self, r, "main")["path"], "/get/this?x=1")
+        self.mirrored(lambda q: q[0] == "GET" and q[1] == "/get/this?x=1" and q[2] == "mirror.example")
+
+    def test_post_body_is_mirrored(self):
+        r = h.http_request(self.d.http_port, "POST", "/post", host="mirror.example", body=b"hello mirror")
+        self.assertEqual(r.status, 200, r)
+        self.mirrored(lambda q: q[0] == "POST" and q[1] == "/post" and q[3] == b"hello mirror")
+
+    def test_dead_mirror_does_not_touch_the_response(self):
+        for i in range(3):
+            r = self.d.get("/d%d" % i, host="dead.example")
+            self.assertEqual(seen(self, r, "main")["path"], "/d%d" % i)
+        h.wait_until(lambda: b'ingressd_mirrored_requests_total{result="failed"} 3' in self.d.admin("/metrics").body,
+                     what="three failed mirrors counted")
+
+    def test_mirror_in_another_namespace_is_refused(self):
+        self.assertEqual(self.d.get("/", host="elsewhere.example").status, 200)
+        rc, j = check(self, [h.service("mirror"), ing("elsewhere", "elsewhere.example",
+                                                       annotations={N + "mirror-target": "http://mirror.other:8080"})])
+        found = diags(j, "elsewhere", "warning", "InvalidAnnotation")
+        self.assertTrue(found, j)
+        self.assertIn("own namespace", found[0]["message"])
+
+    def test_bad_mirror_target_is_warned(self):
+        rc, j = check(self, [h.service("mirror"), ing("x", "x.example",
+                                                       annotations={N + "mirror-target": "https://example.com/x"})])
+        self.assertTrue(diags(j, "x", "error", "InvalidAnnotation"), j)
+
+
 if __name__ == "__main__":
     unittest.main()

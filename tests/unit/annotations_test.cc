@@ -555,3 +555,21 @@ TEST(Annotations, LimitConnectionsCountsRequestsInProgress) {
   DecideScratch s;
   EXPECT_EQ(decide(req, {false, true, a, 0}, &t, ProxyConfig{}, nullptr, 0, s).conn_slot, nullptr);
 }
+
+TEST(Annotations, MirrorTargetNamesAServiceOfTheNamespace) {
+  std::string svc, ns, why;
+  int32_t port = 0;
+  ASSERT_TRUE(parse_mirror_target("http://mirror.team-a.svc.cluster.local:8080$request_uri", svc, ns, port, why));
+  EXPECT_EQ(svc, "mirror");
+  EXPECT_EQ(ns, "team-a");
+  EXPECT_EQ(port, 8080);
+  ASSERT_TRUE(parse_mirror_target("http://mirror/$request_uri", svc, ns, port, why));
+  EXPECT_EQ(svc, "mirror");
+  EXPECT_EQ(ns, "");
+  EXPECT_EQ(port, 80);
+  ASSERT_TRUE(parse_mirror_target("http://mirror.team-a.svc", svc, ns, port, why));
+  for (const char* bad : {"https://mirror$request_uri", "http://mirror/other-path", "http://mirror:0",
+                          "http://mirror.ns.notsvc", "http://mirror.ns.svc.cluster", "http://Mirror", "http://10.0.0.1",
+                          "mirror", "http://mirror:99999"})
+    EXPECT_FALSE(parse_mirror_target(bad, svc, ns, port, why)) << bad;
+}
