@@ -96,7 +96,9 @@ void ConfigState::record(const LoadOutcome& o, std::shared_ptr<const Snapshot> s
   opts_ = opts;
   objects_ = nlohmann::json::object();
   for (auto k : {model::Kind::Ingress, model::Kind::IngressClass, model::Kind::Service, model::Kind::EndpointSlice,
-                 model::Kind::Endpoints, model::Kind::Secret})
+                 model::Kind::Endpoints, model::Kind::Secret, model::Kind::GatewayClass, model::Kind::Gateway,
+                 model::Kind::HTTPRoute, model::Kind::ReferenceGrant, model::Kind::Namespace, model::Kind::GRPCRoute,
+                 model::Kind::BackendTLSPolicy})
     objects_[model::kind_name(k)] = snap.count(k);
   ignored_ = {{"otherClass", o.ignored_other_class}, {"otherNamespace", o.ignored_other_namespace}};
   statuses_ = nlohmann::json::array();

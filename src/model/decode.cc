@@ -9,6 +9,8 @@
 #include <algorithm>
 
 #include "core/strings.h"
+#include "model/decode_fields.h"
+#include "model/gateway_decode.h"
 #include "model/schema.h"
 #include "model/yaml_syntax.h"
 #include "model/validate.h"
@@ -25,9 +27,11 @@ std::string scalar_or(const YAML::Node& n, const char* key) {
 }
 
 // The line of the node at a field path such as "spec.rules[0].host", or of
-// the deepest existing ancestor.
+// the deepest existing ancestor. Walks with reset(), never operator=, which
+// would rebind the nodes of the document itself (see decode_fields.h).
 int line_for_path(const YAML::Node& root, const std::string& path) {
-  YAML::Node cur = root;
+  YAML::Node cur;
+  cur.reset(root);
   int line = schema::line_of(root);
   size_t i = 0;
   while (i < path.size()) {
@@ -44,9 +48,10 @@ int line_for_path(const YAML::Node& root, const std::string& path) {
       if (!idx.empty() && std::all_of(idx.begin(), idx.end(), ::isdigit)) {
         size_t k = std::stoul(idx);
         if (k >= cur.size()) break;
-        cur = cur[k];
-      } else if (cur.IsMap() && cur[idx]) {
-        cur = cur[idx];
+        const YAML::Node parent = cur;
+        cur.reset(parent[k]);
+      } else if (const YAML::Node parent = cur; parent.IsMap() && parent[idx]) {
+        cur.reset(parent[idx]);
       } else {
         break;
       }
@@ -56,8 +61,9 @@ int line_for_path(const YAML::Node& root, const std::string& path) {
     size_t end = path.find_first_of(".[", i);
     std::string key = path.substr(i, end == std::string::npos ? std::string::npos : end - i);
     i = end == std::string::npos ? path.size() : end;
-    if (!cur.IsMap() || !cur[key]) break;
-    cur = cur[key];
+    const YAML::Node parent = cur;
+    if (!parent.IsMap() || !parent[key]) break;
+    cur.reset(parent[key]);
     line = schema::line_of(cur);
   }
   return line;
@@ -65,50 +71,7 @@ int line_for_path(const YAML::Node& root, const std::string& path) {
 
 // ---- typed extraction; runs only after schema::check found no error ----
 
-std::string s(const YAML::Node& n) { return (n && n.IsScalar() && !n.IsNull()) ? n.Scalar() : std::string(); }
-int32_t i32(const YAML::Node& n) {
-  if (!n || !n.IsScalar()) return 0;
-  return static_cast<int32_t>(schema::scalar_int(n).value_or(0));
-}
-std::optional<bool> ob(const YAML::Node& n) {
-  if (!n || n.IsNull()) return std::nullopt;
-  return schema::scalar_bool(n);
-}
-std::map<std::string, std::string> smap(const YAML::Node& n) {
-  std::map<std::string, std::string> m;
-  if (n && n.IsMap())
-    for (auto it = n.begin(); it != n.end(); ++it) m[it->first.Scalar()] = s(it->second);
-  return m;
-}
-// Calls f for each element; null elements (allowed by the schema, as in
-// encoding/json) are passed as an empty map so that lookups stay valid.
-template <typename F>
-void each(const YAML::Node& n, F f) {
-  if (!n || !n.IsSequence()) return;
-  for (size_t i = 0; i < n.size(); ++i) {
-    YAML::Node e = n[i];
-    if (e.IsNull()) e = YAML::Node(YAML::NodeType::Map);
-    f(e);
-  }
-}
-
-ObjectMeta meta(const YAML::Node& n, bool namespaced) {
-  ObjectMeta m;
-  if (!n || !n.IsMap()) {
-    if (namespaced) m.namespace_ = "default";
-    return m;  // validation reports the missing name
-  }
-  m.name = s(n["name"]);
-  m.namespace_ = namespaced ? s(n["namespace"]) : "";
-  if (namespaced && m.namespace_.empty()) m.namespace_ = "default";
-  m.uid = s(n["uid"]);
-  m.resource_version = s(n["resourceVersion"]);
-  m.creation_timestamp = s(n["creationTimestamp"]);
-  if (auto t = parse_rfc3339_ns(m.creation_timestamp)) m.creation_ns = *t;
-  m.labels = smap(n["labels"]);
-  m.annotations = smap(n["annotations"]);
-  return m;
-}
+using namespace fields;
 
 IngressBackend backend(const YAML::Node& n) {
   IngressBackend b;
@@ -284,14 +247,38 @@ Secret to_secret(const YAML::Node& n, std::vector<FieldError>& errs) {
 struct KindInfo {
   Kind kind;
   bool namespaced;
+  bool custom;  // a CRD kind: errors worded by apiextensions-apiserver, not encoding/json
 };
 std::optional<KindInfo> known_kind(const std::string& api_version, const std::string& kind) {
-  if (api_version == "networking.k8s.io/v1" && kind == "Ingress") return KindInfo{Kind::Ingress, true};
-  if (api_version == "networking.k8s.io/v1" && kind == "IngressClass") return KindInfo{Kind::IngressClass, false};
-  if (api_version == "v1" && kind == "Service") return KindInfo{Kind::Service, true};
-  if (api_version == "discovery.k8s.io/v1" && kind == "EndpointSlice") return KindInfo{Kind::EndpointSlice, true};
-  if (api_version == "v1" && kind == "Endpoints") return KindInfo{Kind::Endpoints, true};
-  if (api_version == "v1" && kind == "Secret") return KindInfo{Kind::Secret, true};
+  struct Entry {
+    const char* api_version;
+    const char* kind;
+    Kind k;
+  };
+  static const Entry kinds[] = {
+      {"networking.k8s.io/v1", "Ingress", Kind::Ingress},
+      {"networking.k8s.io/v1", "IngressClass", Kind::IngressClass},
+      {"v1", "Service", Kind::Service},
+      {"discovery.k8s.io/v1", "EndpointSlice", Kind::EndpointSlice},
+      {"v1", "Endpoints", Kind::Endpoints},
+      {"v1", "Secret", Kind::Secret},
+      {"v1", "Namespace", Kind::Namespace},
+      // The standard channel serves v1 and v1beta1 of these with one schema.
+      {"gateway.networking.k8s.io/v1", "GatewayClass", Kind::GatewayClass},
+      {"gateway.networking.k8s.io/v1beta1", "GatewayClass", Kind::GatewayClass},
+      {"gateway.networking.k8s.io/v1", "Gateway", Kind::Gateway},
+      {"gateway.networking.k8s.io/v1beta1", "Gateway", Kind::Gateway},
+      {"gateway.networking.k8s.io/v1", "HTTPRoute", Kind::HTTPRoute},
+      {"gateway.networking.k8s.io/v1beta1", "HTTPRoute", Kind::HTTPRoute},
+      {"gateway.networking.k8s.io/v1", "ReferenceGrant", Kind::ReferenceGrant},
+      {"gateway.networking.k8s.io/v1beta1", "ReferenceGrant", Kind::ReferenceGrant},
+      {"gateway.networking.k8s.io/v1", "GRPCRoute", Kind::GRPCRoute},
+      {"gateway.networking.k8s.io/v1", "BackendTLSPolicy", Kind::BackendTLSPolicy},
+      {"gateway.networking.k8s.io/v1alpha3", "BackendTLSPolicy", Kind::BackendTLSPolicy},
+  };
+  for (const Entry& e : kinds)
+    if (api_version == e.api_version && kind == e.kind)
+      return KindInfo{e.k, !is_cluster_scoped(e.k), starts_with(api_version, "gateway.networking.k8s.io/")};
   return std::nullopt;
 }
 
@@ -304,10 +291,15 @@ std::optional<ObjectKey> guess_key(const YAML::Node& doc) {
   if (name.empty()) return std::nullopt;
   std::string ns = md && md.IsMap() ? scalar_or(md, "namespace") : "";
   static const std::pair<const char*, Kind> kinds[] = {
-      {"ingress", Kind::Ingress}, {"ingressclass", Kind::IngressClass}, {"service", Kind::Service},
-      {"endpointslice", Kind::EndpointSlice}, {"endpoints", Kind::Endpoints}, {"secret", Kind::Secret}};
+      {"ingress", Kind::Ingress},         {"ingressclass", Kind::IngressClass},
+      {"service", Kind::Service},         {"endpointslice", Kind::EndpointSlice},
+      {"endpoints", Kind::Endpoints},     {"secret", Kind::Secret},
+      {"gatewayclass", Kind::GatewayClass}, {"gateway", Kind::Gateway},
+      {"httproute", Kind::HTTPRoute},     {"referencegrant", Kind::ReferenceGrant},
+      {"namespace", Kind::Namespace},     {"grpcroute", Kind::GRPCRoute},
+      {"backendtlspolicy", Kind::BackendTLSPolicy}};
   for (auto& [n, k] : kinds)
-    if (kind == n) return ObjectKey{k, k == Kind::IngressClass ? "" : (ns.empty() ? "default" : ns), name};
+    if (kind == n) return ObjectKey{k, is_cluster_scoped(k) ? "" : (ns.empty() ? "default" : ns), name};
   return std::nullopt;
 }
 
@@ -380,10 +372,20 @@ void decode_object(const YAML::Node& doc, const std::string& file, const std::st
   // fields in one "strict decoding error" message.
   std::vector<TypeError> hard, strict;
   for (auto& e : terrs) (e.unknown_field || e.duplicate_field ? strict : hard).push_back(e);
+  // The API server's shape: Ingress.networking.k8s.io "name" is invalid: field: detail
+  std::string group = api_version.find('/') == std::string::npos ? "" : "." + api_version.substr(0, api_version.find('/'));
+  auto invalid = [&](const std::string& path, const std::string& message) {
+    return fmt::format("{}{} \"{}\" is invalid: {}: {}", kind, group, d.key->name, path, message);
+  };
   if (!hard.empty()) {
+    // Custom resources are decoded as unstructured JSON, so their type errors
+    // come from the OpenAPI schema validation rather than encoding/json.
     for (auto& e : hard)
-      fail(e.line, "Invalid", fmt::format("{} in version \"{}\" cannot be handled as a {}: json: {}", kind,
-                                          api_version.substr(api_version.find('/') + 1), kind, e.message));
+      fail(e.line, "Invalid",
+           ki->custom && !e.openapi_message.empty()
+               ? invalid(e.path, e.openapi_message)
+               : fmt::format("{} in version \"{}\" cannot be handled as a {}: json: {}", kind,
+                             api_version.substr(api_version.find('/') + 1), kind, e.message));
   } else if (!strict.empty() && !tolerate_unknown) {
     std::vector<std::string> parts;
     for (auto& e : strict) parts.push_back(e.message);
@@ -402,14 +404,18 @@ void decode_object(const YAML::Node& doc, const std::string& file, const std::st
     case Kind::EndpointSlice: obj = to_endpoint_slice(doc); break;
     case Kind::Endpoints: obj = to_endpoints(doc); break;
     case Kind::Secret: obj = to_secret(doc, ferrs); break;
+    case Kind::GatewayClass: obj = to_gateway_class(doc, ferrs); break;
+    case Kind::Gateway: obj = to_gateway(doc, ferrs); break;
+    case Kind::HTTPRoute: obj = to_http_route(doc, ferrs); break;
+    case Kind::ReferenceGrant: obj = to_reference_grant(doc, ferrs); break;
+    case Kind::Namespace: obj = to_namespace(doc); break;
+    case Kind::GRPCRoute: obj = to_grpc_route(doc, ferrs); break;
+    case Kind::BackendTLSPolicy: obj = to_backend_tls_policy(doc, ferrs); break;
   }
-  for (auto& e : validate(obj)) ferrs.push_back(e);
+  bool blocked = std::any_of(ferrs.begin(), ferrs.end(), is_blocking);
+  for (auto& e : validate(obj, !blocked)) ferrs.push_back(e);
   if (!ferrs.empty()) {
-    // The API server's shape: Ingress.networking.k8s.io "name" is invalid: field: detail
-    std::string group = api_version.find('/') == std::string::npos ? "" : "." + api_version.substr(0, api_version.find('/'));
-    for (auto& e : ferrs)
-      fail(line_for_path(doc, e.path), "Invalid",
-           fmt::format("{}{} \"{}\" is invalid: {}: {}", kind, group, d.key->name, e.path, e.message));
+    for (auto& e : ferrs) fail(line_for_path(doc, e.path), "Invalid", invalid(e.path, e.message));
     out.push_back(std::move(d));
     return;
   }

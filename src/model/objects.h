@@ -9,27 +9,28 @@
 #include <variant>
 #include <vector>
 
+#include "model/gateway_objects.h"
+#include "model/object_meta.h"
+
 namespace ingressd::model {
 
-// Where an object came from: a file and the line of its document (1-based).
-struct SourcePos {
-  std::string file;
-  int line = 0;
-  std::string str() const { return line > 0 ? file + ":" + std::to_string(line) : file; }
+// In the order of the Object variant below (object_kind relies on it); new
+// kinds go at the end so that the store's ordering of the others stays.
+enum class Kind {
+  Ingress,
+  IngressClass,
+  Service,
+  EndpointSlice,
+  Endpoints,
+  Secret,
+  GatewayClass,
+  Gateway,
+  HTTPRoute,
+  ReferenceGrant,
+  Namespace,
+  GRPCRoute,
+  BackendTLSPolicy,
 };
-
-struct ObjectMeta {
-  std::string name;
-  std::string namespace_;  // "default" when absent (namespaced kinds), "" for cluster-scoped
-  std::string uid;
-  std::string resource_version;
-  std::string creation_timestamp;  // RFC 3339 as written; "" when absent (file mode)
-  int64_t creation_ns = INT64_MAX;  // the same instant in ns since the epoch; absent = newest
-  std::map<std::string, std::string> labels;
-  std::map<std::string, std::string> annotations;
-};
-
-enum class Kind { Ingress, IngressClass, Service, EndpointSlice, Endpoints, Secret };
 const char* kind_name(Kind k);
 
 // An int-or-string field (targetPort).
@@ -146,7 +147,10 @@ struct Secret {
   std::map<std::string, std::string> data;  // decoded bytes (data base64-decoded, stringData merged over it)
 };
 
-using Object = std::variant<Ingress, IngressClass, Service, EndpointSlice, Endpoints, Secret>;
+using Object = std::variant<Ingress, IngressClass, Service, EndpointSlice, Endpoints, Secret, GatewayClass, Gateway,
+                            HTTPRoute, ReferenceGrant, Namespace, GRPCRoute, BackendTLSPolicy>;
+// Cluster-scoped kinds have namespace_ "" in their metadata and key.
+bool is_cluster_scoped(Kind k);
 Kind object_kind(const Object& o);
 const ObjectMeta& object_meta(const Object& o);
 
@@ -156,7 +160,7 @@ struct ObjectKey {
   std::string namespace_;
   std::string name;
   auto operator<=>(const ObjectKey&) const = default;
-  std::string str() const;  // "Ingress default/foo", "IngressClass ingressd"
+  std::string str() const;  // "Ingress default/foo", "IngressClass ingressd", "HTTPRoute ns/r"
 };
 ObjectKey object_key(const Object& o);
 

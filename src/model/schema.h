@@ -32,6 +32,10 @@ struct TypeError {
   std::string message;
   bool unknown_field = false;  // strict decoding class (collected into one message like the API server)
   bool duplicate_field = false;
+  // The same type error as kube-openapi words it for custom resources
+  // ("Invalid value: \"80\": spec.port in body must be of type integer: \"string\"");
+  // empty for unknown and duplicate fields.
+  std::string openapi_message;
 };
 
 // Scalar resolution the way sigs.k8s.io/yaml (go-yaml v2, YAML 1.1) does it.

@@ -3,9 +3,12 @@
 #include <fmt/format.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <set>
 
 #include "core/sockaddr.h"
+#include "core/strings.h"
+#include "model/gateway_validate.h"
 
 namespace ingressd::model {
 namespace {
@@ -231,6 +234,16 @@ void validate_secret(V& v, const Secret& s) {
   }
 }
 
+// core/v1 Namespace: ValidateNamespaceName (a DNS-1123 label).
+void validate_namespace(V& v, const Namespace& ns) {
+  if (ns.meta.name.empty()) return v.required("metadata.name", "name or generateName is required");
+  if (!is_dns1123_label(ns.meta.name))
+    v.invalid("metadata.name", ns.meta.name,
+              "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start "
+              "and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is "
+              "'[a-z0-9]([-a-z0-9]*[a-z0-9])?')");
+}
+
 }  // namespace
 
 bool is_dns1123_label(std::string_view s) {
@@ -280,7 +293,13 @@ bool is_iana_svc_name(std::string_view s) {
   return letter;
 }
 
-std::vector<FieldError> validate(const Object& o) {
+bool is_blocking(const FieldError& e) {
+  for (const char* p : {"Required value", "Unsupported value:", "Too long:", "Too many:"})
+    if (starts_with(e.message, p)) return true;
+  return false;
+}
+
+std::vector<FieldError> validate(const Object& o, bool rules) {
   V v;
   std::visit(
       [&](const auto& x) {
@@ -291,6 +310,16 @@ std::vector<FieldError> validate(const Object& o) {
         else if constexpr (std::is_same_v<X, EndpointSlice>) validate_endpoint_slice(v, x);
         else if constexpr (std::is_same_v<X, Endpoints>) validate_endpoints(v, x);
         else if constexpr (std::is_same_v<X, Secret>) validate_secret(v, x);
+        else if constexpr (std::is_same_v<X, Namespace>) validate_namespace(v, x);
+        else {
+          // Custom resources: metadata as for any object (names are DNS-1123
+          // subdomains), then the CRD; a blocking metadata error also skips
+          // the CEL rules, as in apiextensions-apiserver's strategy.
+          v.name(x.meta, false);
+          if (!is_cluster_scoped(object_kind(o))) v.namespace_(x.meta);
+          bool blocked = std::any_of(v.errs.begin(), v.errs.end(), is_blocking);
+          validate_gateway_api(o, rules && !blocked, v.errs);
+        }
       },
       o);
   return v.errs;
