@@ -33,9 +33,11 @@ int run_check(const CheckOptions& o) {
     for (auto& s : out.statuses)
       st.push_back({{"ingress", s.ingress}, {"state", routing::ingress_state_name(s.state)}, {"detail", s.detail}});
     j["ingresses"] = st;
+    j["gatewayStatus"] = routing::gateway_status_json(out.gateway_status);
     std::puts(j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else {
     for (const auto& d : out.diagnostics) std::puts(d.str().c_str());
+    std::fputs(routing::gateway_status_text(out.gateway_status).c_str(), stdout);
     const auto* snap = store.snapshot().get();
     std::printf("%zu error(s), %zu warning(s); %zu object(s) valid, %zu route(s)\n", errors, warnings,
                 snap->objects.size(), out.table ? out.table->route_count() : 0);

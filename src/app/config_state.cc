@@ -22,6 +22,7 @@ void compile_into(const Snapshot& snap, const routing::CompileOptions& opts, con
   }
   out.table = std::move(r.table);
   out.statuses = std::move(r.statuses);
+  out.gateway_status = std::move(r.gateway_status);
   out.ignored_other_class = r.ignored_other_class;
   out.ignored_other_namespace = r.ignored_other_namespace;
 }
@@ -105,6 +106,7 @@ void ConfigState::record(const LoadOutcome& o, std::shared_ptr<const Snapshot> s
   for (const auto& s : o.statuses)
     statuses_.push_back(
         {{"ingress", s.ingress}, {"state", routing::ingress_state_name(s.state)}, {"detail", s.detail}});
+  gateway_status_ = routing::gateway_status_json(o.gateway_status);
 }
 
 nlohmann::json ConfigState::explain(const std::string& url, const std::string& host) const {
@@ -155,6 +157,7 @@ nlohmann::json ConfigState::summary() const {
   j["lastError"] = last_error_;
   j["objects"] = objects_;
   j["ingresses"] = statuses_;
+  j["gatewayStatus"] = gateway_status_;
   j["ignoredIngresses"] = ignored_;
   j["diagnostics"] = diagnostics_;
   if (table_) j["routes"] = routing::dump_json(*table_);

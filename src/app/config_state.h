@@ -20,6 +20,7 @@ struct LoadOutcome {
   Diagnostics diagnostics;           // decode + store + compile
   std::shared_ptr<const routing::RouteTable> table;  // null when nothing was (re)built
   std::vector<routing::IngressStatus> statuses;
+  std::vector<routing::GatewayObjectStatus> gateway_status;
   size_t ignored_other_class = 0, ignored_other_namespace = 0;
   bool listed = true;                // the manifest path could be read at all
   bool deferred = false;             // files changed while being read: nothing applied, try again
@@ -95,6 +96,7 @@ class ConfigState {
   nlohmann::json diagnostics_ = nlohmann::json::array();
   nlohmann::json objects_ = nlohmann::json::object();
   nlohmann::json statuses_ = nlohmann::json::array();
+  nlohmann::json gateway_status_ = nlohmann::json::array();
   nlohmann::json ignored_ = nlohmann::json::object();
   std::shared_ptr<const routing::RouteTable> table_;
   std::shared_ptr<const Snapshot> snap_;

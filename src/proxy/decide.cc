@@ -41,10 +41,11 @@ void append_port(std::string& out, std::string_view scheme, uint16_t port) {
 
 }  // namespace
 
-routing::RequestFacts request_facts(const http1::RequestHead& req) {
+routing::RequestFacts request_facts(const http1::RequestHead& req, bool secure) {
   routing::RequestFacts f;
   f.method = req.method;
   f.query = req.query;
+  f.secure = secure;
   f.ctx = &req;
   f.header = &find_header;
   return f;
@@ -68,7 +69,8 @@ void redirect_location(const routing::Redirect& r, const http1::RequestHead& req
   }
   std::string_view scheme = !r.scheme.empty() ? std::string_view(r.scheme) : secure ? "https" : "http";
   uint16_t port = r.port;
-  if (!port) port = r.scheme.empty() ? listener_port : scheme == "https" ? 443 : 80;
+  if (!port && r.scheme.empty()) port = r.declared_listener_port ? (secure ? 443 : 80) : listener_port;
+  if (!port) port = scheme == "https" ? 443 : 80;
   out.assign(scheme).append("://").append(r.host.empty() ? host : std::string_view(r.host));
   append_port(out, scheme, port);
   if (r.path.active()) {
@@ -105,7 +107,7 @@ Decision decide(const http1::RequestHead& req, const ConnFacts& conn, const rout
     }
   }
   if (!table) return respond(d, 503, "no configuration loaded yet", close_after);
-  const routing::RequestFacts facts = request_facts(req);
+  const routing::RequestFacts facts = request_facts(req, conn.secure);
   d.match = table->match(s.host, d.path, &facts);
   const routing::Match& m = d.match;
 
@@ -137,7 +139,10 @@ Decision decide(const http1::RequestHead& req, const ConnFacts& conn, const rout
   // The reason (which Secret, which annotation) is for the operator: check,
   // explain, the log and the Ingress status say it; the client gets no detail.
   if (a && !a->refuse.empty())
-    return respond(d, 503, "this route is not served: its configuration asks for protection ingressd cannot enforce",
+    return respond(d, a->refuse_status,
+                   a->refuse_status == 503
+                       ? "this route is not served: its configuration asks for protection ingressd cannot enforce"
+                       : "this route is not served: its configuration is invalid",
                    close_after);
   if (a && a->redirects) {
     redirect_location(a->redirect, req, s.host, d.path, conn.secure, conn.secure ? cfg.https_port : cfg.http_port,
@@ -187,6 +192,7 @@ Decision decide(const http1::RequestHead& req, const ConnFacts& conn, const rout
     if (!m.backend) return respond(d, 500, "every backend of the route has weight 0", close_after);
   }
   if (!m.backend) return respond(d, 404, "no route matches this request", close_after);
+  if (m.backend->invalid) return respond(d, 500, "the route's backend reference is invalid", close_after);
   if (m.backend->endpoints.empty()) return respond(d, 503, "the backend service has no ready endpoint", close_after);
   const uint64_t limit = body_limit(a, cfg);
   if (limit && req.framing == http1::Framing::Length && req.content_length > limit)

@@ -62,7 +62,7 @@ Decision decide(const http1::RequestHead& req, const ConnFacts& conn, const rout
                 const ProxyConfig& cfg, const uint32_t* backend_inflight, uint64_t roll, DecideScratch& scratch);
 
 // The routing view of an HTTP/1 request head (method, query, headers).
-routing::RequestFacts request_facts(const http1::RequestHead& req);
+routing::RequestFacts request_facts(const http1::RequestHead& req, bool secure);
 
 // The Location of a route redirect (Gateway API RequestRedirect semantics).
 void redirect_location(const routing::Redirect& r, const http1::RequestHead& req, std::string_view host,

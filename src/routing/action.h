@@ -98,6 +98,10 @@ struct Redirect {
   // ingress-nginx app-root: `return 302 $scheme://$http_host<path>`, the Host
   // as the client sent it (port included) and no query.
   bool host_as_sent = false;
+  // Gateway API: the listener port an unset port falls back to is the
+  // Listener's declared one (80, 443: the Service maps them onto ingressd's
+  // ports), not the port ingressd listens on.
+  bool declared_listener_port = false;
 };
 
 // A copy of a share of the requests sent to another backend, its response
@@ -144,6 +148,9 @@ struct RouteAction {
   // (an auth or allow-list annotation it does not honour). Every request
   // gets 503 with this reason; never the unprotected backend.
   std::string refuse;
+  // 503 for protection ingressd cannot enforce; 500 for a Gateway API rule
+  // whose backends or filters cannot be resolved (the spec's answer).
+  uint16_t refuse_status = 503;
   // The object this action came from ("namespace/name" of the Ingress), for
   // the access log, metrics and explain.
   std::string owner;

@@ -104,6 +104,12 @@ class Compiler {
       return a.id < b.id;
     });
     for (const auto& si : canaries) add_canary(si);
+    std::vector<GatewayObjectStatus> gateway_status;
+    GatewayCompileContext gctx{snap_, opts_, builder_, diags_, tls_,
+                               [this](const std::string& ns, const std::string& name, int32_t port) {
+                                 return service_backend(ns, name, port);
+                               }};
+    compile_gateway_api(gctx, gateway_status);
     builder_.sort_regex_routes();
     report_classes();
 
@@ -111,6 +117,7 @@ class Compiler {
     r.table = builder_.finish();
     r.diagnostics = std::move(diags_);
     r.tls = std::move(tls_);
+    r.gateway_status = std::move(gateway_status);
     for (auto& [_, st] : statuses_) r.statuses.push_back(st);
     r.ignored_other_class = ignored_class_;
     r.ignored_other_namespace = ignored_ns_;
@@ -151,6 +158,21 @@ class Compiler {
     fill_endpoints(*be, sb);
     if (!be->unavailable.empty())
       diag(Severity::Warning, *si.pos, obj, "BackendUnavailable", fmt::format("{}: {}", where, be->unavailable), line);
+    const Backend* p = builder_.add_backend(std::move(be));
+    backends_[key] = p;
+    return p;
+  }
+
+  // A Service port of any namespace (the Gateway API compile checked the
+  // ReferenceGrant), shared with the Ingresses that name the same port.
+  const Backend* service_backend(const std::string& ns, const std::string& name, int32_t port) {
+    std::string key = ns + "/" + name + ":" + std::to_string(port);
+    if (auto it = backends_.find(key); it != backends_.end()) return it->second;
+    auto be = std::make_unique<Backend>();
+    be->namespace_ = ns;
+    be->service = name;
+    be->port = std::to_string(port);
+    fill_endpoints(*be, IngressServiceBackend{name, ServiceBackendPort{port, ""}});
     const Backend* p = builder_.add_backend(std::move(be));
     backends_[key] = p;
     return p;

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/diagnostic.h"
+#include "routing/gateway_compile.h"
 #include "routing/route_table.h"
 #include "model/snapshot.h"
 
@@ -69,6 +70,7 @@ struct TlsBinding {
   std::vector<std::string> hosts;
   int index = 0;  // position in spec.tls
   model::SourcePos pos;
+  std::string object = {};  // "Gateway ns/name" for a Gateway listener ("" = "Ingress " + ingress)
 };
 
 struct CompileResult {
@@ -76,6 +78,7 @@ struct CompileResult {
   Diagnostics diagnostics;
   std::vector<IngressStatus> statuses;  // sorted by ingress
   std::vector<TlsBinding> tls;          // precedence order
+  std::vector<GatewayObjectStatus> gateway_status;  // Gateway API objects of our classes, in the API's shape
   size_t ignored_other_class = 0;      // Ingresses of another controller (or no class, when not served)
   size_t ignored_other_namespace = 0;  // Ingresses outside --watch-namespace
 };

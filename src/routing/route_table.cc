@@ -2,6 +2,8 @@
 
 #include "routing/path_regex.h"
 
+#include <re2/re2.h>
+
 #include <algorithm>
 
 namespace ingressd::routing {
@@ -13,16 +15,40 @@ std::string_view prefix_key(std::string_view path) {
   return path;
 }
 
+bool full_match(const re2::RE2& re, std::string_view value) {
+  return re2::RE2::FullMatch(re2::StringPiece(value.data(), value.size()), re);
+}
+
+bool RegexRoute::matches(std::string_view path) const { return full ? full_match(*full, path) : re->match(path, nullptr, 0); }
+
 const VHost* RouteTable::find_vhost(std::string_view host) const {
   if (!host.empty()) {
     auto it = exact_hosts_.find(host);
     if (it != exact_hosts_.end()) return &it->second;
-    // "*.foo.com" matches exactly one more label: strip the first label and
-    // look the rest up. The first label must not be empty.
-    size_t dot = host.find('.');
-    if (dot != std::string_view::npos && dot > 0) {
-      auto wit = wildcard_hosts_.find(host.substr(dot + 1));
-      if (wit != wildcard_hosts_.end()) return &wit->second;
+  }
+  return broader_vhost(host, nullptr);
+}
+
+// The chain for "a.b.example.com": exact, "*.b.example.com" (one label more,
+// Ingress or Gateway), the Gateway's deeper "*.example.com" and "*.com", then
+// any host. A wildcard vhost's own suffix says where the walk is.
+const VHost* RouteTable::broader_vhost(std::string_view host, const VHost* vh) const {
+  if (vh && vh == any_host_.get()) return nullptr;
+  const size_t dot = host.find('.');
+  if (dot == std::string_view::npos || dot == 0) return any_host_.get();
+  std::string_view suffix;
+  if (vh && vh->host.size() > 2 && vh->host[0] == '*' && vh->host[1] == '.') {
+    suffix = std::string_view(vh->host).substr(2);
+  } else {
+    suffix = host.substr(dot + 1);
+    auto wit = wildcard_hosts_.find(suffix);
+    if (wit != wildcard_hosts_.end()) return &wit->second;
+  }
+  if (!deep_wildcard_hosts_.empty()) {
+    for (size_t d = suffix.find('.'); d != std::string_view::npos; d = suffix.find('.')) {
+      suffix = suffix.substr(d + 1);
+      auto it = deep_wildcard_hosts_.find(suffix);
+      if (it != deep_wildcard_hosts_.end()) return &it->second;
     }
   }
   return any_host_.get();
@@ -57,6 +83,20 @@ bool query_has(std::string_view query, std::string_view name, std::string_view v
   return false;
 }
 
+// Whether the first parameter named `name` has a value `re` matches as a whole.
+bool query_matches(std::string_view query, std::string_view name, const re2::RE2& re) {
+  if (!query.empty() && query[0] == '?') query.remove_prefix(1);
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view kv = query.substr(0, amp);
+    size_t eq = kv.find('=');
+    if (kv.substr(0, eq) == name) return full_match(re, eq == std::string_view::npos ? std::string_view() : kv.substr(eq + 1));
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return false;
+}
+
 // Whether a Cookie field value ("a=1; b=2") holds `name=value`.
 bool cookie_has(std::string_view cookies, std::string_view name, std::string_view value) {
   while (!cookies.empty()) {
@@ -76,13 +116,15 @@ bool cookie_has(std::string_view cookies, std::string_view name, std::string_vie
 bool request_matches(const RequestMatch& m, const RequestFacts* f) {
   if (m.empty()) return true;
   if (!f) return false;
+  if (m.listeners != kAnyListener && !(m.listeners & (f->secure ? kTlsListener : kPlainListener))) return false;
   if (!m.method.empty() && m.method != f->method) return false;
   for (const auto& h : m.headers) {
     std::string_view v;
-    if (!f->header || !f->header(f->ctx, h.name, v) || v != h.value) return false;
+    if (!f->header || !f->header(f->ctx, h.name, v)) return false;
+    if (h.regex ? !full_match(*h.regex, v) : v != h.value) return false;
   }
   for (const auto& q : m.query)
-    if (!query_has(f->query, q.name, q.value)) return false;
+    if (q.regex ? !query_matches(f->query, q.name, *q.regex) : !query_has(f->query, q.name, q.value)) return false;
   if (!m.cookies.empty()) {
     std::string_view c;
     if (!f->header || !f->header(f->ctx, "cookie", c)) return false;
@@ -92,48 +134,54 @@ bool request_matches(const RequestMatch& m, const RequestFacts* f) {
   return true;
 }
 
-Match RouteTable::match(std::string_view host, std::string_view path, const RequestFacts* facts) const {
-  Match m;
+bool RouteTable::match_in(const VHost& vh, std::string_view path, const RequestFacts* facts, Match& m) const {
   auto take = [&](const Route& r) {
     const RouteCandidate* c = r.pick(facts);
     if (!c) return false;
     m.kind = MatchKind::Path;
+    m.vhost = &vh;
     m.route = &r;
     m.action = c->action;
     m.backend = c->action ? c->action->primary() : nullptr;
     m.stats_id = c->stats_id;
     return true;
   };
-  const VHost* vh = find_vhost(host);
-  if (vh) {
-    m.vhost = vh;
-    // Exact first: an Exact rule that matches is at least as long as any
-    // matching Prefix rule's matched part, and wins the tie (Ingress spec).
-    if (!vh->exact.empty()) {
-      auto it = vh->exact.find(path);
-      if (it != vh->exact.end() && take(it->second)) return m;
+  // Exact first: an Exact rule that matches is at least as long as any
+  // matching Prefix rule's matched part, and wins the tie (Ingress spec).
+  if (!vh.exact.empty()) {
+    auto it = vh.exact.find(path);
+    if (it != vh.exact.end() && take(it->second)) return true;
+  }
+  for (const RegexRoute& rr : vh.regex)
+    if (rr.matches(path) && take(rr.route)) return true;
+  if (!vh.prefix.empty()) {
+    // Element-wise prefix: candidates end at a '/' boundary or at the end,
+    // longest first. "/foo/bar/" → "/foo/bar", "/foo", "".
+    std::string_view p = prefix_key(path);
+    for (;;) {
+      auto it = vh.prefix.find(p);
+      if (it != vh.prefix.end() && take(it->second)) return true;
+      if (p.empty()) break;
+      size_t slash = p.rfind('/');
+      p = p.substr(0, slash == std::string_view::npos ? 0 : slash);
+      p = prefix_key(p);
     }
-    for (const RegexRoute& rr : vh->regex)
-      if (rr.re->match(path, nullptr, 0) && take(rr.route))
-        return m;
-    if (!vh->prefix.empty()) {
-      // Element-wise prefix: candidates end at a '/' boundary or at the end,
-      // longest first. "/foo/bar/" → "/foo/bar", "/foo", "".
-      std::string_view p = prefix_key(path);
-      for (;;) {
-        auto it = vh->prefix.find(p);
-        if (it != vh->prefix.end() && take(it->second)) return m;
-        if (p.empty()) break;
-        size_t slash = p.rfind('/');
-        p = p.substr(0, slash == std::string_view::npos ? 0 : slash);
-        p = prefix_key(p);
-      }
-    }
-    if (vh->default_action) {
+  }
+  return false;
+}
+
+Match RouteTable::match(std::string_view host, std::string_view path, const RequestFacts* facts) const {
+  Match m;
+  const VHost* first = find_vhost(host);
+  for (const VHost* vh = first; vh; vh = vh->fall_through ? broader_vhost(host, vh) : nullptr)
+    if (match_in(*vh, path, facts, m)) return m;
+  if (first) {
+    m.vhost = first;
+    if (first->default_action) {
       m.kind = MatchKind::HostDefault;
-      m.action = vh->default_action;
-      m.backend = vh->default_action->primary();
-      m.stats_id = vh->default_stats_id;
+      m.action = first->default_action;
+      m.backend = first->default_action->primary();
+      m.stats_id = first->default_stats_id;
       return m;
     }
   }
@@ -151,6 +199,7 @@ size_t RouteTable::route_count() const {
   auto add = [&](const VHost& v) { n += v.exact.size() + v.prefix.size() + v.regex.size(); };
   for (auto& [_, v] : exact_hosts_) add(v);
   for (auto& [_, v] : wildcard_hosts_) add(v);
+  for (auto& [_, v] : deep_wildcard_hosts_) add(v);
   if (any_host_) add(*any_host_);
   return n;
 }
@@ -164,6 +213,7 @@ std::vector<const Route*> RouteTable::sorted_routes() const {
   };
   for (auto& [_, v] : exact_hosts_) add(v);
   for (auto& [_, v] : wildcard_hosts_) add(v);
+  for (auto& [_, v] : deep_wildcard_hosts_) add(v);
   if (any_host_) add(*any_host_);
   std::sort(out.begin(), out.end(), [](const Route* a, const Route* b) {
     if (a->host != b->host) return a->host < b->host;
@@ -228,6 +278,7 @@ std::shared_ptr<const RouteTable> TableBuilder::finish() {
   };
   for (auto& [_, v] : t.exact_hosts_) assign(v);
   for (auto& [_, v] : t.wildcard_hosts_) assign(v);
+  for (auto& [_, v] : t.deep_wildcard_hosts_) assign(v);
   if (t.any_host_) assign(*t.any_host_);
   if (t.global_default_) {
     t.global_default_stats_id_ = static_cast<uint32_t>(t.stat_labels_.size());
@@ -256,6 +307,7 @@ void TableBuilder::sort_regex_routes() {
   };
   for (auto& [_, v] : table_->exact_hosts_) sort(v);
   for (auto& [_, v] : table_->wildcard_hosts_) sort(v);
+  for (auto& [_, v] : table_->deep_wildcard_hosts_) sort(v);
   if (table_->any_host_) sort(*table_->any_host_);
 }
 
@@ -280,6 +332,13 @@ VHost& TableBuilder::vhost(const std::string& host) {
   }
   VHost& v = table_->exact_hosts_[host];
   v.host = host;
+  return v;
+}
+
+VHost& TableBuilder::deep_wildcard_vhost(const std::string& host) {
+  VHost& v = table_->deep_wildcard_hosts_[host.substr(2)];
+  v.host = host;
+  v.fall_through = true;
   return v;
 }
 

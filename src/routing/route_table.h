@@ -17,6 +17,10 @@
 #include "model/objects.h"
 #include "routing/action.h"
 
+namespace re2 {
+class RE2;
+}
+
 namespace ingressd::routing {
 
 struct EndpointAddr {
@@ -33,19 +37,29 @@ struct Backend {
   std::string port;  // as written in the Ingress: "8080" or "http"
   std::vector<EndpointAddr> endpoints;
   std::string unavailable;  // why there is no endpoint ("" when there are some)
+  // A Gateway API backendRef that cannot be resolved (unknown kind, missing
+  // Service, no ReferenceGrant): its share of requests gets 500, as the spec asks.
+  bool invalid = false;
   std::string str() const;  // "default/alpaca:8080"
 };
 
 // Conditions on a request beyond host and path (Gateway API HTTPRouteMatch:
 // method, headers, query parameters). Empty: every request.
+// A value matched exactly, or (Gateway API RegularExpression) as a whole by
+// an RE2 regex: linear time, compiled once by compile().
 struct HeaderMatch {
   std::string name;  // lower-case
   std::string value;  // exact, case-sensitive (RFC 9110 field values)
+  std::shared_ptr<const re2::RE2> regex;  // set: `value` is its pattern
 };
 struct QueryMatch {
   std::string name;   // exact, case-sensitive
   std::string value;  // exact
+  std::shared_ptr<const re2::RE2> regex;
 };
+// Which listeners a candidate serves (Gateway API: the listeners its route
+// is attached to). 0: every listener.
+enum ListenerMask : uint8_t { kAnyListener = 0, kPlainListener = 1, kTlsListener = 2 };
 struct CookieMatch {
   std::string name;   // exact, case-sensitive
   std::string value;  // exact
@@ -55,13 +69,19 @@ struct RequestMatch {
   std::vector<HeaderMatch> headers;
   std::vector<QueryMatch> query;
   std::vector<CookieMatch> cookies;  // in the Cookie field (RFC 6265 §4.2)
-  bool empty() const { return method.empty() && headers.empty() && query.empty() && cookies.empty(); }
+  uint8_t listeners = kAnyListener;  // ListenerMask
+  bool empty() const {
+    return method.empty() && headers.empty() && query.empty() && cookies.empty() && listeners == kAnyListener;
+  }
 };
+// Whether `value` matches `re` as a whole.
+bool full_match(const re2::RE2& re, std::string_view value);
 
 // What a candidate looks at in the request, without knowing its codec.
 struct RequestFacts {
   std::string_view method;
   std::string_view query;  // "?a=b&c" or "" (as in the request target)
+  bool secure = false;     // came on the TLS listener
   // Finds the first value of a header (`name` lower-case); false when absent.
   const void* ctx = nullptr;
   bool (*header)(const void* ctx, std::string_view name, std::string_view& value) = nullptr;
@@ -80,7 +100,7 @@ struct Route {
   std::string path;  // as in the rule
   model::PathType type = model::PathType::Prefix;
   bool regex = false;  // matched as `^<path>`, case-insensitive (ingress-nginx regex mode)
-  std::string ingress;  // "namespace/name"
+  std::string ingress;  // "namespace/name" of the Ingress, "httproute/namespace/name" of an HTTPRoute
   int rule = 0;
   int path_index = 0;
   // In precedence order (Gateway API: method, then most header matches, then
@@ -114,9 +134,13 @@ using RouteMap = std::unordered_map<std::string, Route, StringHash, std::equal_t
 
 // A path of a host in ingress-nginx regex mode (use-regex / rewrite-target):
 // `^<path>`, case-insensitive, RE2 (linear time).
+// A Gateway API RegularExpression path is matched as a whole, case-sensitive
+// (`full`, with `re` null).
 struct RegexRoute {
   std::shared_ptr<const PathRegex> re;
   Route route;
+  std::shared_ptr<const re2::RE2> full;
+  bool matches(std::string_view path) const;
 };
 
 struct VHost {
@@ -127,6 +151,10 @@ struct VHost {
   // that matches wins (nginx's order for `location ~*`). Exact paths stay in
   // `exact` and are tried first, as nginx's `location =` are.
   std::vector<RegexRoute> regex;
+  // A host an HTTPRoute serves: a request none of its routes takes goes on to
+  // the broader hostnames (a wildcard, then any host), as the Gateway API's
+  // hostname precedence asks. An Ingress-only host stops here (Ingress rules).
+  bool fall_through = false;
   const RouteAction* default_action = nullptr;  // the defaultBackend of the oldest Ingress with rules for this host
   std::string default_source;
   uint32_t default_stats_id = 0;
@@ -158,7 +186,11 @@ class RouteTable {
   const Backend* global_default() const { return global_default_ ? global_default_->primary() : nullptr; }
   const RouteAction* global_default_action() const { return global_default_; }
   const std::string& global_default_source() const { return global_default_source_; }
+  // The most specific vhost for `host`: exact, "*." + one label, Gateway
+  // "*." + more labels (longest suffix first), then any host.
   const VHost* find_vhost(std::string_view host) const;
+  // The next broader vhost for `host` after `vh` (see find_vhost), or null.
+  const VHost* broader_vhost(std::string_view host, const VHost* vh) const;
   // Prometheus label sets, one per route target (id 0: requests that matched
   // no route). Bounded by the configuration, never by request data.
   const std::vector<std::string>& stat_labels() const { return stat_labels_; }
@@ -174,6 +206,10 @@ class RouteTable {
   std::vector<std::unique_ptr<RouteAction>> actions_;
   std::unordered_map<std::string, VHost, StringHash, std::equal_to<>> exact_hosts_;
   std::unordered_map<std::string, VHost, StringHash, std::equal_to<>> wildcard_hosts_;  // key: suffix after "*."
+  // Gateway API wildcards for hosts two or more labels deeper ("*.example.com"
+  // also takes "a.b.example.com"); one label deeper is in wildcard_hosts_.
+  std::unordered_map<std::string, VHost, StringHash, std::equal_to<>> deep_wildcard_hosts_;
+  bool match_in(const VHost& vh, std::string_view path, const RequestFacts* facts, Match& m) const;
   std::unique_ptr<VHost> any_host_;
   const RouteAction* global_default_ = nullptr;
   std::string global_default_source_;
@@ -189,6 +225,8 @@ class TableBuilder {
   Backend* add_backend(std::unique_ptr<Backend> b);
   const RouteAction* add_action(std::unique_ptr<RouteAction> a);
   VHost& vhost(const std::string& host);  // "", "*.suffix" or an exact host
+  // Gateway API "*.suffix" for hosts two or more labels deeper.
+  VHost& deep_wildcard_vhost(const std::string& host);
   void set_global_default(const RouteAction* a, std::string source) {
     table_->global_default_ = a;
     table_->global_default_source_ = std::move(source);

@@ -284,11 +284,17 @@ std::shared_ptr<const CertMap> build_cert_map(const Snapshot& snap, const std::v
   }
   for (const auto& b : bindings) {
     if (b.secret.empty()) continue;  // the default certificate answers for these hosts
-    std::string object = "Ingress " + b.ingress;
-    std::string role = fmt::format("spec.tls[{}]", b.index);
+    std::string object = b.object.empty() ? "Ingress " + b.ingress : b.object;
+    std::string role = b.object.empty() ? fmt::format("spec.tls[{}]", b.index) : fmt::format("spec.listeners[{}].tls", b.index);
     CertPtr c = load(b.namespace_, b.secret, b.pos, object, role.c_str());
     if (!c) continue;
     for (const auto& h : b.hosts) {
+      if (h.empty()) {
+        // A Gateway listener without a hostname: its certificate answers for
+        // every name no other certificate covers (unless --default-ssl-certificate says otherwise).
+        if (map->fallback_ == self_signed) map->fallback_ = c;
+        continue;
+      }
       const bool wild = h.size() > 2 && h[0] == '*' && h[1] == '.';
       auto& slot = wild ? map->wildcard_[h.substr(2)] : map->exact_[h];
       if (slot) {
