@@ -186,10 +186,12 @@ Decision decide(const http1::RequestHead& req, const ConnFacts& conn, const rout
     }
   }
   if (!m.action) return respond(d, 404, "no route matches this request", close_after);
-  if (a && a->backends.size() > 1) {
+  if (a && (a->backends.size() > 1 || (a->backends.size() == 1 && a->backends[0].action))) {
     // A traffic split: the draw picks the backend; the rest of the checks are its.
-    d.match.backend = pick_backend(*a, roll);
-    if (!m.backend) return respond(d, 500, "every backend of the route has weight 0", close_after);
+    const routing::WeightedBackend* wb = pick_weighted(*a, roll);
+    if (!wb) return respond(d, 500, "every backend of the route has weight 0", close_after);
+    d.match.backend = wb->backend;
+    if (wb->action) d.match.action = wb->action;  // the backend's own filters
   }
   if (!m.backend) return respond(d, 404, "no route matches this request", close_after);
   if (m.backend->invalid) return respond(d, 500, "the route's backend reference is invalid", close_after);

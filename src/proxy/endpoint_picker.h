@@ -22,6 +22,8 @@ class EndpointHealth {
 // each backend gets its weight's share; weight 0 gets none. Null when every
 // weight is 0.
 const routing::Backend* pick_backend(const routing::RouteAction& a, uint64_t roll);
+// The same draw, as the split's entry (its own action, when it has one).
+const routing::WeightedBackend* pick_weighted(const routing::RouteAction& a, uint64_t roll);
 
 // The first endpoint to try (an index into b.endpoints, which must not be
 // empty): the next in round-robin order by `cursor`, skipping ejected ones;

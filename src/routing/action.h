@@ -48,9 +48,13 @@ struct IpAccess {
   bool allows(const ClientAddr& a) const;
 };
 
+struct RouteAction;
 struct WeightedBackend {
   const Backend* backend = nullptr;
   uint32_t weight = 1;
+  // Gateway API backendRef filters: the action for the requests this backend
+  // gets (the rule's, with the backend's header edits added); null: the rule's.
+  const RouteAction* action = nullptr;
 };
 
 // Header edits in the Gateway API's HTTPHeaderFilter terms: `set` replaces

@@ -422,17 +422,13 @@ class GatewayCompiler {
 
   // The action of one match of one rule (a prefix rewrite depends on the match's path).
   const RouteAction* action(const HTTPRoute& r, const HTTPRouteRule& rule, const HTTPPathMatch& match,
-                            const std::string& where, const SourcePos& pos, ResolvedRefs& refs) {
+                            const std::string& where, ResolvedRefs& refs) {
     auto a = std::make_unique<RouteAction>();
     a->owner = "httproute/" + id_of(r.meta);
     uint32_t total = 0;
     for (const auto& b : rule.backend_refs) {
-      a->backends.push_back({backend_ref(r, b, refs), static_cast<uint32_t>(b.weight)});
+      a->backends.push_back({backend_ref(r, b, refs), static_cast<uint32_t>(b.weight), nullptr});
       total += static_cast<uint32_t>(b.weight);
-      for (const auto& f : b.filters)
-        if (f.type != "RequestHeaderModifier" && f.type != "ResponseHeaderModifier")
-          diag(Severity::Warning, pos, "HTTPRoute " + id_of(r.meta), "UnsupportedValue",
-               fmt::format("{}: backendRef filter {} is not supported on a backend; ignored", where, f.type));
     }
     bool unsupported = false;
     for (const auto& f : rule.filters) {
@@ -484,6 +480,26 @@ class GatewayCompiler {
       a->backends.clear();
     }
     if (a->redirects) a->backends.clear();
+    // backendRef filters: the requests a backend gets take the rule's action
+    // with that backend's header edits added (the split draw picks it).
+    for (size_t i = 0; i < a->backends.size() && i < rule.backend_refs.size(); ++i) {
+      const auto& filters = rule.backend_refs[i].filters;
+      if (filters.empty()) continue;
+      auto own = std::make_unique<RouteAction>(*a);
+      own->backends = {{a->backends[i].backend, a->backends[i].weight, nullptr}};
+      for (const auto& f : filters) {
+        if (f.type == "RequestHeaderModifier" && f.request_header_modifier) {
+          header_edits(*f.request_header_modifier, own->request_headers);
+        } else if (f.type == "ResponseHeaderModifier" && f.response_header_modifier) {
+          header_edits(*f.response_header_modifier, own->response_headers);
+        } else {
+          own->refuse = fmt::format("backendRef filter {} is not supported", f.type);
+          own->refuse_status = 500;
+          refs.fail("UnsupportedValue", fmt::format("{}: backendRefs[{}]: filter {} is not supported", where, i, f.type));
+        }
+      }
+      a->backends[i].action = c_.builder.add_action(std::move(own));
+    }
     return c_.builder.add_action(std::move(a));
   }
 
@@ -539,7 +555,7 @@ class GatewayCompiler {
           e.match.query.push_back(std::move(q));
         }
         if (bad) continue;
-        e.action = action(r, rule, m.path, where, pos, refs);
+        e.action = action(r, rule, m.path, where, refs);
         e.created = r.meta.creation_ns;
         e.route_id = id;
         e.rule = static_cast<int>(ri);
