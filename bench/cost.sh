@@ -10,7 +10,11 @@
 #   INGRESSD_ARGS="--access-log /tmp/access.log" bench/cost.sh
 # SKIP_STRACE=1 measures instructions only.
 # ROUTE=rewrite measures a route with a path rewrite (rewrite-target, regex mode)
-# and three request header edits instead (bench/configs/rewrite-route.yaml).
+# and three request header edits instead (bench/configs/rewrite-route.yaml);
+# ROUTE=httproute the same route as a Gateway API HTTPRoute with a path and a
+# header match (bench/configs/httproute.yaml; requests carry x-bench: 1).
+# HEADER="name: value" adds a request header (ROUTE=plain HEADER="x-bench: 1"
+# is the Ingress baseline for the HTTPRoute).
 set -euo pipefail
 cd "$(dirname "$0")/.."  # the repository root from here on
 N=${1:-20000}
@@ -40,12 +44,15 @@ mkdir -p "$work/m"
 case "${ROUTE:-plain}" in
   plain) CONFIG=bench/configs/one-route.yaml; REQ_PATH=/ ;;
   rewrite) CONFIG=bench/configs/rewrite-route.yaml; REQ_PATH=/app/v1/users ;;
-  *) echo "ROUTE must be plain or rewrite" >&2; exit 2 ;;
+  httproute) CONFIG=bench/configs/httproute.yaml; REQ_PATH=/; HEADER=${HEADER:-x-bench: 1} ;;
+  *) echo "ROUTE must be plain, rewrite or httproute" >&2; exit 2 ;;
 esac
 sed -e "s/@HOST@/alpaca.example.com/" -e "s/@UP@/$UP/" "$CONFIG" > "$work/m/bench.yaml"
 
 wait_port() { for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.1; done; return 1; }
-load() { h2load --h1 -n "$1" -c 16 -H ':authority: alpaca.example.com' "http://127.0.0.1:$PX$REQ_PATH" | grep -q "$1 2xx" || { echo "load of $1 failed" >&2; exit 1; }; }
+extra=()
+[ -n "${HEADER:-}" ] && extra=(-H "$HEADER")
+load() { h2load --h1 -n "$1" -c 16 -H ':authority: alpaca.example.com' "${extra[@]}" "http://127.0.0.1:$PX$REQ_PATH" | grep -q "$1 2xx" || { echo "load of $1 failed" >&2; exit 1; }; }
 # run TOOL N → prints the tool's total for a run of N requests
 run() {
   local tool=$1 n=$2 out="$work/$1.$2" pid child
@@ -69,4 +76,4 @@ s1=0; s2=0
 if [ "${SKIP_STRACE:-0}" != 1 ]; then s1=$(run strace "$N"); s2=$(run strace $((2 * N))); fi
 awk -v i1="$i1" -v i2="$i2" -v s1="$s1" -v s2="$s2" -v n="$N" 'BEGIN {
   printf "ingressd: %.0f user-space instructions and %.2f system calls per proxied keep-alive request (N=%d)\n", (i2-i1)/n, (s2-s1)/n, n }'
-echo "flags: ${ARGS[*]}; route: ${ROUTE:-plain}"
+echo "flags: ${ARGS[*]}; route: ${ROUTE:-plain}${HEADER:+; header: $HEADER}"
