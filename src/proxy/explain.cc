@@ -40,7 +40,60 @@ std::string backend_text(const IngressBackend& b) {
                      b.service->port.number ? std::to_string(*b.service->port.number) : b.service->port.name);
 }
 
+// Why a candidate's conditions do not hold for the request ("" = they do).
+std::string condition_miss(const RequestMatch& m, const RequestFacts& f) {
+  if (m.listeners != kAnyListener && !(m.listeners & (f.secure ? kTlsListener : kPlainListener)))
+    return f.secure ? "its Gateway listeners are plain HTTP only" : "its Gateway listeners are HTTPS only";
+  if (!m.method.empty() && m.method != f.method) return fmt::format("method is not {}", m.method);
+  for (const auto& h : m.headers) {
+    RequestMatch one;
+    one.headers.push_back(h);
+    if (!request_matches(one, &f))
+      return fmt::format("header {} {} \"{}\" does not hold", h.name, h.regex ? "~" : "=", h.value);
+  }
+  for (const auto& q : m.query) {
+    RequestMatch one;
+    one.query.push_back(q);
+    if (!request_matches(one, &f))
+      return fmt::format("query parameter {} {} \"{}\" does not hold", q.name, q.regex ? "~" : "=", q.value);
+  }
+  if (!request_matches(m, &f)) return "a cookie condition does not hold";
+  return "";
+}
+
 }  // namespace
+
+// HTTPRoute matches on the hostnames this request could take, whose path
+// matches, that did not take it, and why: their conditions, the spec's
+// precedence within a path, a longer or exact path, a more specific hostname.
+void gateway_near_misses(const RouteTable& table, std::string_view host, std::string_view path, const RequestFacts& facts,
+                         const Match& m, nlohmann::json& misses, std::string& text) {
+  const RouteCandidate* chosen = m.route ? m.route->pick(&facts) : nullptr;
+  for (const VHost* vh = table.find_vhost(host); vh; vh = table.broader_vhost(host, vh)) {
+    auto visit = [&](const Route& r, bool path_ok) {
+      if (!path_ok || !std::string_view(r.ingress).starts_with(kHttpRoutePrefix)) return;
+      for (const auto& c : r.candidates) {
+        if (&c == chosen) continue;
+        std::string why = condition_miss(c.match, facts);
+        if (why.empty()) {
+          if (&r == m.route) why = "an earlier match of the same path takes precedence (method, headers, query, older route)";
+          else if (m.vhost && m.vhost != vh) why = fmt::format("hostname \"{}\" is less specific than \"{}\", which decides this request",
+                                                            vh->host.empty() ? "*" : vh->host, m.vhost->host.empty() ? "*" : m.vhost->host);
+          else if (m.route) why = fmt::format("a longer or exact path wins: \"{}\"", m.route->path);
+          else why = "not taken";
+        }
+        const std::string id = c.action ? c.action->owner.substr(std::min(c.action->owner.size(), kHttpRoutePrefix.size())) : "";
+        misses.push_back({{"httproute", id}, {"rule", c.rule_index}, {"match", c.match_index}, {"hostname", r.host}, {"path", r.path}, {"why", why}});
+        text += fmt::format("  ✗ HTTPRoute {} spec.rules[{}].matches[{}] hostname \"{}\" path \"{}\": {}\n", id, c.rule_index,
+                            c.match_index, r.host.empty() ? "*" : r.host, r.path, why);
+      }
+    };
+    if (auto it = vh->exact.find(path); it != vh->exact.end()) visit(it->second, true);
+    for (const auto& rr : vh->regex) visit(rr.route, rr.matches(path));
+    for (const auto& [_, r] : vh->prefix) visit(r, path_matches(r.path, PathType::Prefix, path));
+    if (!vh->fall_through) break;
+  }
+}
 
 }  // namespace routing
 
@@ -83,7 +136,7 @@ Explanation explain(const Snapshot& snap, const CompileOptions& opts, const Rout
   long n = http1::parse_request_head(wire.data(), wire.size(), *req, perr, xr.proxy.limits);
   if (n <= 0) return fail(fmt::format("{}: {}", n < 0 ? perr.status : 400, n < 0 ? perr.reason : "incomplete request"));
   DecideScratch scratch;
-  ConnFacts conn{false, xr.https_listener, {}};
+  ConnFacts conn{url.starts_with("https://"), xr.https_listener, {}};
   if (!xr.client.empty()) {
     Cidr c;
     if (!Cidr::parse(xr.client, c) || c.prefix != (c.family == 4 ? 32 : 128)) return fail("400: --client is not an address");
@@ -92,6 +145,7 @@ Explanation explain(const Snapshot& snap, const CompileOptions& opts, const Rout
   }
   const Decision d = decide(*req, conn, &table, xr.proxy, nullptr, 0, scratch);
   if (d.verdict == Verdict::Respond && d.status == 400) return fail(fmt::format("400: {}", d.detail));
+  const RequestFacts facts = request_facts(*req, conn.secure);
   const std::string& host = scratch.host;
   const std::string_view path = d.path;
   const Match& m = d.match;
@@ -108,9 +162,22 @@ Explanation explain(const Snapshot& snap, const CompileOptions& opts, const Rout
                 {"ruleHost", m.route->host},
                 {"rulePath", m.route->path},
                 {"pathType", path_type_name(m.route->type)}};
-      text += fmt::format("  → matched Ingress {} spec.rules[{}] host \"{}\" path \"{}\" ({})\n", m.route->ingress,
-                          m.route->rule, m.route->host.empty() ? "*" : m.route->host, m.route->path,
-                          path_type_name(m.route->type));
+      if (std::string_view(m.route->ingress).starts_with(kHttpRoutePrefix)) {
+        const RouteCandidate* c = m.route->pick(&facts);
+        const int rule = c ? c->rule_index : m.route->rule, mi = c ? c->match_index : m.route->path_index;
+        const std::string id = m.route->ingress.substr(kHttpRoutePrefix.size());
+        chosen["kind"] = "httproute";
+        chosen["httproute"] = id;
+        chosen["rule"] = rule;
+        chosen["match"] = mi;
+        text += fmt::format("  → matched HTTPRoute {} spec.rules[{}].matches[{}] hostname \"{}\" path \"{}\" ({})\n", id,
+                            rule, mi, m.route->host.empty() ? "*" : m.route->host, m.route->path,
+                            m.route->regex ? "RegularExpression" : m.route->type == PathType::Exact ? "Exact" : "PathPrefix");
+      } else {
+        text += fmt::format("  → matched Ingress {} spec.rules[{}] host \"{}\" path \"{}\" ({})\n", m.route->ingress,
+                            m.route->rule, m.route->host.empty() ? "*" : m.route->host, m.route->path,
+                            path_type_name(m.route->type));
+      }
       break;
     case MatchKind::HostDefault:
       chosen = {{"kind", "hostDefaultBackend"}, {"ingress", m.vhost->default_source}};
@@ -226,6 +293,7 @@ Explanation explain(const Snapshot& snap, const CompileOptions& opts, const Rout
       }
     }
   }
+  gateway_near_misses(table, host, path, facts, m, misses, miss_text);
   j["nearMisses"] = misses;
   if (!miss_text.empty()) text += "near misses:\n" + miss_text;
   e.json = j;

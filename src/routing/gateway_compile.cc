@@ -424,7 +424,7 @@ class GatewayCompiler {
   const RouteAction* action(const HTTPRoute& r, const HTTPRouteRule& rule, const HTTPPathMatch& match,
                             const std::string& where, ResolvedRefs& refs) {
     auto a = std::make_unique<RouteAction>();
-    a->owner = "httproute/" + id_of(r.meta);
+    a->owner = std::string(kHttpRoutePrefix) + id_of(r.meta);
     uint32_t total = 0;
     for (const auto& b : rule.backend_refs) {
       a->backends.push_back({backend_ref(r, b, refs), static_cast<uint32_t>(b.weight), nullptr});
@@ -624,13 +624,13 @@ class GatewayCompiler {
           if (it == map.end()) it = map.emplace(key, new_route(e, exact ? PathType::Exact : PathType::Prefix)).first;
           route = &it->second;
         }
-        if (!route->ingress.starts_with("httproute/") && route->default_candidate() &&
+        if (!route->ingress.starts_with(kHttpRoutePrefix) && route->default_candidate() &&
             route->default_candidate()->match.empty() && reported.insert(e.route_id + "|" + e.host + "|" + e.path).second)
           diag(Severity::Warning, *e.pos, "HTTPRoute " + e.route_id, "Conflict",
                fmt::format("host {} path {} is also a path of Ingress {}, which takes precedence (an Ingress path "
                            "comes before HTTPRoute rules on the same host and path)",
                            e.host.empty() ? "*(any host)" : e.host, e.path, route->ingress));
-        route->candidates.push_back({e.match, e.action, 0});
+        route->candidates.push_back({e.match, e.action, 0, e.rule, e.match_index});
       }
     }
   }
@@ -640,7 +640,7 @@ class GatewayCompiler {
     r.host = e.host;
     r.path = e.path;
     r.type = type;
-    r.ingress = "httproute/" + e.route_id;
+    r.ingress = std::string(kHttpRoutePrefix) + e.route_id;
     r.rule = e.rule;
     r.path_index = e.match_index;
     return r;

@@ -93,6 +93,7 @@ struct RouteCandidate {
   RequestMatch match;
   const RouteAction* action = nullptr;
   uint32_t stats_id = 0;  // index into RouteTable::stat_labels()
+  int rule_index = -1, match_index = -1;  // HTTPRoute: spec.rules[rule_index].matches[match_index] (explain)
 };
 
 struct Route {
@@ -125,6 +126,9 @@ struct Route {
     return c && c->action ? c->action->primary() : nullptr;
   }
 };
+
+// Route::ingress of an HTTPRoute's routes: this prefix, then namespace/name.
+inline constexpr std::string_view kHttpRoutePrefix = "httproute/";
 
 struct StringHash {
   using is_transparent = void;

@@ -1,6 +1,7 @@
 // The Gateway API compile: objects in, table and statuses out, no sockets.
 #include <gtest/gtest.h>
 
+#include "proxy/explain.h"
 #include "routing/gateway_compile.h"
 #include "test_util.h"
 
@@ -414,4 +415,28 @@ spec:
   ASSERT_TRUE(s) << "a GRPCRoute of our Gateway gets a status";
   EXPECT_EQ((*s)["parents"][0]["conditions"][0]["status"], "False");
   EXPECT_EQ((*s)["parents"][0]["conditions"][0]["reason"], "UnsupportedValue");
+}
+
+TEST(GatewayExplain, SaysWhichRuleAndMatchAndWhyTheOthersDidNot) {
+  std::string y = kClassAndGateway + service("v1", "infra") + service("v2", "infra");
+  y += route_yaml("r", "infra", R"(  parentRefs: [{name: gw, sectionName: http}]
+  hostnames: [x.example]
+  rules:
+  - backendRefs: [{name: v1, port: 8080}]
+  - matches: [{path: {value: /v2}, headers: [{name: version, value: two}]}, {path: {value: /v2}, method: POST}]
+    backendRefs: [{name: v2, port: 8080}]
+)");
+  auto c = compile_text(y);
+  ExplainRequest xr;
+  xr.url = "http://x.example/v2/a";
+  auto e = explain(*c->store.snapshot(), {}, *c->result.table, xr);
+  EXPECT_EQ(e.json["match"]["kind"], "httproute") << e.text;
+  EXPECT_EQ(e.json["match"]["rule"], 0) << e.text;
+  EXPECT_NE(e.text.find("spec.rules[1].matches[0]"), std::string::npos) << e.text;
+  EXPECT_NE(e.text.find("header version = \"two\" does not hold"), std::string::npos) << e.text;
+  EXPECT_NE(e.text.find("method is not POST"), std::string::npos) << e.text;
+  xr.method = "POST";
+  e = explain(*c->store.snapshot(), {}, *c->result.table, xr);
+  EXPECT_EQ(e.json["match"]["rule"], 1) << e.text;
+  EXPECT_EQ(e.json["match"]["match"], 1) << e.text;
 }
