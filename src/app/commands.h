@@ -65,6 +65,15 @@ struct MigrateOptions {
   bool allow_unenforced = false;
 };
 int run_migrate(const MigrateOptions& o);
+
+struct ConvertOptions {
+  std::string manifests;
+  std::string output = "yaml";  // yaml | json
+  std::string gateway_class = "ingressd";
+  std::string gateway_name = "ingressd";
+  std::string controller_name = routing::kDefaultControllerName;
+};
+int run_convert(const ConvertOptions& o);
 int run_routes(const CheckOptions& o);
 
 struct ExplainOptions {

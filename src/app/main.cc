@@ -158,6 +158,16 @@ int main(int argc, char** argv) {
   migrate->add_option("--output,-o", mo.output, "text or json")->check(CLI::IsMember({"text", "json"}));
   migrate->add_flag("--table", mo.table, "Print every annotation ingress-nginx documents and ingressd's support (markdown)");
   migrate->add_flag("--allow-unenforced-annotations", mo.allow_unenforced, "As serve's flag");
+  ConvertOptions vo;
+  auto* convert = app.add_subcommand(
+      "convert", "Ingress objects (and the ingress-nginx annotations ingressd honours) as Gateway API objects, with "
+                 "a note for every annotation that cannot be expressed; exit 1 when a protective one (auth, source "
+                 "ranges, limits) would be lost");
+  convert->add_option("path", vo.manifests, "A manifest file or folder")->required();
+  convert->add_option("--output,-o", vo.output, "yaml or json")->check(CLI::IsMember({"yaml", "json"}));
+  convert->add_option("--gateway-class", vo.gateway_class, "The GatewayClass to write")->capture_default_str();
+  convert->add_option("--gateway-name", vo.gateway_name, "The Gateway to write in each namespace")->capture_default_str();
+  convert->add_option("--controller-name", vo.controller_name, "The GatewayClass's controllerName")->capture_default_str();
   app.add_subcommand("version", "Print the version")->callback([] { std::printf("ingressd %s\n", INGRESSD_VERSION); });
 
   CLI11_PARSE(app, argc, argv);
@@ -174,6 +184,7 @@ int main(int argc, char** argv) {
   if (*check) return run_check(co);
   if (*routes) return run_routes(ro);
   if (*explain) return run_explain(xo);
+  if (*convert) return run_convert(vo);
   if (*migrate) {
     if (!mo.table && mo.manifests.empty()) {
       std::fprintf(stderr, "migrate: a manifest file or folder is required (or --table)\n");

@@ -437,5 +437,75 @@ class Migrate(h.E2ETestCase):
             self.assertIn("| `%s` |" % name, out)
 
 
+class Convert(h.E2ETestCase):
+    """`ingressd convert`: the converted Gateway API objects route as the Ingresses did (compared through explain
+    on both), and every annotation it cannot express is said."""
+
+    N = "nginx.ingress.kubernetes.io/"
+
+    def ingresses(self):
+        def ing(name, host, paths, annotations=None, tls=None):
+            o = {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                 "metadata": {"name": name, "namespace": "default", "annotations": annotations or {}},
+                 "spec": {"rules": [{"host": host, "http": {"paths": [
+                     {"path": p, "pathType": t, "backend": {"service": {"name": svc, "port": {"number": 8080}}}}
+                     for p, t, svc in paths]}}]}}
+            if tls:
+                o["spec"]["tls"] = tls
+            return o
+        return [
+            ing("rewrite", "rewrite.example", [("/something(/|$)(.*)", "ImplementationSpecific", "web")],
+                {self.N + "rewrite-target": "/$2", self.N + "upstream-vhost": "internal.example"}),
+            ing("plain", "plain.example", [("/", "Prefix", "web"), ("/exact", "Exact", "other")],
+                {self.N + "x-forwarded-prefix": "/p"}),
+            ing("redirect", "redirect.example", [("/", "Prefix", "web")],
+                {self.N + "permanent-redirect": "https://www.example.com/new"}),
+            ing("canary", "plain.example", [("/", "Prefix", "other")],
+                {self.N + "canary": "true", self.N + "canary-by-header": "X-Canary"}),
+        ]
+
+    def explain(self, d, url, headers=()):
+        args = ["explain", d, url, "-o", "json", "--https-port", "0"]
+        for hd in headers:
+            args += ["-H", hd]
+        return cli_json(self, args)
+
+    def test_converted_objects_route_as_the_ingresses(self):
+        backends = h.backend_objects("web", [18080]) + h.backend_objects("other", [18081])
+        src = self.tempdir()
+        h.write_manifests(src, self.ingresses() + backends)
+        rc, out, err = h.run_cli(["convert", src, "-o", "json"])
+        self.assertEqual(rc, 0, out + err)
+        converted = json.loads(out)["objects"]
+        kinds = sorted({o["kind"] for o in converted})
+        self.assertEqual(kinds, ["Gateway", "GatewayClass", "HTTPRoute"])
+        dst = self.tempdir()
+        h.write_manifests(dst, converted + backends)
+        cli_json(self, ["check", "-o", "json", dst])  # exit 0: every converted object is valid and accepted
+        cases = [("http://rewrite.example/something/new?x=1", ()), ("http://rewrite.example/something", ()),
+                 ("http://plain.example/exact", ()), ("http://plain.example/exact/no", ()),
+                 ("http://plain.example/a", ()), ("http://plain.example/a", ("X-Canary: always",)),
+                 ("http://redirect.example/x", ())]
+        for url, headers in cases:
+            a, b = self.explain(src, url, headers), self.explain(dst, url, headers)
+            for key in ("upstreamPath", "upstreamHost"):
+                self.assertEqual(a.get(key), b.get(key), "%s %s: %s\nIngress: %s\nHTTPRoute: %s" % (url, headers, key, a, b))
+            self.assertEqual(a["decision"], b["decision"], "%s %s" % (url, headers))
+            if a["decision"]["verdict"] == "forward":
+                self.assertEqual(a["match"]["backend"]["service"], b["match"]["backend"]["service"],
+                                 "%s %s\nIngress: %s\nHTTPRoute: %s" % (url, headers, a, b))
+            self.assertEqual(b["match"]["kind"], "httproute", b)
+
+    def test_protection_that_cannot_be_expressed_exits_1_and_says_so(self):
+        src = self.tempdir()
+        h.write_manifests(src, [annotated_ingress("guarded", "g.example", {
+            self.N + "whitelist-source-range": "10.0.0.0/8", self.N + "proxy-body-size": "8m"})])
+        rc, out, err = h.run_cli(["convert", src])
+        self.assertEqual(rc, 1, out + err)
+        self.assertIn("whitelist-source-range: NOT EXPRESSIBLE", out)
+        self.assertIn("proxy-body-size: not expressible", out)
+        self.assertIn("kind: HTTPRoute", out)
+
+
 if __name__ == "__main__":
     unittest.main()
