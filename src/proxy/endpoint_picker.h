@@ -5,7 +5,10 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <string>
+#include <string_view>
 
+#include "proxy/http1/parser.h"
 #include "routing/route_table.h"
 
 namespace ingressd {
@@ -30,6 +33,14 @@ const routing::WeightedBackend* pick_weighted(const routing::RouteAction& a, uin
 // when all are ejected, the round-robin one anyway (better a chance than a
 // certain 503).
 size_t first_endpoint(const routing::Backend& b, uint32_t& cursor, const EndpointHealth& health);
+
+// Session affinity (ingress-nginx affinity: cookie): the endpoint key in the
+// request's cookie `name` (every Cookie field is looked at; 0 when absent or
+// not a key), the index of the endpoint of `b` with that key that is not
+// ejected (SIZE_MAX when none), and the cookie value for a key (16 hex digits).
+uint64_t affinity_from_cookies(const http1::RequestHead& req, std::string_view name);
+size_t affine_endpoint(const routing::Backend& b, uint64_t key, const EndpointHealth& health);
+void affinity_value(uint64_t key, std::string& out);
 
 // The endpoint after `current` (a failed one), in order.
 inline size_t next_endpoint(const routing::Backend& b, size_t current) { return (current + 1) % b.endpoints.size(); }

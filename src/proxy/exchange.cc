@@ -178,10 +178,21 @@ bool ClientConn::start_exchange() {
   const UpstreamRequestFacts uf{peer_ip_, secure_, secure_ ? w_.cfg.https_port : w_.cfg.http_port,
                                 new_id ? std::string_view(ex().request_id) : std::string_view()};
   write_upstream_head(req, d.path, d.match.action, uf, ex().rewritten_path, ex().head);
+  const routing::RouteAction* act = d.match.action;
+  const bool affine = act && !act->is_plain && act->affinity;
+  const uint64_t wanted = affine ? affinity_from_cookies(req, act->affinity->cookie) : 0;
   if (d.match.action && !d.match.action->is_plain && !d.match.action->mirrors.empty()) start_mirrors(*d.match.action, req, static_cast<size_t>(n));
   in_.consume(static_cast<size_t>(n));  // `req` views die here
   phase_ = Phase::Exchange;
   ex().next_endpoint = first_endpoint(*be, t->rr[be->id], WorkerHealth{w_});
+  ex().affinity = 0;
+  if (wanted) {
+    // Session affinity: the endpoint the client's cookie names, while it is there and healthy.
+    if (size_t i = affine_endpoint(*be, wanted, WorkerHealth{w_}); i != SIZE_MAX) {
+      ex().next_endpoint = i;
+      ex().affinity = wanted;
+    }
+  }
   connect_upstream();
   return true;
 }
@@ -512,6 +523,14 @@ bool ClientConn::handle_response_head(long n) {
   rf.date_line = w_.date_header();
   rf.action = ex().action;
   if (ex().action && ex().action->cors) rf.extra = ex().decided.headers;
+  if (ex().action && ex().action->affinity && ex().endpoint && ex().endpoint->affinity != ex().affinity) {
+    // A new client, or its endpoint is gone: the cookie of the endpoint that answers.
+    std::string& c = ex().set_cookie;
+    c.assign("Set-Cookie: ").append(ex().action->affinity->cookie).append("=");
+    affinity_value(ex().endpoint->affinity, c);
+    c.append(ex().action->affinity->attributes).append("\r\n");
+    rf.set_cookie = c;
+  }
   write_final_head(out_, resp, rf);
   u->in.consume(static_cast<size_t>(n));
   ex().resp_started = true;

@@ -68,7 +68,8 @@ void write_final_head(Buffer& o, const http1::ResponseHead& resp, const Response
   const bool upgrade = resp.status == 101;
   const routing::HeaderEdits* edits =
       f.action && !f.action->response_headers.empty() ? &f.action->response_headers : nullptr;
-  size_t room = fields_size(resp) + 160 + resp.upgrade.size() + f.hsts.size() + f.date_line.size() + f.extra.size();
+  size_t room = fields_size(resp) + 160 + resp.upgrade.size() + f.hsts.size() + f.date_line.size() + f.extra.size() +
+                f.set_cookie.size();
   if (edits) {
     for (const auto& [n, v] : edits->set) room += n.size() + v.size() + 4;
     for (const auto& [n, v] : edits->add) room += n.size() + v.size() + 4;
@@ -91,6 +92,7 @@ void write_final_head(Buffer& o, const http1::ResponseHead& resp, const Response
     for (const auto& [n, v] : edits->add) w.field(n, v);
   }
   w.lit(f.extra);
+  w.lit(f.set_cookie);
   if (upgrade) {
     w.lit("Connection: Upgrade\r\nUpgrade: ");
     w.lit(resp.upgrade);

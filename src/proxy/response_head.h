@@ -24,6 +24,7 @@ struct ResponseHeadFacts {
   const routing::RouteAction* action = nullptr;  // response header edits (may be null)
   // Lines decided with the request (CORS): they replace the upstream's Access-Control-* fields.
   std::string_view extra;
+  std::string_view set_cookie;  // a session-affinity Set-Cookie line, added to the upstream's
 };
 
 // A 1xx response other than 101 (100 Continue, 103 Early Hints), for HTTP/1.1 clients.

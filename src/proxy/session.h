@@ -95,6 +95,7 @@ class ClientConn final : public IoHandler, public UpstreamOwner {
     uint64_t resp_mark = 0;  // sent_total_ + out_.size() before the response head was queued
     int interim = 0;  // 1xx responses passed on
     size_t next_endpoint = 0;  // index into backend->endpoints
+    uint64_t affinity = 0;  // the session-affinity key the client's cookie named and we kept to (0: none)
     int attempts = 0;
     bool retried_stale = false;
     UpstreamConn* up = nullptr;
@@ -128,6 +129,7 @@ class ClientConn final : public IoHandler, public UpstreamOwner {
     std::string head;  // the request head as sent upstream (kept for a retry)
     DecideScratch decided;  // normalised Host and path, a redirect's Location
     std::string rewritten_path;  // the path sent upstream, when the route rewrites it
+    std::string set_cookie;  // a session-affinity Set-Cookie line
   };
 
 

@@ -115,6 +115,14 @@ struct Mirror {
   uint32_t numerator = 1, denominator = 1;  // the share mirrored: numerator/denominator
 };
 
+// ingress-nginx affinity: cookie: a client keeps to the endpoint its cookie
+// names. The value is a hash of the endpoint's address (EndpointAddr::affinity),
+// the same in every replica, so the replicas behind a load balancer agree.
+struct SessionAffinity {
+  std::string cookie = "INGRESSCOOKIE";
+  std::string attributes = "; Path=/; HttpOnly";  // what follows the value in Set-Cookie
+};
+
 // Rewrites of the request as it goes upstream.
 struct Rewrite {
   std::string host;  // the Host sent upstream ("" = the client's)
@@ -135,6 +143,7 @@ struct RouteAction {
   HeaderEdits request_headers;
   HeaderEdits response_headers;
   std::vector<Mirror> mirrors;
+  std::shared_ptr<const SessionAffinity> affinity;  // null: round robin
   SslRedirect ssl_redirect = SslRedirect::Default;
   std::shared_ptr<const IpAccess> ip_access;  // null: every client
   std::shared_ptr<const BasicAuth> basic_auth;  // null: no authentication
@@ -167,7 +176,7 @@ struct RouteAction {
   // Nothing beyond forwarding to one backend: the upstream request and the
   // response head need not look at the action at all.
   bool plain_forward() const {
-    return !redirects && refuse.empty() && !rewrite.active() && request_headers.empty() && response_headers.empty() && mirrors.empty() &&
+    return !redirects && refuse.empty() && !rewrite.active() && request_headers.empty() && response_headers.empty() && mirrors.empty() && !affinity &&
            backends.size() <= 1 && !ip_access && !basic_auth && !cors && rate_limits.empty() && !conn_limit && ssl_redirect == SslRedirect::Default && max_body_bytes < 0;
   }
 };

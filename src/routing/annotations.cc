@@ -44,8 +44,11 @@ constexpr std::string_view kWaf = "ModSecurity is not available: the Ingress's r
 const std::vector<AnnotationInfo>& annotation_table() {
   static const std::vector<AnnotationInfo> t = {
       {"app-root", S::Honoured, "a request for / is redirected (302) to this path"},
-      {"affinity", S::NotYet, "session affinity is not implemented yet; requests are balanced round robin"},
-      {"affinity-mode", S::NotYet, "with affinity"},
+      {"affinity", S::Honoured,
+       "cookie: a client keeps to the endpoint its cookie names (the same value in every replica); a new client, or "
+       "one whose endpoint is gone or failing, gets the round-robin endpoint and a new cookie"},
+      {"affinity-mode", S::Approximate,
+       "balanced and persistent both keep a client on its endpoint while it is there (no rebalancing on scale-up)"},
       {"affinity-canary-behavior", S::NotYet, "with affinity and canary"},
       {"auth-realm", S::Honoured, "the realm of the Basic challenge (default \"Authentication Required\")"},
       {"auth-secret", S::Honoured,
@@ -152,15 +155,17 @@ const std::vector<AnnotationInfo>& annotation_table() {
       {"server-alias", S::NotYet, "not implemented yet; list the names as rules' hosts"},
       {"server-snippet", S::Refused, kSnippet},
       {"service-upstream", S::NotYet, "not implemented yet: requests go to the endpoints"},
-      {"session-cookie-name", S::NotYet, "with affinity"},
-      {"session-cookie-path", S::NotYet, "with affinity"},
-      {"session-cookie-domain", S::NotYet, "with affinity"},
-      {"session-cookie-expires", S::NotYet, "with affinity"},
-      {"session-cookie-max-age", S::NotYet, "with affinity"},
-      {"session-cookie-secure", S::NotYet, "with affinity"},
-      {"session-cookie-change-on-failure", S::NotYet, "with affinity"},
-      {"session-cookie-samesite", S::NotYet, "with affinity"},
-      {"session-cookie-conditional-samesite-none", S::NotYet, "with affinity"},
+      {"session-cookie-name", S::Honoured, "the cookie's name (default INGRESSCOOKIE)"},
+      {"session-cookie-path", S::Honoured, "the cookie's Path (default /)"},
+      {"session-cookie-domain", S::Honoured, "the cookie's Domain"},
+      {"session-cookie-expires", S::Approximate, "sent as Max-Age (the same lifetime, no clock in the header)"},
+      {"session-cookie-max-age", S::Honoured, "the cookie's Max-Age"},
+      {"session-cookie-secure", S::Honoured, "the cookie's Secure attribute"},
+      {"session-cookie-change-on-failure", S::Approximate,
+       "always on: after a failed endpoint the client gets the cookie of the endpoint that answered"},
+      {"session-cookie-samesite", S::Honoured, "the cookie's SameSite (None, Lax, Strict)"},
+      {"session-cookie-conditional-samesite-none", S::Approximate,
+       "SameSite=None is sent to every browser (no User-Agent sniffing)"},
       {"ssl-redirect", S::Honoured, "\"false\" turns the 308 to https off for the Ingress's paths"},
       {"ssl-passthrough", S::FailClosed,
        "TLS passthrough is not implemented: ingressd would terminate TLS with its own certificate instead of the "
@@ -552,6 +557,43 @@ IngressOptions parse_annotations(const std::map<std::string, std::string>& annot
   if (auto* v = get("upstream-vhost")) {
     if (valid_host_value(v->first)) o.upstream_vhost = v->first;
     else bad(v->second, v->first, "must be a host name (and port)", false);
+  }
+  if (auto* v = get("affinity")) {
+    if (v->first == "cookie") {
+      auto aff = std::make_shared<SessionAffinity>();
+      auto field = [&](std::string_view name, auto valid, const char* why) -> const std::string* {
+        auto* f = get(name);
+        if (!f) return nullptr;
+        if (valid(f->first)) return &f->first;
+        bad(f->second, f->first, why, false);
+        return nullptr;
+      };
+      if (auto* n = field("session-cookie-name", [](const std::string& x) { return is_http_token(x); }, "must be a cookie name"))
+        aff->cookie = *n;
+      std::string attrs = "; Path=";
+      const std::string* path = field("session-cookie-path", [](const std::string& x) { return valid_path_value(x) && x.find(';') == std::string::npos; },
+                                      "must be a path starting with '/'");
+      attrs += path ? *path : "/";
+      if (auto* d = field("session-cookie-domain", [](const std::string& x) { return valid_host_value(x) && x.find(':') == std::string::npos; },
+                          "must be a domain name"))
+        attrs += "; Domain=" + *d;
+      auto seconds = [](const std::string& x) {
+        return !x.empty() && x.size() <= 10 && x.find_first_not_of("0123456789") == std::string::npos;
+      };
+      const std::string* age = field("session-cookie-max-age", seconds, "must be a number of seconds");
+      if (!age) age = field("session-cookie-expires", seconds, "must be a number of seconds");
+      if (age) attrs += "; Max-Age=" + *age;
+      bool secure = false;
+      if (boolean("session-cookie-secure", secure) && secure) attrs += "; Secure";
+      if (auto* ss = field("session-cookie-samesite", [](const std::string& x) { return x == "None" || x == "Lax" || x == "Strict"; },
+                           "must be None, Lax or Strict"))
+        attrs += "; SameSite=" + *ss;
+      attrs += "; HttpOnly";
+      aff->attributes = attrs;
+      o.affinity = std::move(aff);
+    } else {
+      bad(v->second, v->first, "must be \"cookie\" (the only affinity type)", false);
+    }
   }
   if (auto* v = get("mirror-target")) {
     std::string why;

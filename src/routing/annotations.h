@@ -65,6 +65,7 @@ struct IngressOptions {
   std::string upstream_vhost;
   // mirror-target naming a Service of the Ingress's namespace
   // (http://<service>[.<namespace>[.svc[.cluster.local]]][:port]$request_uri).
+  std::shared_ptr<const SessionAffinity> affinity;  // affinity: cookie
   std::string mirror_service;
   std::string mirror_namespace;  // as written in the URL ("" = the Ingress's); compile checks it
   int32_t mirror_port = 80;

@@ -35,6 +35,7 @@ bool make_endpoint(const std::string& ip, int port, EndpointAddr& out) {
   if (port <= 0 || port > 65535) return false;
   if (!parse_sockaddr(ip, static_cast<uint16_t>(port), out.sa, out.len)) return false;
   out.text = join_host_port(ip, static_cast<uint16_t>(port));
+  out.affinity = affinity_key(out.text);
   return true;
 }
 
@@ -251,6 +252,7 @@ class Compiler {
     }
     a->request_headers = o.request_headers;
     a->response_headers = o.response_headers;
+    a->affinity = o.affinity;
     if (!o.mirror_service.empty()) {
       IngressBackend mb;
       mb.service = IngressServiceBackend{o.mirror_service, ServiceBackendPort{o.mirror_port, ""}};

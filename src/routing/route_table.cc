@@ -8,6 +8,12 @@
 
 namespace ingressd::routing {
 
+uint64_t affinity_key(std::string_view text) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : text) h = (h ^ c) * 0x100000001b3ull;
+  return h ? h : 1;
+}
+
 std::string Backend::str() const { return namespace_ + "/" + service + ":" + port; }
 
 std::string_view prefix_key(std::string_view path) {

@@ -27,7 +27,10 @@ struct EndpointAddr {
   sockaddr_storage sa{};
   socklen_t len = 0;
   std::string text;  // "127.0.0.1:8080", "[::1]:8080"
+  uint64_t affinity = 0;  // the session-affinity cookie value naming it: a hash of `text`
 };
+// The affinity key of an endpoint address text (FNV-1a; never 0).
+uint64_t affinity_key(std::string_view text);
 
 // A backend: one Service port in one namespace, with its ready endpoints.
 struct Backend {

@@ -550,6 +550,56 @@ class Annotations(h.E2ETestCase):
         self.assertEqual(self.get("nomain.example", "/").status, 404)
 
 
+class Affinity(h.E2ETestCase):
+    """affinity: cookie: a client keeps to the endpoint its cookie names; a new one gets a cookie."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        a, b = cls.cres.start_echo("sticky"), cls.cres.start_echo("sticky")
+        objs = h.backend_objects("sticky", [a.port, b.port]) + [
+            ing("sticky", "sticky.example", [("/", "sticky")], {N + "affinity": "cookie"}),
+            ing("custom", "custom.example", [("/", "sticky")],
+                {N + "affinity": "cookie", N + "session-cookie-name": "route", N + "session-cookie-max-age": "3600",
+                 N + "session-cookie-samesite": "Lax", N + "session-cookie-path": "/app"}),
+            ing("roundrobin", "rr.example", [("/", "sticky")]),
+        ]
+        cls.dir = cls.cres.tempdir()
+        h.write_manifests(cls.dir, objs)
+        cls.d = cls.cres.start_ingressd(cls.dir)
+
+    def setUp(self):
+        super().setUp()
+        self.log_on_failure(self.d)
+
+    def test_new_client_gets_a_cookie_and_keeps_to_its_endpoint(self):
+        r = self.d.get("/", host="sticky.example")
+        self.assertEqual(r.status, 200, r)
+        cookie = r.headers.get("set-cookie")
+        self.assertRegex(cookie or "", r"^INGRESSCOOKIE=[0-9a-f]{16}; Path=/; HttpOnly$")
+        pod = r.json()["pod"]
+        value = cookie.split(";")[0]
+        for _ in range(8):
+            r = self.d.get("/", host="sticky.example", headers={"Cookie": "other=1; " + value})
+            self.assertEqual(r.json()["pod"], pod)
+            self.assertIsNone(r.headers.get("set-cookie"), "a kept endpoint sets no new cookie")
+
+    def test_without_the_cookie_requests_are_balanced(self):
+        pods = {self.d.get("/", host="rr.example").json()["pod"] for _ in range(6)}
+        self.assertEqual(len(pods), 2, pods)
+        self.assertIsNone(self.d.get("/", host="rr.example").headers.get("set-cookie"))
+
+    def test_a_cookie_for_no_endpoint_gets_a_new_one(self):
+        r = self.d.get("/", host="sticky.example", headers={"Cookie": "INGRESSCOOKIE=00000000deadbeef"})
+        self.assertEqual(r.status, 200)
+        self.assertNotIn("deadbeef", r.headers.get("set-cookie") or "deadbeef")
+
+    def test_cookie_attributes(self):
+        r = self.d.get("/app", host="custom.example")
+        self.assertRegex(r.headers.get("set-cookie") or "",
+                         r"^route=[0-9a-f]{16}; Path=/app; Max-Age=3600; SameSite=Lax; HttpOnly$")
+
+
 class Recorder:
     """A mirror backend on loopback that records every request it gets (method, path, Host, body) and answers
     200; stopped by the test class."""

@@ -647,3 +647,29 @@ TEST(TimerHeapTest, MatchesAReferenceUnderRandomOperations) {
   heap.arm(&items[0], kNoDeadline);  // never: not armed
   EXPECT_EQ(items[0].timer_index == SIZE_MAX, !want.count(0));
 }
+
+TEST(EndpointPicking, AffinityCookieNamesAnEndpointOfTheBackend) {
+  auto req = std::make_unique<http1::RequestHead>();
+  std::string wire = "GET / HTTP/1.1\r\nHost: a\r\nCookie: x=1\r\nCookie: other=2; INGRESSCOOKIE=00000000000000ff; y=3\r\n\r\n";
+  http1::ParseError err;
+  ASSERT_GT(http1::parse_request_head(wire.data(), wire.size(), *req, err, http1::Limits{}), 0);
+  EXPECT_EQ(affinity_from_cookies(*req, "INGRESSCOOKIE"), 0xffu);
+  EXPECT_EQ(affinity_from_cookies(*req, "INGRESS"), 0u);
+  std::string v;
+  affinity_value(0xff, v);
+  EXPECT_EQ(v, "00000000000000ff");
+  routing::Backend b;
+  b.endpoints.resize(2);
+  b.endpoints[0].affinity = 0x11;
+  b.endpoints[1].affinity = 0xff;
+  struct NoneEjected final : EndpointHealth {
+    bool ejected(const routing::EndpointAddr&) const override { return false; }
+  } healthy;
+  struct AllEjected final : EndpointHealth {
+    bool ejected(const routing::EndpointAddr&) const override { return true; }
+  } ejected;
+  EXPECT_EQ(affine_endpoint(b, 0xff, healthy), 1u);
+  EXPECT_EQ(affine_endpoint(b, 0x22, healthy), SIZE_MAX);
+  EXPECT_EQ(affine_endpoint(b, 0xff, ejected), SIZE_MAX);  // a failing endpoint: the client moves on
+  EXPECT_NE(routing::affinity_key("10.0.0.1:8080"), routing::affinity_key("10.0.0.2:8080"));
+}
