@@ -407,7 +407,7 @@ class Migrate(h.E2ETestCase):
 
     def test_not_yet_and_unknown_exit_2(self):
         rc, out, err = self.run_migrate([annotated_ingress("a", "a.example", {
-            "nginx.ingress.kubernetes.io/affinity": "cookie", "nginx.ingress.kubernetes.io/no-such": "x"})])
+            "nginx.ingress.kubernetes.io/custom-http-errors": "404", "nginx.ingress.kubernetes.io/no-such": "x"})])
         self.assertEqual(rc, 2, out + err)
         self.assertIn("not yet", out)
         self.assertIn("unknown", out)
