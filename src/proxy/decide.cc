@@ -156,11 +156,16 @@ Decision decide(const http1::RequestHead& req, const ConnFacts& conn, const rout
   if (a && a->cors) {
     // ingress-nginx answers every OPTIONS of a CORS route itself (the
     // preflight), before authentication: browsers send no credentials there.
-    std::string_view origin;
-    find_header(&req, "origin", origin);
+    std::string_view origin, req_method, req_headers;
+    const bool has_origin = find_header(&req, "origin", origin);
     s.headers.clear();
-    const bool preflight = req.method == "OPTIONS";
-    a->cors->append_headers(origin, preflight, s.headers);
+    bool preflight = req.method == "OPTIONS";
+    if (a->cors->gateway) {
+      // The Gateway API: only a real preflight is ours; other OPTIONS go to the backend.
+      preflight = preflight && has_origin && find_header(&req, "access-control-request-method", req_method);
+      find_header(&req, "access-control-request-headers", req_headers);
+    }
+    a->cors->append_headers(origin, preflight, s.headers, req_method, req_headers);
     d.headers = s.headers;
     if (preflight) {
       d.verdict = Verdict::Respond;

@@ -19,11 +19,20 @@ struct CorsPolicy {
   std::string expose;
   bool credentials = true;
   int max_age = 1728000;
+  // Gateway API HTTPCORSFilter semantics instead of ingress-nginx's: only a
+  // real preflight (OPTIONS with Origin and Access-Control-Request-Method) is
+  // answered; "*" methods or headers echo what the preflight asks; with
+  // credentials the Origin is echoed rather than "*"; a simple request's
+  // response gets the origin, credentials and exposed headers only.
+  bool gateway = false;
 
   // The Access-Control-Allow-Origin value for a request's Origin ("" = not allowed).
   std::string_view allow_origin(std::string_view origin) const;
-  // Appends the header lines for a response (`preflight`: with Max-Age) when the origin is allowed.
-  void append_headers(std::string_view origin, bool preflight, std::string& out) const;
+  // Appends the header lines for a response (`preflight`: with Max-Age) when
+  // the origin is allowed; `req_method` / `req_headers`: the preflight's
+  // Access-Control-Request-Method / -Headers.
+  void append_headers(std::string_view origin, bool preflight, std::string& out, std::string_view req_method = {},
+                      std::string_view req_headers = {}) const;
 };
 
 }  // namespace ingressd::routing

@@ -511,6 +511,7 @@ class GatewayCompiler {
     p->expose = fmt::format("{}", fmt::join(f.expose_headers, ", "));
     p->credentials = f.allow_credentials.value_or(false);
     p->max_age = f.max_age;
+    p->gateway = true;
     return p;
   }
 

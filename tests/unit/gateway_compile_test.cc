@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "proxy/explain.h"
+#include "routing/cors.h"
 #include "routing/gateway_compile.h"
 #include "test_util.h"
 
@@ -439,4 +440,32 @@ TEST(GatewayExplain, SaysWhichRuleAndMatchAndWhyTheOthersDidNot) {
   e = explain(*c->store.snapshot(), {}, *c->result.table, xr);
   EXPECT_EQ(e.json["match"]["rule"], 1) << e.text;
   EXPECT_EQ(e.json["match"]["match"], 1) << e.text;
+}
+
+TEST(GatewayCors, TheFilterSemanticsOfTheConformanceSuite) {
+  CorsPolicy p;
+  p.gateway = true;
+  p.origins = {"*"};
+  p.methods = "*";
+  p.headers = "*";
+  p.credentials = true;
+  p.max_age = 5;
+  std::string out;
+  p.append_headers("https://other.foo.com", true, out, "PUT", "x-header-1, x-header-2");
+  EXPECT_NE(out.find("Access-Control-Allow-Origin: https://other.foo.com\r\n"), std::string::npos) << out;  // echoed: credentials
+  EXPECT_NE(out.find("Access-Control-Allow-Methods: PUT\r\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("Access-Control-Allow-Headers: x-header-1, x-header-2\r\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("Access-Control-Allow-Credentials: true\r\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("Access-Control-Max-Age: 5\r\n"), std::string::npos) << out;
+  out.clear();
+  p.credentials = false;
+  p.append_headers("https://other.foo.com", false, out);
+  EXPECT_EQ(out.find("Credentials"), std::string::npos) << out;
+  EXPECT_EQ(out.find("Methods"), std::string::npos) << "a simple request gets no preflight fields: " << out;
+  out.clear();
+  p.origins = {"https://www.foo.com", "https://*.bar.com"};
+  p.append_headers("https://foobar.com", true, out, "GET");
+  EXPECT_EQ(out, "");  // not an allowed origin: nothing
+  p.append_headers("https://xpto.www.bar.com", true, out, "GET");
+  EXPECT_NE(out.find("Access-Control-Allow-Origin: https://xpto.www.bar.com\r\n"), std::string::npos) << out;
 }
