@@ -290,14 +290,19 @@ std::optional<ObjectKey> guess_key(const YAML::Node& doc) {
   std::string name = md && md.IsMap() ? scalar_or(md, "name") : "";
   if (name.empty()) return std::nullopt;
   std::string ns = md && md.IsMap() ? scalar_or(md, "namespace") : "";
-  static const std::pair<const char*, Kind> kinds[] = {
-      {"ingress", Kind::Ingress},         {"ingressclass", Kind::IngressClass},
-      {"service", Kind::Service},         {"endpointslice", Kind::EndpointSlice},
-      {"endpoints", Kind::Endpoints},     {"secret", Kind::Secret},
-      {"gatewayclass", Kind::GatewayClass}, {"gateway", Kind::Gateway},
-      {"httproute", Kind::HTTPRoute},     {"referencegrant", Kind::ReferenceGrant},
-      {"namespace", Kind::Namespace},     {"grpcroute", Kind::GRPCRoute},
-      {"backendtlspolicy", Kind::BackendTLSPolicy}};
+  static const std::pair<const char*, Kind> kinds[] = {{"ingress", Kind::Ingress},
+                                                       {"ingressclass", Kind::IngressClass},
+                                                       {"service", Kind::Service},
+                                                       {"endpointslice", Kind::EndpointSlice},
+                                                       {"endpoints", Kind::Endpoints},
+                                                       {"secret", Kind::Secret},
+                                                       {"gatewayclass", Kind::GatewayClass},
+                                                       {"gateway", Kind::Gateway},
+                                                       {"httproute", Kind::HTTPRoute},
+                                                       {"referencegrant", Kind::ReferenceGrant},
+                                                       {"namespace", Kind::Namespace},
+                                                       {"grpcroute", Kind::GRPCRoute},
+                                                       {"backendtlspolicy", Kind::BackendTLSPolicy}};
   for (auto& [n, k] : kinds)
     if (kind == n) return ObjectKey{k, is_cluster_scoped(k) ? "" : (ns.empty() ? "default" : ns), name};
   return std::nullopt;
@@ -373,7 +378,8 @@ void decode_object(const YAML::Node& doc, const std::string& file, const std::st
   std::vector<TypeError> hard, strict;
   for (auto& e : terrs) (e.unknown_field || e.duplicate_field ? strict : hard).push_back(e);
   // The API server's shape: Ingress.networking.k8s.io "name" is invalid: field: detail
-  std::string group = api_version.find('/') == std::string::npos ? "" : "." + api_version.substr(0, api_version.find('/'));
+  std::string group =
+      api_version.find('/') == std::string::npos ? "" : "." + api_version.substr(0, api_version.find('/'));
   auto invalid = [&](const std::string& path, const std::string& message) {
     return fmt::format("{}{} \"{}\" is invalid: {}: {}", kind, group, d.key->name, path, message);
   };
@@ -413,7 +419,17 @@ void decode_object(const YAML::Node& doc, const std::string& file, const std::st
     case Kind::BackendTLSPolicy: obj = to_backend_tls_policy(doc, ferrs); break;
   }
   bool blocked = std::any_of(ferrs.begin(), ferrs.end(), is_blocking);
-  for (auto& e : validate(obj, !blocked)) ferrs.push_back(e);
+  // A field reported missing is not also reported for the empty value the
+  // struct holds in its place (nor are the fields under it).
+  auto under_missing = [&](const std::string& path) {
+    for (const auto& e : ferrs)
+      if (e.message == "Required value" && starts_with(path, e.path) &&
+          (path.size() == e.path.size() || path[e.path.size()] == '.' || path[e.path.size()] == '['))
+        return true;
+    return false;
+  };
+  for (auto& e : validate(obj, !blocked))
+    if (!under_missing(e.path)) ferrs.push_back(e);
   if (!ferrs.empty()) {
     for (auto& e : ferrs) fail(line_for_path(doc, e.path), "Invalid", invalid(e.path, e.message));
     out.push_back(std::move(d));

@@ -97,9 +97,8 @@ struct Reader {
   }
   std::vector<ParentReference> parent_refs(const YAML::Node& spec) {
     std::vector<ParentReference> out;
-    each_i(spec["parentRefs"], [&](const YAML::Node& p, size_t i) {
-      out.push_back(parent_ref(p, at("spec.parentRefs", i)));
-    });
+    each_i(spec["parentRefs"],
+           [&](const YAML::Node& p, size_t i) { out.push_back(parent_ref(p, at("spec.parentRefs", i))); });
     return out;
   }
   static std::vector<std::string> strings(const YAML::Node& n) {
@@ -158,7 +157,8 @@ struct Reader {
       if (const YAML::Node ns = ar["namespaces"]; present(ns)) {
         l.allowed_routes.namespaces.from = or_default(ns, "from", "Same");
         if (present(ns["selector"]))
-          l.allowed_routes.namespaces.selector = selector(ns["selector"], at(path, "allowedRoutes.namespaces.selector"));
+          l.allowed_routes.namespaces.selector =
+              selector(ns["selector"], at(path, "allowedRoutes.namespaces.selector"));
       }
       each_i(ar["kinds"], [&](const YAML::Node& k, size_t i) {
         RouteGroupKind rgk;
@@ -190,9 +190,8 @@ struct Reader {
     const YAML::Node spec = need(doc, "spec", "");
     if (!present(spec)) return g;
     g.gateway_class_name = s(need(spec, "gatewayClassName", "spec"));
-    each_i(need(spec, "listeners", "spec"), [&](const YAML::Node& l, size_t i) {
-      g.listeners.push_back(listener(l, at("spec.listeners", i)));
-    });
+    each_i(need(spec, "listeners", "spec"),
+           [&](const YAML::Node& l, size_t i) { g.listeners.push_back(listener(l, at("spec.listeners", i))); });
     each(spec["addresses"], [&](const YAML::Node& a) {
       GatewaySpecAddress addr;
       addr.type = or_default(a, "type", "IPAddress");
@@ -205,7 +204,8 @@ struct Reader {
       gi.annotations = smap(inf["annotations"]);
       if (const YAML::Node pr = inf["parametersRef"]; present(pr)) {
         std::string p = "spec.infrastructure.parametersRef";
-        gi.parameters_ref = LocalParametersReference{s(need(pr, "group", p)), s(need(pr, "kind", p)), s(need(pr, "name", p))};
+        gi.parameters_ref =
+            LocalParametersReference{s(need(pr, "group", p)), s(need(pr, "kind", p)), s(need(pr, "name", p))};
       }
       g.infrastructure = std::move(gi);
     }
@@ -331,8 +331,7 @@ struct Reader {
         if (v < INT32_MIN || v > INT32_MAX)
           errs.push_back({at(path, "requestRedirect.statusCode"),
                           fmt::format("Unsupported value: {}: supported values: {}", v, kRedirectStatusCodes)});
-        else
-          rf.status_code = static_cast<int32_t>(v);
+        else rf.status_code = static_cast<int32_t>(v);
       }
       f.request_redirect = std::move(rf);
     }
@@ -428,8 +427,8 @@ struct Reader {
     gc.description = os(spec["description"]);
     if (const YAML::Node pr = spec["parametersRef"]; present(pr)) {
       std::string p = "spec.parametersRef";
-      gc.parameters_ref =
-          ParametersReference{s(need(pr, "group", p)), s(need(pr, "kind", p)), s(need(pr, "name", p)), os(pr["namespace"])};
+      gc.parameters_ref = ParametersReference{s(need(pr, "group", p)), s(need(pr, "kind", p)), s(need(pr, "name", p)),
+                                              os(pr["namespace"])};
     }
     return gc;
   }

@@ -223,7 +223,7 @@ struct HTTPHeaderFilter {
 };
 
 struct HTTPPathModifier {
-  std::string type;  // ReplaceFullPath, ReplacePrefixMatch
+  std::string type;                                 // ReplaceFullPath, ReplacePrefixMatch
   std::optional<std::string> replace_full_path;     // set exactly when type is ReplaceFullPath
   std::optional<std::string> replace_prefix_match;  // set exactly when type is ReplacePrefixMatch
 };
@@ -263,7 +263,8 @@ struct HTTPCORSFilter {
 
 // Exactly the member named by `type` is set (CEL on the CRD).
 struct HTTPRouteFilter {
-  std::string type;  // RequestHeaderModifier, ResponseHeaderModifier, RequestMirror, RequestRedirect, URLRewrite, ExtensionRef, CORS
+  std::string type;  // RequestHeaderModifier, ResponseHeaderModifier, RequestMirror, RequestRedirect, URLRewrite,
+                     // ExtensionRef, CORS
   std::optional<HTTPHeaderFilter> request_header_modifier;
   std::optional<HTTPHeaderFilter> response_header_modifier;
   std::optional<HTTPRequestMirrorFilter> request_mirror;

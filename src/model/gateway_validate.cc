@@ -106,7 +106,8 @@ struct CrdErrors {
     if (r.max_len >= 0 && static_cast<int>(v.size()) > r.max_len)
       push(path, fmt::format("Too long: may not be more than {} bytes", r.max_len));
     if (static_cast<int>(v.size()) < r.min_len)
-      push(path, fmt::format("Invalid value: {}: {} in body should be at least {} chars long", quote(v), path, r.min_len));
+      push(path,
+           fmt::format("Invalid value: {}: {} in body should be at least {} chars long", quote(v), path, r.min_len));
     if (r.pattern && !search(r.pattern, v))
       push(path, fmt::format("Invalid value: {}: {} in body should match '{}'", quote(v), path, r.pattern));
   }
@@ -140,14 +141,15 @@ struct CrdErrors {
     for (size_t i = 0; i < v.size(); ++i)
       for (size_t j = 0; j < i; ++j)
         if (key(v[i]) == key(v[j])) {
-          push(at(path, i), fmt::format("Duplicate value: map[string]interface {{}}{{\"{}\":{}}}", key_name,
-                                        render_key(key(v[i]))));
+          push(at(path, i),
+               fmt::format("Duplicate value: map[string]interface {{}}{{\"{}\":{}}}", key_name, render_key(key(v[i]))));
           break;
         }
   }
   void list_set(const std::string& path, const std::vector<std::string>& v) {
     for (size_t i = 0; i < v.size(); ++i)
-      if (std::find(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(i), v[i]) != v.begin() + static_cast<std::ptrdiff_t>(i))
+      if (std::find(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(i), v[i]) !=
+          v.begin() + static_cast<std::ptrdiff_t>(i))
         push(at(path, i), fmt::format("Duplicate value: {}", quote(v[i])));
   }
   static std::string render_key(const std::string& s) { return quote(s); }
@@ -355,11 +357,13 @@ void key_rules(CrdErrors& e, const std::string& path, const std::map<std::string
   if (!keys_ok)
     e.rule(path, "object",
            fmt::format("{} keys must be in the form of an optional DNS subdomain prefix followed by a required name "
-                       "segment of up to 63 characters.", what));
+                       "segment of up to 63 characters.",
+                       what));
   if (!prefix_ok)
     e.rule(path, "object",
            fmt::format("If specified, the {} key's prefix must be a DNS subdomain not longer than 253 characters in "
-                       "total.", to_lower(what)));
+                       "total.",
+                       to_lower(what)));
 }
 
 void gateway_rules(CrdErrors& e, const Gateway& g) {
@@ -453,8 +457,7 @@ void path_modifier_schema(CrdErrors& e, const std::string& path, const std::opti
   e.opt_string(at(path, "replacePrefixMatch"), m->replace_prefix_match, {0, 1024, nullptr});
 }
 
-void string_list(CrdErrors& e, const std::string& path, const std::vector<std::string>& v, size_t max,
-                 StringRules r) {
+void string_list(CrdErrors& e, const std::string& path, const std::vector<std::string>& v, size_t max, StringRules r) {
   e.items(path, v.size(), 0, max);
   e.list_set(path, v);
   for (size_t i = 0; i < v.size(); ++i) e.string(at(path, i), v[i], r);
@@ -574,7 +577,8 @@ void path_match_rules(CrdErrors& e, const std::string& path, const HTTPPathMatch
   const std::string& v = m.value;
   auto fail = [&](std::string_view msg) { e.rule(path, "object", msg); };
   if (exact_or_prefix) {
-    if (v.empty() || v[0] != '/') fail("value must be an absolute path and start with '/' when type one of ['Exact', 'PathPrefix']");
+    if (v.empty() || v[0] != '/')
+      fail("value must be an absolute path and start with '/' when type one of ['Exact', 'PathPrefix']");
     for (const char* seq : {"//", "/./", "/../", "%2f", "%2F", "#"})
       if (v.find(seq) != std::string::npos)
         fail(fmt::format("must not contain '{}' when type one of ['Exact', 'PathPrefix']", seq));
@@ -636,7 +640,9 @@ void filter_rules(CrdErrors& e, const std::string& path, const HTTPRouteFilter& 
   if (f.url_rewrite) path_modifier_rules(e, at(path, "urlRewrite.path"), f.url_rewrite->path);
   if (const auto& c = f.cors) {
     std::string cp = at(path, "cors");
-    auto star_alone = [](const std::vector<std::string>& v) { return !(contains(v, std::string("*")) && v.size() > 1); };
+    auto star_alone = [](const std::vector<std::string>& v) {
+      return !(contains(v, std::string("*")) && v.size() > 1);
+    };
     if (!star_alone(c->allow_origins))
       e.rule(at(cp, "allowOrigins"), "array", "AllowOrigins cannot contain '*' alongside other origins");
     if (!star_alone(c->allow_methods))
@@ -651,7 +657,8 @@ void filters_rules(CrdErrors& e, const std::string& path, const std::vector<HTTP
     return std::count_if(fs.begin(), fs.end(), [&](const HTTPRouteFilter& f) { return f.type == type; });
   };
   if (count("RequestRedirect") > 0 && count("URLRewrite") > 0)
-    e.rule(path, "array", "May specify either httpRouteFilterRequestRedirect or httpRouteFilterRequestRewrite, but not both");
+    e.rule(path, "array",
+           "May specify either httpRouteFilterRequestRedirect or httpRouteFilterRequestRewrite, but not both");
   for (const char* type : {"CORS", "RequestHeaderModifier", "ResponseHeaderModifier", "RequestRedirect", "URLRewrite"})
     if (count(type) > 1) e.rule(path, "array", fmt::format("{} filter cannot be repeated", type));
   for (size_t i = 0; i < fs.size(); ++i) filter_rules(e, at(path, i), fs[i]);
@@ -671,21 +678,29 @@ void rule_rules(CrdErrors& e, const std::string& path, const HTTPRouteRule& r) {
     e.rule(path, "object", "RequestRedirect filter must not be used together with backendRefs");
   bool one_prefix_match = r.matches.size() == 1 && r.matches[0].path.type == "PathPrefix";
   auto exactly_one = [](const std::vector<HTTPRouteFilter>& v, bool redirect) {
-    return std::count_if(v.begin(), v.end(), [&](const HTTPRouteFilter& f) { return is_prefix_replacing(f, redirect); }) == 1;
+    return std::count_if(v.begin(), v.end(),
+                         [&](const HTTPRouteFilter& f) { return is_prefix_replacing(f, redirect); }) == 1;
   };
   // The CRD uses exists_one: the rules fire when exactly one filter (or one backendRef) qualifies.
   if (exactly_one(fs, true) && !one_prefix_match)
-    e.rule(path, "object", "When using RequestRedirect filter with path.replacePrefixMatch, exactly one PathPrefix match must be specified");
+    e.rule(path, "object",
+           "When using RequestRedirect filter with path.replacePrefixMatch, exactly one PathPrefix match must be "
+           "specified");
   if (exactly_one(fs, false) && !one_prefix_match)
-    e.rule(path, "object", "When using URLRewrite filter with path.replacePrefixMatch, exactly one PathPrefix match must be specified");
+    e.rule(path, "object",
+           "When using URLRewrite filter with path.replacePrefixMatch, exactly one PathPrefix match must be specified");
   auto backends_with = [&](bool redirect) {
     return std::count_if(r.backend_refs.begin(), r.backend_refs.end(),
                          [&](const HTTPBackendRef& b) { return exactly_one(b.filters, redirect); }) == 1;
   };
   if (backends_with(true) && !one_prefix_match)
-    e.rule(path, "object", "Within backendRefs, when using RequestRedirect filter with path.replacePrefixMatch, exactly one PathPrefix match must be specified");
+    e.rule(path, "object",
+           "Within backendRefs, when using RequestRedirect filter with path.replacePrefixMatch, exactly one PathPrefix "
+           "match must be specified");
   if (backends_with(false) && !one_prefix_match)
-    e.rule(path, "object", "Within backendRefs, When using URLRewrite filter with path.replacePrefixMatch, exactly one PathPrefix match must be specified");
+    e.rule(path, "object",
+           "Within backendRefs, When using URLRewrite filter with path.replacePrefixMatch, exactly one PathPrefix "
+           "match must be specified");
 
   for (size_t j = 0; j < r.matches.size(); ++j)
     path_match_rules(e, at(at(path, "matches"), j) + ".path", r.matches[j].path);

@@ -20,7 +20,7 @@ struct ObjectMeta {
   std::string namespace_;  // "default" when absent (namespaced kinds), "" for cluster-scoped
   std::string uid;
   std::string resource_version;
-  std::string creation_timestamp;  // RFC 3339 as written; "" when absent (file mode)
+  std::string creation_timestamp;   // RFC 3339 as written; "" when absent (file mode)
   int64_t creation_ns = INT64_MAX;  // the same instant in ns since the epoch; absent = newest
   std::map<std::string, std::string> labels;
   std::map<std::string, std::string> annotations;

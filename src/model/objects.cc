@@ -38,13 +38,12 @@ std::string EndpointSlice::service_name() const {
 Kind object_kind(const Object& o) { return static_cast<Kind>(o.index()); }
 static_assert(std::variant_size_v<Object> == static_cast<size_t>(Kind::BackendTLSPolicy) + 1,
               "Kind and Object list the same kinds in the same order");
-static_assert(std::is_same_v<std::variant_alternative_t<static_cast<size_t>(Kind::GatewayClass), Object>, GatewayClass>);
-static_assert(std::is_same_v<std::variant_alternative_t<static_cast<size_t>(Kind::BackendTLSPolicy), Object>,
-                             BackendTLSPolicy>);
+static_assert(
+    std::is_same_v<std::variant_alternative_t<static_cast<size_t>(Kind::GatewayClass), Object>, GatewayClass>);
+static_assert(
+    std::is_same_v<std::variant_alternative_t<static_cast<size_t>(Kind::BackendTLSPolicy), Object>, BackendTLSPolicy>);
 
-bool is_cluster_scoped(Kind k) {
-  return k == Kind::IngressClass || k == Kind::GatewayClass || k == Kind::Namespace;
-}
+bool is_cluster_scoped(Kind k) { return k == Kind::IngressClass || k == Kind::GatewayClass || k == Kind::Namespace; }
 
 const ObjectMeta& object_meta(const Object& o) {
   return std::visit([](const auto& x) -> const ObjectMeta& { return x.meta; }, o);

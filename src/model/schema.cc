@@ -213,10 +213,11 @@ TypeP secret() {
 // enums, bounds and the CEL rules are checked by gateway_validate.cc.
 
 TypeP label_selector() {
-  static TypeP p = obj("LabelSelector",
-                       {{"matchLabels", smap()},
-                        {"matchExpressions", arr(obj("LabelSelectorRequirement",
-                                                     {{"key", str()}, {"operator", str()}, {"values", arr(str())}}))}});
+  static TypeP p =
+      obj("LabelSelector",
+          {{"matchLabels", smap()},
+           {"matchExpressions",
+            arr(obj("LabelSelectorRequirement", {{"key", str()}, {"operator", str()}, {"values", arr(str())}}))}});
   return p;
 }
 
@@ -248,51 +249,53 @@ TypeP object_reference() {
 }
 
 TypeP gateway_class() {
-  static TypeP p = top("GatewayClass",
-                       obj("GatewayClassSpec", {{"controllerName", str()},
-                                                {"parametersRef", obj("ParametersReference", {{"group", str()},
-                                                                                              {"kind", str()},
-                                                                                              {"name", str()},
-                                                                                              {"namespace", str()}})},
-                                                {"description", str()}}),
-                       obj("GatewayClassStatus", {}, true));
+  static TypeP p =
+      top("GatewayClass",
+          obj("GatewayClassSpec",
+              {{"controllerName", str()},
+               {"parametersRef",
+                obj("ParametersReference", {{"group", str()}, {"kind", str()}, {"name", str()}, {"namespace", str()}})},
+               {"description", str()}}),
+          obj("GatewayClassStatus", {}, true));
   return p;
 }
 
 TypeP gateway() {
   static TypeP p = [] {
-    TypeP tls_config = obj("TLSConfig", {{"validation", obj("FrontendTLSValidation",
-                                                            {{"caCertificateRefs", arr(object_reference())},
-                                                             {"mode", str()}})}});
-    TypeP listener = obj(
-        "Listener",
-        {{"name", str()},
-         {"hostname", str()},
-         {"port", i32()},
-         {"protocol", str()},
-         {"tls", obj("ListenerTLSConfig",
-                     {{"mode", str()}, {"certificateRefs", arr(secret_object_reference())}, {"options", smap()}})},
-         {"allowedRoutes", obj("AllowedRoutes",
-                               {{"namespaces", obj("RouteNamespaces", {{"from", str()}, {"selector", label_selector()}})},
-                                {"kinds", arr(obj("RouteGroupKind", {{"group", str()}, {"kind", str()}}))}})}});
+    TypeP tls_config =
+        obj("TLSConfig", {{"validation", obj("FrontendTLSValidation",
+                                             {{"caCertificateRefs", arr(object_reference())}, {"mode", str()}})}});
+    TypeP listener =
+        obj("Listener",
+            {{"name", str()},
+             {"hostname", str()},
+             {"port", i32()},
+             {"protocol", str()},
+             {"tls", obj("ListenerTLSConfig",
+                         {{"mode", str()}, {"certificateRefs", arr(secret_object_reference())}, {"options", smap()}})},
+             {"allowedRoutes",
+              obj("AllowedRoutes",
+                  {{"namespaces", obj("RouteNamespaces", {{"from", str()}, {"selector", label_selector()}})},
+                   {"kinds", arr(obj("RouteGroupKind", {{"group", str()}, {"kind", str()}}))}})}});
     TypeP spec = obj(
         "GatewaySpec",
         {{"gatewayClassName", str()},
          {"listeners", arr(listener)},
          {"addresses", arr(obj("GatewaySpecAddress", {{"type", str()}, {"value", str()}}))},
          {"infrastructure",
-          obj("GatewayInfrastructure",
-              {{"labels", smap()},
-               {"annotations", smap()},
-               {"parametersRef", obj("LocalParametersReference", {{"group", str()}, {"kind", str()}, {"name", str()}})}})},
+          obj("GatewayInfrastructure", {{"labels", smap()},
+                                        {"annotations", smap()},
+                                        {"parametersRef", obj("LocalParametersReference",
+                                                              {{"group", str()}, {"kind", str()}, {"name", str()}})}})},
          {"allowedListeners",
           obj("AllowedListeners",
               {{"namespaces", obj("ListenerNamespaces", {{"from", str()}, {"selector", label_selector()}})}})},
-         {"tls", obj("GatewayTLSConfig",
-                     {{"backend", obj("GatewayBackendTLS", {{"clientCertificateRef", secret_object_reference()}})},
-                      {"frontend", obj("FrontendTLSConfig",
-                                       {{"default", tls_config},
-                                        {"perPort", arr(obj("TLSPortConfig", {{"port", i32()}, {"tls", tls_config}}))}})}})}});
+         {"tls",
+          obj("GatewayTLSConfig",
+              {{"backend", obj("GatewayBackendTLS", {{"clientCertificateRef", secret_object_reference()}})},
+               {"frontend", obj("FrontendTLSConfig",
+                                {{"default", tls_config},
+                                 {"perPort", arr(obj("TLSPortConfig", {{"port", i32()}, {"tls", tls_config}}))}})}})}});
     return top("Gateway", spec, obj("GatewayStatus", {}, true));
   }();
   return p;
@@ -304,28 +307,28 @@ TypeP http_route() {
     TypeP header_filter = obj("HTTPHeaderFilter", {{"set", arr(header)}, {"add", arr(header)}, {"remove", arr(str())}});
     TypeP path_modifier =
         obj("HTTPPathModifier", {{"type", str()}, {"replaceFullPath", str()}, {"replacePrefixMatch", str()}});
-    TypeP filter = obj(
-        "HTTPRouteFilter",
-        {{"type", str()},
-         {"requestHeaderModifier", header_filter},
-         {"responseHeaderModifier", header_filter},
-         {"requestMirror", obj("HTTPRequestMirrorFilter",
-                               {{"backendRef", backend_object_reference()},
-                                {"percent", i32()},
-                                {"fraction", obj("Fraction", {{"numerator", i32()}, {"denominator", i32()}})}})},
-         {"requestRedirect", obj("HTTPRequestRedirectFilter", {{"scheme", str()},
-                                                               {"hostname", str()},
-                                                               {"path", path_modifier},
-                                                               {"port", i32()},
-                                                               {"statusCode", i64()}})},
-         {"urlRewrite", obj("HTTPURLRewriteFilter", {{"hostname", str()}, {"path", path_modifier}})},
-         {"cors", obj("HTTPCORSFilter", {{"allowOrigins", arr(str())},
-                                         {"allowCredentials", boolean()},
-                                         {"allowMethods", arr(str())},
-                                         {"allowHeaders", arr(str())},
-                                         {"exposeHeaders", arr(str())},
-                                         {"maxAge", i32()}})},
-         {"extensionRef", obj("LocalObjectReference", {{"group", str()}, {"kind", str()}, {"name", str()}})}});
+    TypeP filter =
+        obj("HTTPRouteFilter",
+            {{"type", str()},
+             {"requestHeaderModifier", header_filter},
+             {"responseHeaderModifier", header_filter},
+             {"requestMirror", obj("HTTPRequestMirrorFilter",
+                                   {{"backendRef", backend_object_reference()},
+                                    {"percent", i32()},
+                                    {"fraction", obj("Fraction", {{"numerator", i32()}, {"denominator", i32()}})}})},
+             {"requestRedirect", obj("HTTPRequestRedirectFilter", {{"scheme", str()},
+                                                                   {"hostname", str()},
+                                                                   {"path", path_modifier},
+                                                                   {"port", i32()},
+                                                                   {"statusCode", i64()}})},
+             {"urlRewrite", obj("HTTPURLRewriteFilter", {{"hostname", str()}, {"path", path_modifier}})},
+             {"cors", obj("HTTPCORSFilter", {{"allowOrigins", arr(str())},
+                                             {"allowCredentials", boolean()},
+                                             {"allowMethods", arr(str())},
+                                             {"allowHeaders", arr(str())},
+                                             {"exposeHeaders", arr(str())},
+                                             {"maxAge", i32()}})},
+             {"extensionRef", obj("LocalObjectReference", {{"group", str()}, {"kind", str()}, {"name", str()}})}});
     TypeP value_match = obj("HTTPHeaderMatch", {{"type", str()}, {"name", str()}, {"value", str()}});
     TypeP query_match = obj("HTTPQueryParamMatch", {{"type", str()}, {"name", str()}, {"value", str()}});
     TypeP match = obj("HTTPRouteMatch", {{"path", obj("HTTPPathMatch", {{"type", str()}, {"value", str()}})},
@@ -339,12 +342,12 @@ TypeP http_route() {
                                                {"port", i32()},
                                                {"weight", i32()},
                                                {"filters", arr(filter)}});
-    TypeP rule = obj("HTTPRouteRule",
-                     {{"name", str()},
-                      {"matches", arr(match)},
-                      {"filters", arr(filter)},
-                      {"backendRefs", arr(backend_ref)},
-                      {"timeouts", obj("HTTPRouteTimeouts", {{"request", str()}, {"backendRequest", str()}})}});
+    TypeP rule =
+        obj("HTTPRouteRule", {{"name", str()},
+                              {"matches", arr(match)},
+                              {"filters", arr(filter)},
+                              {"backendRefs", arr(backend_ref)},
+                              {"timeouts", obj("HTTPRouteTimeouts", {{"request", str()}, {"backendRequest", str()}})}});
     TypeP spec = obj("HTTPRouteSpec",
                      {{"parentRefs", arr(parent_reference())}, {"hostnames", arr(str())}, {"rules", arr(rule)}});
     return top("HTTPRoute", spec, obj("HTTPRouteStatus", {}, true));
@@ -353,31 +356,31 @@ TypeP http_route() {
 }
 
 TypeP reference_grant() {
-  static TypeP p = top(
-      "ReferenceGrant",
-      obj("ReferenceGrantSpec",
-          {{"from", arr(obj("ReferenceGrantFrom", {{"group", str()}, {"kind", str()}, {"namespace", str()}}))},
-           {"to", arr(obj("ReferenceGrantTo", {{"group", str()}, {"kind", str()}, {"name", str()}}))}}),
-      nullptr);
+  static TypeP p =
+      top("ReferenceGrant",
+          obj("ReferenceGrantSpec",
+              {{"from", arr(obj("ReferenceGrantFrom", {{"group", str()}, {"kind", str()}, {"namespace", str()}}))},
+               {"to", arr(obj("ReferenceGrantTo", {{"group", str()}, {"kind", str()}, {"name", str()}}))}}),
+          nullptr);
   return p;
 }
 
 // Recognised but not supported: the spec is open, the references we report on are typed.
 TypeP grpc_route() {
-  static TypeP p = top("GRPCRoute",
-                       obj("GRPCRouteSpec", {{"parentRefs", arr(parent_reference())}, {"hostnames", arr(str())}}, true),
-                       obj("GRPCRouteStatus", {}, true));
+  static TypeP p =
+      top("GRPCRoute", obj("GRPCRouteSpec", {{"parentRefs", arr(parent_reference())}, {"hostnames", arr(str())}}, true),
+          obj("GRPCRouteStatus", {}, true));
   return p;
 }
 
 TypeP backend_tls_policy() {
-  static TypeP p = top(
-      "BackendTLSPolicy",
-      obj("BackendTLSPolicySpec",
-          {{"targetRefs", arr(obj("LocalPolicyTargetReferenceWithSectionName",
-                                  {{"group", str()}, {"kind", str()}, {"name", str()}, {"sectionName", str()}}))}},
-          true),
-      obj("PolicyStatus", {}, true));
+  static TypeP p =
+      top("BackendTLSPolicy",
+          obj("BackendTLSPolicySpec",
+              {{"targetRefs", arr(obj("LocalPolicyTargetReferenceWithSectionName",
+                                      {{"group", str()}, {"kind", str()}, {"name", str()}, {"sectionName", str()}}))}},
+              true),
+          obj("PolicyStatus", {}, true));
   return p;
 }
 
@@ -454,8 +457,12 @@ std::string openapi_node_word(const YAML::Node& n) {
 std::string openapi_value(const YAML::Node& n) {
   if (n.IsMap()) return "\"object\"";
   if (n.IsSequence()) return "\"array\"";
-  if (classify_scalar(n) == ScalarKind::String) return fmt::format("\"{}\"", n.Scalar());
-  return n.Scalar();
+  switch (classify_scalar(n)) {
+    case ScalarKind::String: return fmt::format("\"{}\"", n.Scalar());
+    case ScalarKind::Bool: return scalar_bool(n) ? "true" : "false";  // "yes" is true in YAML 1.1
+    case ScalarKind::Null: return "\"null\"";
+    default: return n.Scalar();
+  }
 }
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
@@ -590,8 +597,9 @@ void check(const YAML::Node& node, const Type& type, const std::string& path, st
       auto v = scalar_int(node);
       if (!v) return type_error(path);
       if (type.t == T::Int32 && (*v > INT32_MAX || *v < INT32_MIN)) {
-        TypeError e{path, line_of(node),
-                    fmt::format("cannot unmarshal number {} into Go struct field {} of type int32", node.Scalar(), path)};
+        TypeError e{
+            path, line_of(node),
+            fmt::format("cannot unmarshal number {} into Go struct field {} of type int32", node.Scalar(), path)};
         e.openapi_message =
             fmt::format("Invalid value: {}: {} in body must be of type int32: \"{}\"", *v, path, node.Scalar());
         out.push_back(std::move(e));
