@@ -2,7 +2,14 @@
 // every request with JSON describing the request, keeps connections alive,
 // echoes WebSocket messages, and takes a few test knobs from the query
 // string: status=N, size=N (a body of N bytes instead of JSON), chunked=1,
-// delay_ms=N, close=1.
+// delay_ms=N, close=1. Like the Gateway API conformance suite's echo-basic:
+// delay=DURATION (Go syntax: 1s, 500ms, 1m30s) waits before answering, and
+// the request header X-Echo-Set-Header: "Name:value,Name2:value2" sets those
+// response headers. With INGRESSD_ECHO_LOG_REQUESTS=1 in the environment each
+// request is logged to stderr as echo-basic does ("Echoing back request made
+// to TARGET to client (PEER)", plus method and host), so that tests can look
+// for mirrored requests in the log.
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/evp.h>
@@ -11,11 +18,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
+#include <vector>
 
 #include "app/commands.h"
 #include "core/log.h"
@@ -133,7 +144,86 @@ void websocket_echo(int fd, std::string buf) {
   }
 }
 
-void serve_connection(int fd, EchoOptions o, std::string pod) {
+// Go's time.ParseDuration for the units echo-basic's delay= accepts ("1s",
+// "500ms", "1.5s", "1m30s"); false when `s` is not a duration.
+bool parse_go_duration(std::string_view s, std::chrono::nanoseconds& out) {
+  if (s == "0") return out = {}, true;  // the one duration Go accepts without a unit
+  if (s.empty()) return false;
+  double total = 0;
+  while (!s.empty()) {
+    size_t i = 0;
+    while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) ++i;
+    if (i == 0) return false;
+    std::string num(s.substr(0, i));
+    char* end = nullptr;
+    double v = std::strtod(num.c_str(), &end);
+    if (end != num.c_str() + num.size()) return false;
+    s.remove_prefix(i);
+    size_t j = 0;
+    while (j < s.size() && !std::isdigit(static_cast<unsigned char>(s[j])) && s[j] != '.') ++j;
+    std::string_view unit = s.substr(0, j);
+    s.remove_prefix(j);
+    double scale;
+    if (unit == "ns") scale = 1;
+    else if (unit == "us" || unit == "\xc2\xb5s") scale = 1e3;
+    else if (unit == "ms") scale = 1e6;
+    else if (unit == "s") scale = 1e9;
+    else if (unit == "m") scale = 60e9;
+    else if (unit == "h") scale = 3600e9;
+    else return false;
+    total += v * scale;
+  }
+  if (total > 9e18) return false;  // beyond int64 nanoseconds, as Go's overflow error
+  out = std::chrono::nanoseconds(static_cast<int64_t>(total));
+  return true;
+}
+
+// echo-basic's writeEchoResponseHeaders: every "Name:value" of every
+// X-Echo-Set-Header becomes a response header (names kept as written; a name
+// given twice gets the values joined with ",").
+std::string echo_set_headers(const std::vector<std::string>& specs) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& spec : specs) {
+    for (auto kv : split(spec, ',')) {
+      kv = trim_ows(kv);
+      size_t colon = kv.find(':');
+      std::string name(kv.substr(0, colon));
+      std::string value(colon == std::string_view::npos ? std::string_view() : kv.substr(colon + 1));
+      if (name.empty() || !http1::is_token(name)) continue;
+      auto it = std::find_if(out.begin(), out.end(), [&](const auto& p) { return p.first == name; });
+      if (it == out.end()) out.emplace_back(name, value);
+      else it->second += "," + std::string(trim_ows(value));
+    }
+  }
+  std::string head;
+  for (const auto& [name, value] : out) head += name + ": " + value + "\r\n";
+  return head;
+}
+
+std::string peer_address(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "";
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (ss.ss_family == AF_INET) {
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    ::inet_ntop(AF_INET, &a->sin_addr, buf, sizeof buf);
+    return std::string(buf) + ":" + std::to_string(ntohs(a->sin_port));
+  }
+  if (ss.ss_family == AF_INET6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    ::inet_ntop(AF_INET6, &a->sin6_addr, buf, sizeof buf);
+    return "[" + std::string(buf) + "]:" + std::to_string(ntohs(a->sin6_port));
+  }
+  return "";
+}
+
+bool log_requests_enabled() {
+  const char* v = std::getenv("INGRESSD_ECHO_LOG_REQUESTS");
+  return v != nullptr && *v != '\0' && std::string_view(v) != "0";
+}
+
+void serve_connection(int fd, EchoOptions o, std::string pod, bool log_requests) {
   std::string buf;
   auto req = std::make_unique<http1::RequestHead>();
   for (;;) {
@@ -155,11 +245,16 @@ void serve_connection(int fd, EchoOptions o, std::string pod) {
     j["proto"] = req->minor == 1 ? "HTTP/1.1" : "HTTP/1.0";
     nlohmann::json headers = nlohmann::json::object();
     std::string ws_key;
+    std::vector<std::string> set_headers;
     for (int i = 0; i < req->n_headers; ++i) {
       std::string name = canonical_header(req->headers[i].name);
       headers[name].push_back(std::string(req->headers[i].value));
       if (name == "Sec-Websocket-Key") ws_key = std::string(req->headers[i].value);
+      if (name == "X-Echo-Set-Header") set_headers.emplace_back(req->headers[i].value);
     }
+    if (log_requests)
+      log_info("Echoing back request made to {} to client ({}) method={} host={}", std::string_view(req->target),
+               peer_address(fd), std::string_view(req->method), std::string_view(req->host));
     j["headers"] = headers;
     std::string query(req->query);
     bool keep = req->keep_alive;
@@ -204,6 +299,11 @@ void serve_connection(int fd, EchoOptions o, std::string pod) {
     if (!delay.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(delay.c_str())));
     int status = 200;
     if (std::string s = query_param(query, "status"); !s.empty()) status = std::atoi(s.c_str());
+    if (std::string s = query_param(query, "delay"); !s.empty()) {
+      std::chrono::nanoseconds d{};
+      if (parse_go_duration(s, d)) std::this_thread::sleep_for(d);
+      else status = 500;  // echo-basic answers a bad duration with 500
+    }
     std::string content_type = "application/json";
     std::string payload;
     if (std::string s = query_param(query, "size"); !s.empty()) {
@@ -215,7 +315,7 @@ void serve_connection(int fd, EchoOptions o, std::string pod) {
     bool chunked = !query_param(query, "chunked").empty() && req->minor == 1;
     if (!query_param(query, "close").empty()) keep = false;
     std::string head = "HTTP/1.1 " + std::to_string(status) + " " + status_reason(status) + "\r\nContent-Type: " +
-                       content_type + "\r\nDate: " + http_date() + "\r\n";
+                       content_type + "\r\nDate: " + http_date() + "\r\n" + echo_set_headers(set_headers);
     if (!keep) head += "Connection: close\r\n";
     bool head_req = j["method"] == "HEAD";
     if (chunked) {
@@ -265,12 +365,13 @@ int run_echo(const EchoOptions& o) {
   }
   ::listen(fd, 1024);
   std::string pod = o.name + "-" + std::to_string(o.port);
+  bool log_requests = log_requests_enabled();
   log_info("echo {} listening on {}:{}", o.name, o.bind, o.port);
   for (;;) {
     int c = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
     if (c < 0) continue;
     ::setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    std::thread(serve_connection, c, o, pod).detach();
+    std::thread(serve_connection, c, o, pod, log_requests).detach();
   }
 }
 

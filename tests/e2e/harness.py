@@ -551,11 +551,12 @@ class Resources:
         d = self.tempdir(prefix="ingressd-e2e-log-")
         return os.path.join(d, name + ".log")
 
-    def spawn(self, args, log_name):
+    def spawn(self, args, log_name, env=None):
+        """Starts args with stdout and stderr in a log file; env: variables added to the environment."""
         log_path = self._logfile(log_name)
         with open(log_path, "wb") as logf:
             popen = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
-                                     close_fds=True)
+                                     close_fds=True, env=dict(os.environ, **env) if env else None)
         return popen, log_path
 
     def _lost_port_race(self, proc, log_path):
@@ -570,13 +571,16 @@ class Resources:
             log = ""
         return "Address already in use" in log, log
 
-    def start_echo(self, name, port=None, namespace=None):
+    def start_echo(self, name, port=None, namespace=None, log_requests=False):
+        """`ingressd echo`; log_requests: it logs every request it answers (INGRESSD_ECHO_LOG_REQUESTS=1), as the
+        Gateway API suite's echo-basic does, so a test can look for a request in Echo.log()."""
         for attempt in range(3):
             p = port or free_port()
             args = [BIN, "echo", "--name", name, "--port", str(p)]
             if namespace:
                 args += ["--namespace", namespace]
-            popen, log_path = self.spawn(args, "echo-%s-%d" % (name, p))
+            popen, log_path = self.spawn(args, "echo-%s-%d" % (name, p),
+                                         env={"INGRESSD_ECHO_LOG_REQUESTS": "1"} if log_requests else None)
             e = Echo(popen, log_path, name, p, namespace or "default")
             self.procs.append(e)
             try:
