@@ -8,6 +8,7 @@
 #include <set>
 
 #include "core/strings.h"
+#include "model/validate.h"
 #include "routing/compile.h"
 #include "routing/cors.h"
 
@@ -289,6 +290,10 @@ class GatewayCompiler {
     current_pos_ = &pos;
     const std::string id = id_of(r.meta), obj = "HTTPRoute " + id;
     nlohmann::json parents = nlohmann::json::array();
+    for (const auto& rh : r.hostnames)
+      if (model::is_ip_address(rh))
+        diag(Severity::Warning, pos, obj, "UnsupportedValue",
+             fmt::format("hostname {} is an IP address; the Gateway API matches host names only, so it is ignored", rh));
     std::map<std::string, uint8_t> hosts;  // effective hostname → listeners
     bool any_accepted = false;
     std::vector<nlohmann::json*> parent_conditions;
@@ -317,6 +322,7 @@ class GatewayCompiler {
           hostname_ok = true;
         }
         for (const auto& rh : r.hostnames) {
+          if (model::is_ip_address(rh)) continue;  // the spec: a hostname is a name, never an IP (reported below)
           std::string eff;
           if (intersect_hostnames(lh, rh, eff)) {
             hosts[eff] |= ls.mask;
@@ -520,8 +526,11 @@ class GatewayCompiler {
     const std::string id = id_of(r.meta);
     for (size_t ri = 0; ri < r.rules.size(); ++ri) {
       const HTTPRouteRule& rule = r.rules[ri];
-      for (size_t mi = 0; mi < rule.matches.size(); ++mi) {
-        const HTTPRouteMatch& m = rule.matches[mi];
+      // `matches: []` matches every request, as the default match does.
+      static const std::vector<HTTPRouteMatch> every(1);
+      const std::vector<HTTPRouteMatch>& matches = rule.matches.empty() ? every : rule.matches;
+      for (size_t mi = 0; mi < matches.size(); ++mi) {
+        const HTTPRouteMatch& m = matches[mi];
         const std::string where = fmt::format("spec.rules[{}].matches[{}]", ri, mi);
         Entry e;
         e.path = m.path.value;
