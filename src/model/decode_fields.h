@@ -72,6 +72,12 @@ inline ObjectMeta meta(const YAML::Node& n, bool namespaced) {
   m.uid = s(n["uid"]);
   m.resource_version = s(n["resourceVersion"]);
   m.creation_timestamp = s(n["creationTimestamp"]);
+  if (YAML::Node g = n["generation"]; g && g.IsScalar()) {
+    try {
+      m.generation = g.as<int64_t>();
+    } catch (const YAML::Exception&) {
+    }
+  }
   if (auto t = parse_rfc3339_ns(m.creation_timestamp)) m.creation_ns = *t;
   m.labels = smap(n["labels"]);
   m.annotations = smap(n["annotations"]);

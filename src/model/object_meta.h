@@ -20,6 +20,7 @@ struct ObjectMeta {
   std::string namespace_;  // "default" when absent (namespaced kinds), "" for cluster-scoped
   std::string uid;
   std::string resource_version;
+  int64_t generation = 0;  // metadata.generation (0 when absent: file mode without it)
   std::string creation_timestamp;   // RFC 3339 as written; "" when absent (file mode)
   int64_t creation_ns = INT64_MAX;  // the same instant in ns since the epoch; absent = newest
   std::map<std::string, std::string> labels;

@@ -177,7 +177,7 @@ struct RouteAction {
   // response head need not look at the action at all.
   bool plain_forward() const {
     return !redirects && refuse.empty() && !rewrite.active() && request_headers.empty() && response_headers.empty() && mirrors.empty() && !affinity &&
-           backends.size() <= 1 && !ip_access && !basic_auth && !cors && rate_limits.empty() && !conn_limit && ssl_redirect == SslRedirect::Default && max_body_bytes < 0;
+           backends.size() <= 1 && (backends.empty() || !backends[0].action) && !ip_access && !basic_auth && !cors && rate_limits.empty() && !conn_limit && ssl_redirect == SslRedirect::Default && max_body_bytes < 0;
   }
 };
 

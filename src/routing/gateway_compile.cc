@@ -1,6 +1,8 @@
 #include "routing/gateway_compile.h"
 
 #include <fmt/format.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <re2/re2.h>
 
 #include <algorithm>
@@ -21,6 +23,34 @@ constexpr const char* kGroup = "gateway.networking.k8s.io";
 
 nlohmann::json condition(const char* type, bool status, const std::string& reason, const std::string& message) {
   return {{"type", type}, {"status", status ? "True" : "False"}, {"reason", reason}, {"message", message}};
+}
+
+// Every condition of a status (its own, its listeners', its parents') gets
+// the generation it was computed from, when the object has one.
+void stamp_generation(nlohmann::json& status, int64_t generation) {
+  if (generation <= 0) return;
+  auto stamp = [&](nlohmann::json& list) {
+    for (auto& c : list) c["observedGeneration"] = generation;
+  };
+  if (status.contains("conditions")) stamp(status["conditions"]);
+  for (const char* k : {"listeners", "parents"})
+    if (status.contains(k))
+      for (auto& x : status[k])
+        if (x.contains("conditions")) stamp(x["conditions"]);
+}
+
+// Whether a Secret's tls.crt and tls.key hold a PEM certificate and a PEM private key.
+bool pem_pair(const std::string& crt, const std::string& key) {
+  BIO* b = BIO_new_mem_buf(crt.data(), static_cast<int>(crt.size()));
+  X509* x = b ? PEM_read_bio_X509(b, nullptr, nullptr, nullptr) : nullptr;
+  BIO_free(b);
+  b = BIO_new_mem_buf(key.data(), static_cast<int>(key.size()));
+  EVP_PKEY* k = b ? PEM_read_bio_PrivateKey(b, nullptr, nullptr, nullptr) : nullptr;
+  BIO_free(b);
+  const bool ok = x && k;
+  X509_free(x);
+  EVP_PKEY_free(k);
+  return ok;
 }
 
 bool is_wildcard(std::string_view h) { return h.size() > 2 && h[0] == '*' && h[1] == '.'; }
@@ -56,6 +86,7 @@ bool selector_matches(const LabelSelector& sel, const std::map<std::string, std:
 struct ListenerState {
   const Listener* l = nullptr;
   uint8_t mask = 0;  // kPlainListener or kTlsListener when it serves; 0 when not accepted
+  bool attachable = false;  // accepted: routes attach (and count) even when its certificates do not resolve
   bool allows_http_route = false;
   nlohmann::json supported_kinds = nlohmann::json::array();
   std::vector<nlohmann::json> conditions;
@@ -120,8 +151,12 @@ class GatewayCompiler {
     each<GatewayClass>(c_.snap, Kind::GatewayClass, [&](const GatewayClass& gc, const SourcePos&) {
       if (gc.controller_name != c_.opts.controller_name) return;
       our_classes_.insert(gc.meta.name);
+      // ingressd takes no parameters object: a class that names one is not what its author meant.
+      const bool params = gc.parameters_ref.has_value();
       out_.push_back({"GatewayClass", "", gc.meta.name,
-                      {{"conditions", {condition("Accepted", true, "Accepted", "handled by ingressd"),
+                      {{"conditions", {params ? condition("Accepted", false, "InvalidParameters",
+                                                          "ingressd takes no parametersRef; the class is still served")
+                                              : condition("Accepted", true, "Accepted", "handled by ingressd"),
                                        condition("SupportedVersion", true, "SupportedVersion",
                                                  "the standard channel of gateway.networking.k8s.io/v1")}}}});
     });
@@ -200,6 +235,12 @@ class GatewayCompiler {
     }
     // A listener whose certificates cannot be used serves nothing rather than the wrong certificate.
     s.mask = accepted && (resolved || res_reason == "InvalidRouteKinds") ? mask : 0;
+    s.attachable = accepted;
+    if (l.protocol != "HTTP" && l.protocol != "HTTPS") {
+      // No route kind of ours on a protocol we do not serve.
+      s.supported_kinds = nlohmann::json::array();
+      s.allows_http_route = false;
+    }
     s.conditions.push_back(condition("Accepted", accepted, acc_reason, acc_msg));
     s.conditions.push_back(condition("ResolvedRefs", resolved, res_reason, res_msg));
     s.conditions.push_back(condition("Conflicted", conflicted, conf_reason, ""));
@@ -234,6 +275,11 @@ class GatewayCompiler {
         reason = "InvalidCertificateRef";
         msg = sec ? fmt::format("Secret {}/{} is not a kubernetes.io/tls Secret with tls.crt and tls.key", ns, ref.name)
                   : fmt::format("Secret {}/{} not found", ns, ref.name);
+        return false;
+      }
+      if (!pem_pair(sec->data.at("tls.crt"), sec->data.at("tls.key"))) {
+        reason = "InvalidCertificateRef";
+        msg = fmt::format("Secret {}/{}: tls.crt and tls.key are not a PEM certificate and key", ns, ref.name);
         return false;
       }
       secrets.emplace_back(ns, ref.name);
@@ -312,23 +358,24 @@ class GatewayCompiler {
         if (p.section_name && ls.l->name != *p.section_name) continue;
         if (p.port && ls.l->port != *p.port) continue;
         any_listener = true;
-        if (!ls.mask || !ls.allows_http_route || !namespace_allowed(*ls.l, g.gw->meta.namespace_, r.meta.namespace_))
+        if (!ls.attachable || !ls.allows_http_route ||
+            !namespace_allowed(*ls.l, g.gw->meta.namespace_, r.meta.namespace_))
           continue;
         allowed = true;
-        ++ls.attached;
         const std::string lh = ls.l->hostname.value_or("");
-        if (r.hostnames.empty()) {
-          hosts[lh] |= ls.mask;
-          hostname_ok = true;
-        }
+        bool here = r.hostnames.empty();
+        if (here && ls.mask) hosts[lh] |= ls.mask;
         for (const auto& rh : r.hostnames) {
           if (model::is_ip_address(rh)) continue;  // the spec: a hostname is a name, never an IP (reported below)
           std::string eff;
           if (intersect_hostnames(lh, rh, eff)) {
-            hosts[eff] |= ls.mask;
-            hostname_ok = true;
+            if (ls.mask) hosts[eff] |= ls.mask;
+            here = true;
           }
         }
+        // attachedRoutes counts the routes this listener accepts (hostnames intersecting).
+        if (here) ++ls.attached;
+        hostname_ok |= here;
       }
       std::string reason = "Accepted", msg;
       if (!any_listener) {
@@ -686,9 +733,13 @@ class GatewayCompiler {
       }
       bool address_ok = true;
       for (const auto& a : g.gw->addresses) address_ok &= a.value.empty();
+      const bool params = g.gw->infrastructure && g.gw->infrastructure->parameters_ref;
       const bool all_ok = served == static_cast<int>(g.listeners.size());
       nlohmann::json conds = nlohmann::json::array();
-      if (!address_ok) {
+      if (params) {
+        conds.push_back(condition("Accepted", false, "InvalidParameters",
+                                  "infrastructure.parametersRef: ingressd takes no parameters object"));
+      } else if (!address_ok) {
         conds.push_back(condition("Accepted", false, "UnsupportedAddress",
                                   "ingressd does not assign addresses: its Service's address is the Gateway's"));
       } else {
@@ -770,6 +821,12 @@ std::string gateway_status_text(const std::vector<GatewayObjectStatus>& s) {
 
 void compile_gateway_api(GatewayCompileContext& ctx, std::vector<GatewayObjectStatus>& out) {
   GatewayCompiler(ctx, out).run();
+  static const std::map<std::string, Kind> kinds = {{"GatewayClass", Kind::GatewayClass}, {"Gateway", Kind::Gateway},
+                                                   {"HTTPRoute", Kind::HTTPRoute}, {"GRPCRoute", Kind::GRPCRoute}};
+  for (auto& o : out) {
+    auto it = ctx.snap.objects.find(ObjectKey{kinds.at(o.kind), o.namespace_, o.name});
+    if (it != ctx.snap.objects.end()) stamp_generation(o.status, object_meta(it->second.object).generation);
+  }
 }
 
 }  // namespace ingressd::routing
