@@ -1,5 +1,8 @@
 // The Gateway API compile: objects in, table and statuses out, no sockets.
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "proxy/explain.h"
 #include "routing/cors.h"
@@ -99,6 +102,41 @@ std::string route_yaml(const std::string& name, const std::string& ns, const std
                        const std::string& created = "") {
   return "---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: " + name +
          ", namespace: " + ns + (created.empty() ? "" : ", creationTimestamp: \"" + created + "\"") + "}\nspec:\n" + spec;
+}
+
+// A self-signed certificate and its key, PEM, indented for a YAML block scalar.
+std::pair<std::string, std::string> self_signed_pem() {
+  EVP_PKEY* k = EVP_EC_gen("P-256");
+  X509* x = X509_new();
+  ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+  X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+  X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+  X509_set_pubkey(x, k);
+  X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>("s.example"), -1, -1, 0);
+  X509_set_issuer_name(x, X509_get_subject_name(x));
+  X509_sign(x, k, EVP_sha256());
+  auto pem = [](auto write) {
+    BIO* b = BIO_new(BIO_s_mem());
+    write(b);
+    char* p = nullptr;
+    long n = BIO_get_mem_data(b, &p);
+    std::string out, line;
+    for (char c : std::string(p, static_cast<size_t>(n))) {
+      line += c;
+      if (c == '\n') {
+        out += "    " + line;
+        line.clear();
+      }
+    }
+    BIO_free(b);
+    return out;
+  };
+  auto crt = pem([&](BIO* b) { PEM_write_bio_X509(b, x); });
+  auto key = pem([&](BIO* b) { PEM_write_bio_PrivateKey(b, k, nullptr, nullptr, 0, nullptr, nullptr); });
+  X509_free(x);
+  EVP_PKEY_free(k);
+  return {crt, key};
 }
 
 }  // namespace
@@ -238,7 +276,7 @@ TEST(GatewayCompile, AttachmentAndItsStatus) {
   ASSERT_TRUE(gw);
   std::map<std::string, int> attached;
   for (const auto& l : (*gw)["listeners"]) attached[l["name"]] = l["attachedRoutes"];
-  EXPECT_EQ(attached["same"], 2);      // same-ok and no-host (attachment ignores hostnames)
+  EXPECT_EQ(attached["same"], 1);      // same-ok; no-host's hostname is not the listener's: not accepted, not counted
   EXPECT_EQ(attached["selected"], 1);  // sel-ok
   const auto& grpc = (*gw)["listeners"][3];
   EXPECT_EQ(grpc["supportedKinds"].size(), 0u);
@@ -339,12 +377,15 @@ TEST(GatewayCompile, FiltersBecomeTheActionsTheAnnotationsUse) {
 }
 
 TEST(GatewayCompile, ListenersServeTheirOwnProtocolOnly) {
-  std::string y = std::string(kClassAndGateway) + service("svc", "infra") + R"(---
+  auto [crt, key] = self_signed_pem();
+  std::string y = std::string(kClassAndGateway) + service("svc", "infra") +
+                  "---\napiVersion: v1\nkind: Secret\nmetadata: {name: cert, namespace: infra}\ntype: kubernetes.io/tls\n"
+                  "stringData:\n  tls.crt: |\n" + crt + "  tls.key: |\n" + key + R"(---
 apiVersion: v1
 kind: Secret
-metadata: {name: cert, namespace: infra}
+metadata: {name: malformed, namespace: infra}
 type: kubernetes.io/tls
-stringData: {tls.crt: "x", tls.key: "y"}
+stringData: {tls.crt: "not a certificate", tls.key: "not a key"}
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
@@ -356,6 +397,7 @@ spec:
   - {name: tcp, port: 9000, protocol: TCP}
   - {name: odd, port: 8443, protocol: HTTPS, tls: {certificateRefs: [{name: cert}]}}
   - {name: nocert, port: 443, protocol: HTTPS, hostname: nocert.example, tls: {certificateRefs: [{name: missing}]}}
+  - {name: badpem, port: 443, protocol: HTTPS, hostname: badpem.example, tls: {certificateRefs: [{name: malformed}]}}
 )";
   y += route_yaml("secure", "infra", "  parentRefs: [{name: tls, sectionName: https}]\n  hostnames: [s.example]\n  rules: [{backendRefs: [{name: svc, port: 8080}]}]\n");
   auto c = compile_text(y);
@@ -368,7 +410,10 @@ spec:
   EXPECT_EQ(ls[0]["conditions"][3]["status"], "True");  // Programmed
   EXPECT_EQ(ls[1]["conditions"][0]["reason"], "UnsupportedProtocol");
   EXPECT_EQ(ls[2]["conditions"][0]["reason"], "PortUnavailable");
+  EXPECT_EQ(ls[1]["supportedKinds"].size(), 0u);  // no route kind on a protocol ingressd does not serve
   EXPECT_EQ(ls[3]["conditions"][1]["reason"], "InvalidCertificateRef");
+  EXPECT_EQ(ls[4]["conditions"][1]["reason"], "InvalidCertificateRef");  // not PEM
+  EXPECT_EQ(ls[4]["conditions"][3]["status"], "False");
   EXPECT_EQ((*gw)["conditions"][0]["reason"], "ListenersNotValid");
   bool bound = false;
   for (const auto& b : c->result.tls) bound |= b.object == "Gateway infra/tls" && b.secret == "cert";
