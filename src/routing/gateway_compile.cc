@@ -582,19 +582,7 @@ class GatewayCompiler {
         Entry e;
         e.path = m.path.value;
         e.path_kind = m.path.type == "Exact" ? 0 : m.path.type == "PathPrefix" ? 1 : 2;
-        if (e.path_kind == 2) {
-          re2::RE2::Options o;
-          o.set_log_errors(false);
-          o.set_max_mem(1 << 20);
-          auto re = std::make_shared<re2::RE2>(e.path, o);
-          if (!re->ok()) {
-            refs.fail("UnsupportedValue", fmt::format("{}: path {} is not a valid RE2 regex ({})", where, e.path, re->error()));
-            diag(Severity::Error, pos, obj, "InvalidRegex",
-                 fmt::format("{}: path {} is not a valid RE2 regex ({}); this match is not served", where, e.path, re->error()));
-            continue;
-          }
-          e.path_re = std::move(re);
-        }
+        if (e.path_kind == 2 && !(e.path_re = regex(e.path, where, pos, obj, refs))) continue;
         if (m.method) e.match.method = *m.method;
         std::set<std::string> header_names, query_names;
         bool bad = false;
