@@ -25,6 +25,10 @@ for ingressd's client and for the real `kubectl`:
   creationTimestamp, managedFields.
 
 Test controls (same auth), all POST unless said:
+  /_test/interleave?path=P             before the next PATCH of path P, apply the
+                                      body (a merge patch of the object's status)
+                                      as another client's write: a patch with
+                                      a resourceVersion precondition gets 409
   /_test/gateway-api?on=1|0[&versions=v1,v1beta1]
                                       install (or remove, with their objects)
                                       the Gateway API CRDs of those versions
@@ -193,6 +197,7 @@ class Store:
         self.block_watches = False
         self.bookmark_interval = 1.0
         self.expire_continues = 0  # the next N continue requests get 410
+        self.interleave = {}  # path -> a status merge patch applied just before the next PATCH of that path
 
     def next_rv(self):
         self.rv += 1
@@ -374,6 +379,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                              resourceVersion=str(st.next_rv()))
                     st.objects[res + (ns, m["name"])] = obj
                     st.record("ADDED", res, ns, obj)
+            elif name == "interleave":
+                st.interleave[q["path"]] = self.body_json() or {}
             elif name == "gateway-api":
                 versions = q.get("versions", "v1,v1beta1").split(",")
                 chosen = {r: info for r, info in GATEWAY_RESOURCES.items() if r[1] in versions}
@@ -473,6 +480,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                      % (plural, name))
                 new = body
             elif method == "PATCH":
+                between = st.interleave.pop(urllib.parse.urlsplit(self.path).path, None)
+                if between is not None:  # another client's status write comes first
+                    cur = copy.deepcopy(cur)
+                    cur["status"] = merge_patch(cur.get("status"), between)
+                    cur["metadata"]["resourceVersion"] = str(st.next_rv())
+                    st.objects[key] = cur
+                    st.record("MODIFIED", res, ns or "", cur)
                 # A resourceVersion in the patch is a precondition, as the API server treats it.
                 want_rv = (body.get("metadata") or {}).get("resourceVersion") if isinstance(body, dict) else None
                 if want_rv and want_rv != cur["metadata"]["resourceVersion"]:

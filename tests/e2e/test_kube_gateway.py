@@ -217,6 +217,30 @@ class TestGatewayStatus(GatewayCase):
         h.wait_until(lambda: self.route_status(api)["parents"] == [theirs2], what="our entry removed")
         k.wait_served(ing, "web.example.com", 404)
 
+    def test_conflicting_write_is_read_again_and_redone(self):
+        # Another controller writes its entry between our read of the route and our PATCH: the PATCH's
+        # resourceVersion precondition fails (409), ingressd reads the route again and writes ours next to it.
+        f = self.gateway_fixture(tokens=("test-token", "ingressd-token"))
+        api = f.api()
+        self.backend(api, "alpaca")
+        self.objects(api)
+        theirs = {"parentRef": {"group": GROUP, "kind": "Gateway", "name": "their-gw"}, "controllerName": OTHER,
+                  "conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted", "message": "",
+                                  "lastTransitionTime": "2020-01-01T00:00:00Z"}]}
+        path = "/apis/%s/v1/namespaces/default/httproutes/web/status" % GROUP
+        api.control("interleave?path=" + path, body={"parents": [theirs]})
+        ing = self.ingressd(f, [], token="ingressd-token")
+        self.assertEqual(k.served_by(ing, "web.example.com"), "alpaca")
+        self.wait_route_status(api, 1)
+        parents = self.route_status(api)["parents"]
+        self.assertEqual(len(parents), 2, parents)
+        self.assertIn(theirs, parents)
+        patches = [r for r in api.write_requests() if r["path"] == path and r["token"] == "ingressd-token"]
+        self.assertEqual(len(patches), 2, patches)  # the 409, then the one that took
+        self.assertIn("/apis/%s/v1/namespaces/default/httproutes/web" % GROUP,
+                      {r["path"] for r in api.requests() if r["method"] == "GET" and r["token"] == "ingressd-token"})
+        self.assertNotIn("cannot update the status", ing.log())
+
     def test_only_the_leader_writes_gateway_status(self):
         f = self.gateway_fixture(tokens=("replica-a", "replica-b", "test-token"))
         api = f.api("test-token")
