@@ -262,8 +262,8 @@ void KubeMode::metrics(std::string& b) const {
   family("ingressd_kube_gateway_status_updates_total", "counter",
          "Gateway API status PATCHes written (only when the status changed), by kind.");
   for (size_t i = 0; i < std::size(kube::StatusWriter::kGatewayKinds); ++i)
-    b += fmt::format("ingressd_kube_gateway_status_updates_total{{kind=\"{}\"}} {}\n", kube::StatusWriter::kGatewayKinds[i],
-                     status_->gateway_status_writes(i));
+    b += fmt::format("ingressd_kube_gateway_status_updates_total{{kind=\"{}\"}} {}\n",
+                     kube::StatusWriter::kGatewayKinds[i], status_->gateway_status_writes(i));
   family("ingressd_kube_events_posted_total", "counter", "Kubernetes Events posted.");
   b += fmt::format("ingressd_kube_events_posted_total {}\n", status_->events_posted());
 }

@@ -58,7 +58,7 @@ class KubeMode {
   std::map<model::ObjectKey, Invalid> invalid_;
   std::vector<bool> synced_;  // by informer index: its first list is in the store
   bool all_synced_logged_ = false;
-  bool discovered_ = false;   // the source's discovery marker has been drained
+  bool discovered_ = false;  // the source's discovery marker has been drained
   std::atomic<int64_t> last_lag_us_{0};
   std::atomic<uint64_t> lag_count_{0}, lag_sum_us_{0}, applied_{0};
 };

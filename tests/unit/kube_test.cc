@@ -276,7 +276,8 @@ TEST(GatewayDiscovery, WhatIsServedAndWatched) {
   std::string err;
   HttpResult v1{200, R"({"kind":"APIResourceList","groupVersion":"gateway.networking.k8s.io/v1","resources":[
       {"name":"gateways","namespaced":true,"kind":"Gateway"},{"name":"gateways/status","namespaced":true},
-      {"name":"httproutes","namespaced":true},{"name":"gatewayclasses","namespaced":false}]})", ""};
+      {"name":"httproutes","namespaced":true},{"name":"gatewayclasses","namespaced":false}]})",
+                ""};
   auto names = served_resources(v1, err);
   ASSERT_TRUE(names);
   EXPECT_EQ(*names, (std::set<std::string>{"gateways", "httproutes", "gatewayclasses"}));
@@ -336,8 +337,8 @@ TEST(GatewayStatus, RouteParentsKeepOtherControllersAndTimes) {
   EXPECT_EQ(m3["conditions"][0]["lastTransitionTime"], "2026-05-01T10:00:00Z");
   // A condition whose reason changes gets a new time; the other keeps its own.
   GatewayStatusWant broken = route_want(3);
-  broken.status["parents"][0]["conditions"][1] = {{"type", "ResolvedRefs"}, {"status", "False"},
-                                                  {"reason", "BackendNotFound"}, {"message", "no such Service"}};
+  broken.status["parents"][0]["conditions"][1] = {
+      {"type", "ResolvedRefs"}, {"status", "False"}, {"reason", "BackendNotFound"}, {"message", "no such Service"}};
   auto wb = gateway_status_to_write(broken, *w3, kController, "2026-05-01T13:00:00Z");
   ASSERT_TRUE(wb);
   EXPECT_EQ((*wb)["parents"][1]["conditions"][0]["lastTransitionTime"], "2026-05-01T10:00:00Z");

@@ -143,7 +143,8 @@ nlohmann::json gateway_addresses(const nlohmann::json& lb) {
   if (!lb.is_array()) return out;
   for (const auto& e : lb) {
     if (!json_str(e, "ip").empty()) out.push_back({{"type", "IPAddress"}, {"value", json_str(e, "ip")}});
-    else if (!json_str(e, "hostname").empty()) out.push_back({{"type", "Hostname"}, {"value", json_str(e, "hostname")}});
+    else if (!json_str(e, "hostname").empty())
+      out.push_back({{"type", "Hostname"}, {"value", json_str(e, "hostname")}});
   }
   return out;
 }

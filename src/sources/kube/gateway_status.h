@@ -69,7 +69,7 @@ struct ObservedGatewayObject {
   std::string api_version;  // "gateway.networking.k8s.io/v1"
   std::string plural;       // "httproutes"
   std::string resource_version;
-  nlohmann::json status;    // null when absent
+  nlohmann::json status;  // null when absent
 };
 
 class ObservedGatewayStatus {

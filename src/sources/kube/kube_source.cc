@@ -216,15 +216,14 @@ void KubeSource::apply_discovery(const GatewayApiServed& served) {
     if (first) required_ = informers_.size();
   }
   gateway_served_ = served.any();
-  if (first) {
-    if (want.empty())
-      log_info("kube: the Gateway API is not installed ({} is not served): Ingress only{}", kGatewayGroup,
-               opts_.discovery_period_s > 0 ? fmt::format("; looking again every {} s", opts_.discovery_period_s)
-                                            : std::string("; restart ingressd once its CRDs are installed"));
-    else
-      log_info("kube: Gateway API: watching {}", describe_resources(want));
-  } else {
-    if (!added.empty()) log_info("kube: Gateway API: now also watching {}", describe_resources(added));
+  if (first && want.empty()) {
+    log_info("kube: the Gateway API is not installed ({} is not served): Ingress only{}", kGatewayGroup,
+             opts_.discovery_period_s > 0 ? fmt::format("; looking again every {} s", opts_.discovery_period_s)
+                                          : std::string("; restart ingressd once its CRDs are installed"));
+  } else if (first) {
+    log_info("kube: Gateway API: watching {}", describe_resources(want));
+  } else if (!added.empty()) {
+    log_info("kube: Gateway API: now also watching {}", describe_resources(added));
   }
   // Kinds no longer served: their objects leave the store (outside the
   // lock: stopping takes up to a second).
@@ -232,7 +231,8 @@ void KubeSource::apply_discovery(const GatewayApiServed& served) {
     Informer* inf = retired[k];
     inf->stop();
     log_info("kube: {} {}; its objects are forgotten", inf->name(),
-             inf->resource().kind == model::Kind::Namespace ? "are not needed without the Gateway API" : "is no longer served");
+             inf->resource().kind == model::Kind::Namespace ? "are not needed without the Gateway API"
+                                                            : "is no longer served");
     std::vector<Change> gone = inf->forget();
     for (const Change& c : gone)
       observed_gateway_.erase(inf->resource().kind_name, c.key.namespace_ + "/" + c.key.name);
@@ -287,18 +287,23 @@ void KubeSource::metrics(std::string& b) const {
   std::vector<const Informer*> live;
   for (auto& s : informers_)
     if (!s.retired) live.push_back(s.informer.get());
-  for (auto* i : live) b += fmt::format("ingressd_kube_watch_restarts_total{{{}}} {}\n", labels(*i), i->stats().watch_restarts.load());
+  for (auto* i : live)
+    b += fmt::format("ingressd_kube_watch_restarts_total{{{}}} {}\n", labels(*i), i->stats().watch_restarts.load());
   family("ingressd_kube_relists_total", "counter", "Full relists after the first list (410 Gone, resync), by resource.");
-  for (auto* i : live) b += fmt::format("ingressd_kube_relists_total{{{}}} {}\n", labels(*i), i->stats().relists.load());
+  for (auto* i : live)
+    b += fmt::format("ingressd_kube_relists_total{{{}}} {}\n", labels(*i), i->stats().relists.load());
   family("ingressd_kube_watch_events_total", "counter", "Watch events received (bookmarks excluded), by resource.");
-  for (auto* i : live) b += fmt::format("ingressd_kube_watch_events_total{{{}}} {}\n", labels(*i), i->stats().events.load());
+  for (auto* i : live)
+    b += fmt::format("ingressd_kube_watch_events_total{{{}}} {}\n", labels(*i), i->stats().events.load());
   family("ingressd_kube_last_event_timestamp_seconds", "gauge", "When the last watch event arrived, by resource (0 = none yet).");
   for (auto* i : live)
     b += fmt::format("ingressd_kube_last_event_timestamp_seconds{{{}}} {:.3f}\n", labels(*i),
                      static_cast<double>(i->stats().last_event_unix_ms.load()) / 1000.0);
   family("ingressd_kube_synced", "gauge", "1 once the resource's first list is done.");
-  for (auto* i : live) b += fmt::format("ingressd_kube_synced{{{}}} {}\n", labels(*i), i->stats().synced.load() ? 1 : 0);
-  family("ingressd_kube_gateway_api_served", "gauge", "1 while discovery finds the Gateway API (gateway.networking.k8s.io) served.");
+  for (auto* i : live)
+    b += fmt::format("ingressd_kube_synced{{{}}} {}\n", labels(*i), i->stats().synced.load() ? 1 : 0);
+  family("ingressd_kube_gateway_api_served", "gauge",
+         "1 while discovery finds the Gateway API (gateway.networking.k8s.io) served.");
   b += fmt::format("ingressd_kube_gateway_api_served {}\n", gateway_served_.load() ? 1 : 0);
 }
 

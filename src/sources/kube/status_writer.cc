@@ -48,7 +48,11 @@ std::optional<nlohmann::json> status_to_write(bool ours, const nlohmann::json& o
 
 StatusWriter::StatusWriter(KubeClient& client, ObservedIngressStatus& observed, ObservedGatewayStatus& observed_gateway,
                            LeaderElector* leader, StatusOptions opts)
-    : client_(client), observed_(observed), observed_gateway_(observed_gateway), leader_(leader), opts_(std::move(opts)) {}
+    : client_(client),
+      observed_(observed),
+      observed_gateway_(observed_gateway),
+      leader_(leader),
+      opts_(std::move(opts)) {}
 
 StatusWriter::~StatusWriter() { stop(); }
 
@@ -240,10 +244,12 @@ void StatusWriter::patch_gateway_object(KubeSession& s, const std::string& kind,
     // Another controller's entries are in the list we send: only onto the
     // version we read them from.
     if (is_route_kind(kind)) patch["metadata"] = {{"resourceVersion", obs->resource_version}};
-    const std::string path = ns.empty() ? fmt::format("/apis/{}/{}/{}", obs->api_version, obs->plural, name)
-                                        : fmt::format("/apis/{}/namespaces/{}/{}/{}", obs->api_version, ns, obs->plural, name);
-    HttpResult r = s.request("PATCH", path + "/status", patch.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
-                             "application/merge-patch+json");
+    const std::string path = ns.empty()
+                                 ? fmt::format("/apis/{}/{}/{}", obs->api_version, obs->plural, name)
+                                 : fmt::format("/apis/{}/namespaces/{}/{}/{}", obs->api_version, ns, obs->plural, name);
+    HttpResult r =
+        s.request("PATCH", path + "/status", patch.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                  "application/merge-patch+json");
     if (r.ok()) {
       for (size_t k = 0; k < std::size(kGatewayKinds); ++k)
         if (kind == kGatewayKinds[k]) ++gateway_writes_[k];

@@ -87,8 +87,10 @@ class StatusWriter {
   // PATCHes one object's status with what `compute` makes of its observed
   // status (nothing when it returns nullopt); a route's patch has its
   // resourceVersion as a precondition and is redone once after a 409.
-  using ComputeStatus = std::function<std::optional<nlohmann::json>(const nlohmann::json& observed, const std::string& now)>;
-  void patch_gateway_object(KubeSession& s, const std::string& kind, const std::string& id, const ComputeStatus& compute);
+  using ComputeStatus =
+      std::function<std::optional<nlohmann::json>(const nlohmann::json& observed, const std::string& now)>;
+  void patch_gateway_object(KubeSession& s, const std::string& kind, const std::string& id,
+                            const ComputeStatus& compute);
 
   KubeClient& client_;
   ObservedIngressStatus& observed_;
