@@ -21,6 +21,7 @@ struct KubeServeOptions {
   std::string leader_election_id = "ingressd-leader";
   std::string lease_duration = "15s", renew_deadline = "10s", retry_period = "2s";
   std::string resync_period = "10m";
+  std::string gateway_discovery_period = "60s";     // Gateway API discovery again this often ("0": at start only)
   int holdoff_ms = 20;                              // events → table hold-off (capped at 10x)
   bool enabled() const { return !kubeconfig.empty() || in_cluster; }
 };

@@ -52,8 +52,14 @@ bool KubeMode::start(std::string& err) {
   kube::KubeSourceOptions so;
   so.namespaces.assign(o_.compile.watch_namespaces.begin(), o_.compile.watch_namespaces.end());
   so.informer.resync_s = resync_ms == 0 ? 0 : static_cast<int>(std::max<int64_t>(1, resync_ms / 1000));
+  if (!k.gateway_discovery_period.empty() && k.gateway_discovery_period != "0") {
+    int64_t ms = 0;
+    if (!dur(k.gateway_discovery_period, "--gateway-api-discovery-period", ms)) return false;
+    so.discovery_period_s = static_cast<int>(std::max<int64_t>(1, ms / 1000));
+  } else {
+    so.discovery_period_s = 0;
+  }
   source_ = std::make_unique<kube::KubeSource>(*client_, so);
-  synced_.assign(source_->informer_count(), false);
 
   std::string identity;
   if (const char* pod = std::getenv("POD_NAME"); pod && *pod) identity = pod;
@@ -79,9 +85,12 @@ bool KubeMode::start(std::string& err) {
   st.publish_addresses = k.publish_status_address;
   st.identity = identity;
   st.write_status = k.update_status && (!k.publish_service.empty() || !k.publish_status_address.empty());
+  st.write_gateway_status = k.update_status;
+  st.controller_name = o_.compile.controller_name;
   if (k.update_status && !st.write_status)
     log_warn("kube: neither --publish-service nor --publish-status-address is set: Ingress status is not written");
-  status_ = std::make_unique<kube::StatusWriter>(*client_, source_->ingress_status(), leader_.get(), st);
+  status_ = std::make_unique<kube::StatusWriter>(*client_, source_->ingress_status(), source_->gateway_status(),
+                                                 leader_.get(), st);
   if (leader_) {
     kube::StatusWriter* sw = status_.get();
     leader_->set_on_change([sw](bool) { sw->poke(); });
@@ -103,15 +112,38 @@ void KubeMode::stop() {
 
 std::string KubeMode::describe() const { return client_ ? client_->describe() : "kube"; }
 
+bool KubeMode::synced() const {
+  if (!discovered_) return false;
+  const size_t n = source_->required_count();
+  if (synced_.size() < n) return false;
+  for (size_t i = 0; i < n; ++i)
+    if (!synced_[i]) return false;
+  return true;
+}
+
+bool KubeMode::gateway_synced() const {
+  for (size_t i : source_->gateway_informers())
+    if (i >= synced_.size() || !synced_[i]) return false;
+  return true;
+}
+
 bool KubeMode::drain_into(ObjectStore& store, std::chrono::steady_clock::time_point& oldest) {
   bool any = false;
   for (kube::ChangeBatch& b : source_->drain()) {
     bool contributes = false;
-    if (b.first_sync && !synced_[b.informer]) {
-      synced_[b.informer] = true;
-      ++synced_count_;
-      contributes = true;  // the first sync completes even when it brought nothing
-      if (synced()) log_info("kube: every informer has synced");
+    if (b.discovered) {
+      discovered_ = true;
+      contributes = true;  // readiness may follow from it alone (no Gateway API: nothing more to list)
+    } else if (b.first_sync) {
+      if (synced_.size() <= b.informer) synced_.resize(b.informer + 1, false);
+      if (!synced_[b.informer]) {
+        synced_[b.informer] = true;
+        contributes = true;  // the first sync completes even when it brought nothing
+      }
+    }
+    if (contributes && !all_synced_logged_ && synced()) {
+      all_synced_logged_ = true;
+      log_info("kube: every informer has synced");
     }
     for (kube::Change& c : b.changes) {
       if (!c.errors.empty()) {
@@ -184,7 +216,28 @@ void KubeMode::after_compile(const LoadOutcome& out, const Snapshot& snap, std::
     n.message = msg + "; ingressd does not serve it";
     notes.insert(std::move(n));
   }
-  status_->update(std::move(served), std::move(notes));
+  status_->update(std::move(served), std::move(notes), gateway_wants(out, snap));
+}
+
+std::optional<std::vector<kube::GatewayStatusWant>> KubeMode::gateway_wants(const LoadOutcome& out,
+                                                                            const Snapshot& snap) const {
+  // Until every Gateway API informer has listed, the compile saw part of the
+  // picture (a Gateway without its routes): its status would be wrong.
+  if (!gateway_synced()) return std::nullopt;
+  std::vector<kube::GatewayStatusWant> wants;
+  for (const routing::GatewayObjectStatus& g : out.gateway_status) {
+    model::Kind kind;
+    if (g.kind == "GatewayClass") kind = model::Kind::GatewayClass;
+    else if (g.kind == "Gateway") kind = model::Kind::Gateway;
+    else if (g.kind == "HTTPRoute") kind = model::Kind::HTTPRoute;
+    else if (g.kind == "GRPCRoute") kind = model::Kind::GRPCRoute;
+    else continue;
+    auto it = snap.objects.find(model::ObjectKey{kind, g.namespace_, g.name});
+    if (it == snap.objects.end()) continue;
+    // observedGeneration: the generation of the spec this status was compiled from.
+    wants.push_back({g.kind, g.namespace_, g.name, model::object_meta(it->second.object).generation, g.status});
+  }
+  return wants;
 }
 
 void KubeMode::metrics(std::string& b) const {
@@ -206,6 +259,11 @@ void KubeMode::metrics(std::string& b) const {
   b += fmt::format("ingressd_leader_transitions_total {}\n", leader_ ? leader_->transitions() : 0);
   family("ingressd_kube_status_updates_total", "counter", "Ingress status PATCHes written.");
   b += fmt::format("ingressd_kube_status_updates_total {}\n", status_->status_writes());
+  family("ingressd_kube_gateway_status_updates_total", "counter",
+         "Gateway API status PATCHes written (only when the status changed), by kind.");
+  for (size_t i = 0; i < std::size(kube::StatusWriter::kGatewayKinds); ++i)
+    b += fmt::format("ingressd_kube_gateway_status_updates_total{{kind=\"{}\"}} {}\n",
+                     kube::StatusWriter::kGatewayKinds[i], status_->gateway_status_writes(i));
   family("ingressd_kube_events_posted_total", "counter", "Kubernetes Events posted.");
   b += fmt::format("ingressd_kube_events_posted_total {}\n", status_->events_posted());
 }

@@ -29,7 +29,9 @@ class KubeMode {
   // Applies queued changes to the store (uncommitted). Returns whether any
   // changed it; `oldest` is set to when the oldest of them arrived.
   bool drain_into(ObjectStore& store, std::chrono::steady_clock::time_point& oldest);
-  bool synced() const { return synced_count_ == source_->informer_count(); }
+  // The first discovery is done and every informer readiness waits for
+  // (KubeSource::required_count) has had its first list applied.
+  bool synced() const;
   // After a compile: hands the served Ingresses and the diagnostics to the
   // status writer; `lag` = from the arrival of the oldest event in this table
   // to the table's publication.
@@ -39,6 +41,10 @@ class KubeMode {
   Diagnostics invalid_objects() const;
 
  private:
+  bool gateway_synced() const;  // every running Gateway API informer has had its first list applied
+  // The Gateway API status to write after a compile (nullopt: not synced).
+  std::optional<std::vector<kube::GatewayStatusWant>> gateway_wants(const LoadOutcome& out, const Snapshot& snap) const;
+
   const ServeOptions& o_;
   std::unique_ptr<kube::KubeClient> client_;
   std::unique_ptr<kube::KubeSource> source_;
@@ -50,8 +56,9 @@ class KubeMode {
     std::optional<model::Ingress> ingress;
   };
   std::map<model::ObjectKey, Invalid> invalid_;
-  std::vector<bool> synced_;
-  size_t synced_count_ = 0;
+  std::vector<bool> synced_;  // by informer index: its first list is in the store
+  bool all_synced_logged_ = false;
+  bool discovered_ = false;  // the source's discovery marker has been drained
   std::atomic<int64_t> last_lag_us_{0};
   std::atomic<uint64_t> lag_count_{0}, lag_sum_us_{0}, applied_{0};
 };

@@ -108,6 +108,9 @@ int main(int argc, char** argv) {
     serve->add_option("--renew-deadline", k.renew_deadline, "The leader steps down if it cannot renew within this")->capture_default_str();
     serve->add_option("--retry-period", k.retry_period, "How often candidates try, and the leader renews")->capture_default_str();
     serve->add_option("--resync-period", k.resync_period, "Full relist of every watched kind this often (0: never; a watch that expires still relists)")->capture_default_str();
+    serve->add_option("--gateway-api-discovery-period", k.gateway_discovery_period,
+                      "Look for the Gateway API's CRDs again this often, so that installing them later is picked up "
+                      "(0: only at start)")->capture_default_str();
     serve->add_option("--kube-holdoff-ms", k.holdoff_ms, "Hold-off from a cluster change to the rebuild (capped at 10x)")->capture_default_str();
     serve->callback([&so] {
       int sources = !so.manifests.empty() + !so.kube.kubeconfig.empty() + so.kube.in_cluster;

@@ -71,6 +71,8 @@ inline ObjectMeta meta(const YAML::Node& n, bool namespaced) {
   if (namespaced && m.namespace_.empty()) m.namespace_ = "default";
   m.uid = s(n["uid"]);
   m.resource_version = s(n["resourceVersion"]);
+  if (present(n["generation"]) && n["generation"].IsScalar())
+    m.generation = schema::scalar_int(n["generation"]).value_or(0);
   m.creation_timestamp = s(n["creationTimestamp"]);
   if (YAML::Node g = n["generation"]; g && g.IsScalar()) {
     try {

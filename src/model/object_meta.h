@@ -20,8 +20,10 @@ struct ObjectMeta {
   std::string namespace_;  // "default" when absent (namespaced kinds), "" for cluster-scoped
   std::string uid;
   std::string resource_version;
-  int64_t generation = 0;  // metadata.generation (0 when absent: file mode without it)
-  std::string creation_timestamp;   // RFC 3339 as written; "" when absent (file mode)
+  // metadata.generation: the API server bumps it on every spec change; the
+  // Gateway API's conditions carry it back as observedGeneration. 0 = absent.
+  int64_t generation = 0;
+  std::string creation_timestamp;  // RFC 3339 as written; "" when absent (file mode)
   int64_t creation_ns = INT64_MAX;  // the same instant in ns since the epoch; absent = newest
   std::map<std::string, std::string> labels;
   std::map<std::string, std::string> annotations;

@@ -208,6 +208,31 @@ def ingress_class(name, controller=CONTROLLER_NAME, annotations=None, default=Fa
     }
 
 
+GATEWAY_V1 = "gateway.networking.k8s.io/v1"
+
+
+def gateway_class(name, controller=CONTROLLER_NAME):
+    return {"apiVersion": GATEWAY_V1, "kind": "GatewayClass", "metadata": {"name": name},
+            "spec": {"controllerName": controller}}
+
+
+def gateway(name, class_name, namespace="default", listeners=None):
+    """A Gateway; by default one HTTP listener on port 80 named "http" (routes of its own namespace)."""
+    return {"apiVersion": GATEWAY_V1, "kind": "Gateway", "metadata": {"name": name, "namespace": namespace},
+            "spec": {"gatewayClassName": class_name,
+                     "listeners": listeners or [{"name": "http", "protocol": "HTTP", "port": 80}]}}
+
+
+def http_route(name, parents, hostnames, service, namespace="default", port=8080, path="/"):
+    """An HTTPRoute with one rule: PathPrefix `path` to Service `service`. parents: Gateway names (or parentRef
+    dicts)."""
+    refs = [{"name": p} if isinstance(p, str) else p for p in parents]
+    return {"apiVersion": GATEWAY_V1, "kind": "HTTPRoute", "metadata": {"name": name, "namespace": namespace},
+            "spec": {"parentRefs": refs, "hostnames": list(hostnames),
+                     "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": path}}],
+                                "backendRefs": [{"name": service, "port": port}]}]}}
+
+
 def write_file(path, text):
     """Rewrites a file in place (open, truncate, write, close), like an editor without a swap rename."""
     with open(path, "w", encoding="utf-8") as f:

@@ -15,7 +15,8 @@ for ingressd's client and for the real `kubectl`:
   a resourceVersion older than the compaction point gets an ERROR event with
   code 410 (or, with `gone_as_status`, an HTTP 410);
 - POST (generateName too), PUT (409 on a stale resourceVersion), PATCH
-  (application/merge-patch+json; application/strategic-merge-patch+json is
+  (application/merge-patch+json, 409 on a stale metadata.resourceVersion in
+  the patch; application/strategic-merge-patch+json is
   treated as a merge patch, which is the same for the maps and atomic lists
   these tests change), DELETE, and PATCH/PUT of the status subresource
   (writes to the main resource keep the status as it was, and writes to
@@ -24,6 +25,13 @@ for ingressd's client and for the real `kubectl`:
   creationTimestamp, managedFields.
 
 Test controls (same auth), all POST unless said:
+  /_test/interleave?path=P             before the next PATCH of path P, apply the
+                                      body (a merge patch of the object's status)
+                                      as another client's write: a patch with
+                                      a resourceVersion precondition gets 409
+  /_test/gateway-api?on=1|0[&versions=v1,v1beta1]
+                                      install (or remove, with their objects)
+                                      the Gateway API CRDs of those versions
   /_test/drop-watches[?mid_event=1]   end every open watch stream (mid_event:
                                       after half of an event line)
   /_test/load                         create the objects of a List body at once
@@ -74,6 +82,19 @@ RESOURCES = {
     ("rbac.authorization.k8s.io", "v1", "clusterrolebindings"): ("ClusterRoleBinding", False, False),
     ("rbac.authorization.k8s.io", "v1", "roles"): ("Role", True, False),
     ("rbac.authorization.k8s.io", "v1", "rolebindings"): ("RoleBinding", True, False),
+}
+# The Gateway API's CRDs (standard channel, as v1.2 serves them), present
+# with --gateway-api or after /_test/gateway-api?on=1.
+GATEWAY_GROUP = "gateway.networking.k8s.io"
+GATEWAY_RESOURCES = {
+    (GATEWAY_GROUP, "v1", "gatewayclasses"): ("GatewayClass", False, True),
+    (GATEWAY_GROUP, "v1", "gateways"): ("Gateway", True, True),
+    (GATEWAY_GROUP, "v1", "httproutes"): ("HTTPRoute", True, True),
+    (GATEWAY_GROUP, "v1", "grpcroutes"): ("GRPCRoute", True, True),
+    (GATEWAY_GROUP, "v1beta1", "gatewayclasses"): ("GatewayClass", False, True),
+    (GATEWAY_GROUP, "v1beta1", "gateways"): ("Gateway", True, True),
+    (GATEWAY_GROUP, "v1beta1", "httproutes"): ("HTTPRoute", True, True),
+    (GATEWAY_GROUP, "v1beta1", "referencegrants"): ("ReferenceGrant", True, False),
 }
 SHORT = {"services": ["svc"], "ingresses": ["ing"], "namespaces": ["ns"], "endpoints": ["ep"],
          "configmaps": ["cm"], "events": ["ev"]}
@@ -176,6 +197,7 @@ class Store:
         self.block_watches = False
         self.bookmark_interval = 1.0
         self.expire_continues = 0  # the next N continue requests get 410
+        self.interleave = {}  # path -> a status merge patch applied just before the next PATCH of that path
 
     def next_rv(self):
         self.rv += 1
@@ -293,7 +315,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                         return self.reply(200, grp)
                 return self.fail(404, "NotFound", "the server could not find the requested resource")
             if parts[:1] == ["apis"] and len(parts) == 3:
-                return self.reply(200, self.resource_list(parts[1], parts[2]))
+                rl = self.resource_list(parts[1], parts[2])
+                if not rl["resources"]:
+                    return self.fail(404, "NotFound", "the server could not find the requested resource")
+                return self.reply(200, rl)
             return self.resource(method, parts, q)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
@@ -354,6 +379,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
                              resourceVersion=str(st.next_rv()))
                     st.objects[res + (ns, m["name"])] = obj
                     st.record("ADDED", res, ns, obj)
+            elif name == "interleave":
+                st.interleave[q["path"]] = self.body_json() or {}
+            elif name == "gateway-api":
+                versions = q.get("versions", "v1,v1beta1").split(",")
+                chosen = {r: info for r, info in GATEWAY_RESOURCES.items() if r[1] in versions}
+                if q.get("on", "1") == "1":
+                    RESOURCES.update(chosen)
+                else:
+                    for r in list(RESOURCES):
+                        if r[0] == GATEWAY_GROUP:
+                            del RESOURCES[r]
+                    for key in [key for key in st.objects if key[0] == GATEWAY_GROUP]:
+                        del st.objects[key]
+                    st.lock.notify_all()  # the watches of a CRD that goes away end (watch())
             elif name == "compact":
                 st.compacted = st.rv
                 st.continues.clear()
@@ -441,6 +480,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                      % (plural, name))
                 new = body
             elif method == "PATCH":
+                between = st.interleave.pop(urllib.parse.urlsplit(self.path).path, None)
+                if between is not None:  # another client's status write comes first
+                    cur = copy.deepcopy(cur)
+                    cur["status"] = merge_patch(cur.get("status"), between)
+                    cur["metadata"]["resourceVersion"] = str(st.next_rv())
+                    st.objects[key] = cur
+                    st.record("MODIFIED", res, ns or "", cur)
+                # A resourceVersion in the patch is a precondition, as the API server treats it.
+                want_rv = (body.get("metadata") or {}).get("resourceVersion") if isinstance(body, dict) else None
+                if want_rv and want_rv != cur["metadata"]["resourceVersion"]:
+                    return self.fail(409, "Conflict", 'Operation cannot be fulfilled on %s "%s": the object has been '
+                                     'modified; please apply your changes to the latest version and try again'
+                                     % (plural, name))
                 new = merge_patch(cur, body)
             else:
                 return self.fail(405, "MethodNotAllowed", "method not allowed")
@@ -605,6 +657,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 pending = []
                 with st.lock:
                     while True:
+                        if res not in RESOURCES:
+                            return end()
                         if st.drop_generation != my_drop:
                             if st.drop_mid_event:
                                 # Half an event line in a complete chunk, then the
@@ -680,7 +734,10 @@ def main():
                     help="an accepted bearer token; cert:CN accepts a client certificate with that CN")
     ap.add_argument("--make-certs", action="store_true")
     ap.add_argument("--gone-as-status", action="store_true")
+    ap.add_argument("--gateway-api", action="store_true", help="serve the Gateway API CRDs from the start")
     a = ap.parse_args()
+    if a.gateway_api:
+        RESOURCES.update(GATEWAY_RESOURCES)
     if a.make_certs:
         make_certs(a.certdir)
     srv = Server(("127.0.0.1", a.port), a.token, a.certdir, a.gone_as_status)

@@ -32,6 +32,11 @@ PATHS = {
     "Lease": ("/apis/coordination.k8s.io/v1", "leases", True),
     "Event": ("/api/v1", "events", True),
     "Namespace": ("/api/v1", "namespaces", False),
+    "GatewayClass": ("/apis/gateway.networking.k8s.io/v1", "gatewayclasses", False),
+    "Gateway": ("/apis/gateway.networking.k8s.io/v1", "gateways", True),
+    "HTTPRoute": ("/apis/gateway.networking.k8s.io/v1", "httproutes", True),
+    "GRPCRoute": ("/apis/gateway.networking.k8s.io/v1", "grpcroutes", True),
+    "ReferenceGrant": ("/apis/gateway.networking.k8s.io/v1beta1", "referencegrants", True),
 }
 
 

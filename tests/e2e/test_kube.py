@@ -615,8 +615,12 @@ DEPLOY = os.path.join(h.REPO, "deploy", "kubernetes")
 
 
 def parse_request(path, method, watch):
-    """An API request as RBAC sees it: (group, resource, verb, namespace, name)."""
+    """An API request as RBAC sees it: (group, resource, verb, namespace, name); None for discovery (a
+    non-resource URL every authenticated user may GET: the system:discovery ClusterRole)."""
     parts = [p for p in path.split("/") if p]
+    if method == "GET" and (parts in (["version"], ["api"], ["apis"]) or (parts[0] == "api" and len(parts) == 2)
+                            or (parts[0] == "apis" and len(parts) <= 3)):
+        return None
     if parts[0] == "api":
         group, rest = "", parts[2:]
     else:
@@ -646,7 +650,8 @@ def allowed(rules, req):
 @unittest.skipUnless(k.KUBECTL, "kubectl is not installed")
 class TestDeploy(KubeTestCase):
     def test_manifests_apply_and_rbac_covers_every_request(self):
-        f = self.fixture(tokens=("admin", "ingressd-token"))
+        # The Gateway API is installed: its kinds, their status and Namespaces are covered too.
+        f = self.fixture(tokens=("admin", "ingressd-token"), extra=("--gateway-api",))
         api = f.api("admin")
         # kubectl's client-side dry run needs a server for discovery; the
         # fixture's mirrors the real groups and kinds (no OpenAPI document:
@@ -686,6 +691,8 @@ class TestDeploy(KubeTestCase):
                   namespace="ingressd", status=True)
         api.create(h.ingress("web", rules=[h.rule("web.example.com", [h.http_path("/", "alpaca")])]))
         api.create(h.ingress("broken", rules=[h.rule("b.example.com", [h.http_path("/", "missing")])]))
+        api.load([h.gateway_class("ingressd"), h.gateway("gw", "ingressd"),
+                  h.http_route("route", ["gw"], ["route.example.com"], "alpaca")])
         ing = self.ingressd(f, args, token="ingressd-token", namespace="ingressd")
         # Classless Ingresses are ours because our class is the default one.
         self.assertEqual(k.served_by(ing, "web.example.com"), "alpaca")
@@ -694,18 +701,28 @@ class TestDeploy(KubeTestCase):
         h.wait_until(lambda: any(e["involvedObject"]["name"] == "broken" for e in api.list("Event", "default")),
                      what="an Event")
         self.assertIsNotNone(api.get("Lease", "ingressd-leader", namespace="ingressd"))
+        self.assertEqual(k.served_by(ing, "route.example.com"), "alpaca")
+        h.wait_until(lambda: (api.get("HTTPRoute", "route").get("status") or {}).get("parents")
+                     and api.get("Gateway", "gw").get("status") and api.get("GatewayClass", "ingressd", None).get("status"),
+                     what="Gateway API status written")
         ing.stop()
         reqs = [r for r in api.requests() if r["token"] == "ingressd-token"]
         self.assertTrue(reqs)
         seen = set()
         for r in reqs:
             req = parse_request(r["path"], r["method"], r["watch"])
+            if req is None:
+                continue
             seen.add(req[:3])
             ok = allowed(cluster_rules, req) or (req[3] == "ingressd" and allowed(ns_rules, req))
             self.assertTrue(ok, "RBAC does not allow %r (%s %s)" % (req, r["method"], r["path"]))
         for want in (("networking.k8s.io", "ingresses", "watch"), ("", "secrets", "list"),
                      ("networking.k8s.io", "ingresses/status", "patch"), ("", "events", "create"),
-                     ("coordination.k8s.io", "leases", "update")):
+                     ("coordination.k8s.io", "leases", "update"),
+                     ("gateway.networking.k8s.io", "httproutes", "watch"), ("", "namespaces", "list"),
+                     ("gateway.networking.k8s.io", "gatewayclasses/status", "patch"),
+                     ("gateway.networking.k8s.io", "gateways/status", "patch"),
+                     ("gateway.networking.k8s.io", "httproutes/status", "patch")):
             self.assertIn(want, seen)
 
 

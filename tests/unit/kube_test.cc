@@ -1,12 +1,15 @@
 // The pure parts of operator mode: kubeconfig parsing, ExecCredential,
 // watch-event lines, relist diffs, decoding API JSON, the store's apply,
-// status diffs, lease decisions, durations, backoff.
+// status diffs (Ingress and Gateway API), Gateway API discovery, lease
+// decisions, durations, backoff.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
 #include "model/decode.h"
+#include "sources/kube/api_discovery.h"
 #include "sources/kube/backoff.h"
+#include "sources/kube/gateway_status.h"
 #include "sources/kube/informer.h"
 #include "sources/kube/kube_config.h"
 #include "sources/kube/leader.h"
@@ -161,6 +164,9 @@ TEST(Relist, DiffFindsNewChangedAndGone) {
 }
 
 TEST(Relist, CollectionPaths) {
+  // The Namespaces informer of one watched namespace is labelled by it.
+  ResourceInfo ns{model::Kind::Namespace, "v1", "Namespace", "namespaces", false, "metadata.name=team"};
+  EXPECT_EQ(collection_path(ns, "team"), "/api/v1/namespaces");
   auto rs = watched_resources();
   ASSERT_EQ(rs.size(), 5u);
   for (auto& r : rs) {
@@ -257,6 +263,117 @@ TEST(Status, WhatToWrite) {
   EXPECT_FALSE(status_to_write(false, json::array(), ours));
   // No addresses to publish: nothing to clear either.
   EXPECT_FALSE(status_to_write(false, json::array(), json::array()));
+}
+
+TEST(ApiDecode, GenerationIsKept) {
+  std::string err;
+  Change c = to_change(watched_resources()[1], json::parse(kServerIngress), false, err);
+  ASSERT_TRUE(c.object);
+  EXPECT_EQ(std::get<model::Ingress>(c.object->object).meta.generation, 3);
+}
+
+TEST(GatewayDiscovery, WhatIsServedAndWatched) {
+  std::string err;
+  HttpResult v1{200, R"({"kind":"APIResourceList","groupVersion":"gateway.networking.k8s.io/v1","resources":[
+      {"name":"gateways","namespaced":true,"kind":"Gateway"},{"name":"gateways/status","namespaced":true},
+      {"name":"httproutes","namespaced":true},{"name":"gatewayclasses","namespaced":false}]})",
+                ""};
+  auto names = served_resources(v1, err);
+  ASSERT_TRUE(names);
+  EXPECT_EQ(*names, (std::set<std::string>{"gateways", "httproutes", "gatewayclasses"}));
+  EXPECT_EQ(served_resources(HttpResult{404, "{}", ""}, err), std::set<std::string>{});  // not installed
+  EXPECT_FALSE(served_resources(HttpResult{503, "", ""}, err));                          // unknown: try again
+  EXPECT_FALSE(served_resources(HttpResult{0, "", "connection refused"}, err));
+  EXPECT_FALSE(served_resources(HttpResult{200, "[]", ""}, err));
+
+  EXPECT_TRUE(gateway_resources(GatewayApiServed{}).empty());
+  GatewayApiServed s{*names, {"gatewayclasses", "gateways", "httproutes", "referencegrants"}};
+  auto rs = gateway_resources(s);
+  EXPECT_EQ(describe_resources(rs),
+            "gatewayclasses (v1), gateways (v1), httproutes (v1), referencegrants (v1beta1), namespaces (v1)");
+  EXPECT_FALSE(rs[0].namespaced);
+  EXPECT_EQ(collection_path(rs[2], "team"), "/apis/gateway.networking.k8s.io/v1/namespaces/team/httproutes");
+  EXPECT_EQ(collection_path(rs.back(), "team"), "/api/v1/namespaces");
+  // Only v1beta1 (before Gateway API v1.0); GRPCRoute only at v1.
+  auto old = gateway_resources(GatewayApiServed{{}, {"gateways", "httproutes", "grpcroutes"}});
+  EXPECT_EQ(describe_resources(old), "gateways (v1beta1), httproutes (v1beta1), namespaces (v1)");
+}
+
+const char* kController = "ingressd.dev/ingress-controller";
+
+GatewayStatusWant route_want(int64_t generation) {
+  return {"HTTPRoute", "default", "web", generation, json::parse(R"({"parents":[{
+      "parentRef":{"group":"gateway.networking.k8s.io","kind":"Gateway","name":"gw"},
+      "controllerName":"ingressd.dev/ingress-controller",
+      "conditions":[{"type":"Accepted","status":"True","reason":"Accepted","message":""},
+                    {"type":"ResolvedRefs","status":"True","reason":"ResolvedRefs","message":""}]}]})")};
+}
+
+TEST(GatewayStatus, RouteParentsKeepOtherControllersAndTimes) {
+  json theirs = json::parse(R"({"parentRef":{"name":"other-gw"},"controllerName":"example.com/other",
+      "conditions":[{"type":"Accepted","status":"False","reason":"NoMatchingParent","message":"",
+                     "lastTransitionTime":"2020-01-01T00:00:00Z"}]})");
+  json observed = {{"parents", json::array({theirs})}};
+  auto w = gateway_status_to_write(route_want(2), observed, kController, "2026-05-01T10:00:00Z");
+  ASSERT_TRUE(w);
+  ASSERT_EQ((*w)["parents"].size(), 2u);
+  EXPECT_EQ((*w)["parents"][0], theirs);  // as it was, first
+  const json& mine = (*w)["parents"][1];
+  for (const auto& c : mine["conditions"]) {
+    EXPECT_EQ(c["observedGeneration"], 2);
+    EXPECT_EQ(c["lastTransitionTime"], "2026-05-01T10:00:00Z");
+  }
+  // The same again, later: nothing to write (times aside; the API server
+  // defaulted nothing away, and the order of the entries does not matter).
+  json now_observed = *w;
+  std::swap(now_observed["parents"][0], now_observed["parents"][1]);
+  now_observed["parents"][0]["parentRef"].erase("group");  // left to the CRD's default
+  EXPECT_FALSE(gateway_status_to_write(route_want(2), now_observed, kController, "2026-05-01T11:00:00Z"));
+  // A new generation with the same conditions: written, transition times kept.
+  auto w3 = gateway_status_to_write(route_want(3), now_observed, kController, "2026-05-01T12:00:00Z");
+  ASSERT_TRUE(w3);
+  const json& m3 = (*w3)["parents"][1];
+  EXPECT_EQ(m3["conditions"][0]["observedGeneration"], 3);
+  EXPECT_EQ(m3["conditions"][0]["lastTransitionTime"], "2026-05-01T10:00:00Z");
+  // A condition whose reason changes gets a new time; the other keeps its own.
+  GatewayStatusWant broken = route_want(3);
+  broken.status["parents"][0]["conditions"][1] = {
+      {"type", "ResolvedRefs"}, {"status", "False"}, {"reason", "BackendNotFound"}, {"message", "no such Service"}};
+  auto wb = gateway_status_to_write(broken, *w3, kController, "2026-05-01T13:00:00Z");
+  ASSERT_TRUE(wb);
+  EXPECT_EQ((*wb)["parents"][1]["conditions"][0]["lastTransitionTime"], "2026-05-01T10:00:00Z");
+  EXPECT_EQ((*wb)["parents"][1]["conditions"][1]["lastTransitionTime"], "2026-05-01T13:00:00Z");
+  // No longer ours: only the other controller's entry stays.
+  auto gone = route_status_without_ours(*wb, kController);
+  ASSERT_TRUE(gone);
+  EXPECT_EQ((*gone)["parents"], json::array({theirs}));
+  EXPECT_FALSE(route_status_without_ours(*gone, kController));
+}
+
+TEST(GatewayStatus, GatewayListenersAndAddresses) {
+  GatewayStatusWant g{"Gateway", "default", "gw", 1, json::parse(R"({
+      "conditions":[{"type":"Accepted","status":"True","reason":"Accepted","message":""}],
+      "listeners":[{"name":"http","attachedRoutes":1,"supportedKinds":[{"group":"gateway.networking.k8s.io","kind":"HTTPRoute"}],
+                    "conditions":[{"type":"Programmed","status":"True","reason":"Programmed","message":""}]}],
+      "addresses":[]})")};
+  g.status["addresses"] = gateway_addresses(json::parse(R"([{"hostname":"lb.example.com"},{"ip":"10.0.0.1"}])"));
+  EXPECT_EQ(g.status["addresses"].dump(),
+            R"([{"type":"Hostname","value":"lb.example.com"},{"type":"IPAddress","value":"10.0.0.1"}])");
+  auto w = gateway_status_to_write(g, json(), kController, "2026-05-01T10:00:00Z");
+  ASSERT_TRUE(w);
+  EXPECT_EQ((*w)["listeners"][0]["conditions"][0]["observedGeneration"], 1);
+  EXPECT_EQ((*w)["listeners"][0]["conditions"][0]["lastTransitionTime"], "2026-05-01T10:00:00Z");
+  // What the API server has besides ours does not count.
+  json observed = *w;
+  observed["somethingElse"] = "x";
+  EXPECT_FALSE(gateway_status_to_write(g, observed, kController, "2026-05-01T11:00:00Z"));
+  // One more route attached: written, the times kept.
+  g.status["listeners"][0]["attachedRoutes"] = 2;
+  auto w2 = gateway_status_to_write(g, observed, kController, "2026-05-01T12:00:00Z");
+  ASSERT_TRUE(w2);
+  EXPECT_EQ((*w2)["listeners"][0]["attachedRoutes"], 2);
+  EXPECT_EQ((*w2)["listeners"][0]["conditions"][0]["lastTransitionTime"], "2026-05-01T10:00:00Z");
+  EXPECT_EQ((*w2)["conditions"][0]["lastTransitionTime"], "2026-05-01T10:00:00Z");
 }
 
 TEST(Lease, WhenToAcquire) {

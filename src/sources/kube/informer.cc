@@ -160,7 +160,19 @@ Informer::Informer(KubeClient& client, ResourceInfo r, std::string ns, InformerO
 
 Informer::~Informer() { stop(); }
 
-std::string Informer::name() const { return r_.namespaced && !ns_.empty() ? r_.plural + "/" + ns_ : r_.plural; }
+std::string Informer::name() const { return !ns_.empty() ? r_.plural + "/" + ns_ : r_.plural; }
+
+std::vector<Change> Informer::forget() {
+  std::vector<Change> out;
+  for (auto& [id, _] : known_) {
+    size_t slash = id.find('/');
+    nlohmann::json stub = {{"metadata", {{"namespace", id.substr(0, slash)}, {"name", id.substr(slash + 1)}}}};
+    std::string err;
+    out.push_back(to_change(r_, stub, true, err));
+  }
+  known_.clear();
+  return out;
+}
 
 void Informer::start() { thread_ = std::thread([this] { run(); }); }
 
@@ -208,6 +220,7 @@ bool Informer::list(KubeSession& s) {
                   "not ready until it is allowed", name(), describe(res));
       else
         log_warn("kube: {}: list failed: {}", name(), describe(res));
+      if (res.status == 404 && on_not_found_) on_not_found_();
       return false;
     }
     auto j = nlohmann::json::parse(res.body, nullptr, false);
@@ -327,6 +340,7 @@ Informer::WatchEnd Informer::watch(KubeSession& s, int timeout_s) {
   if (end != WatchEnd::Timeout) return end;
   if (res.status != 200 || !res.error.empty()) {
     log_warn("kube: {}: watch failed: {}", name(), res.status == 200 ? res.error : describe(res));
+    if (res.status == 404 && on_not_found_) on_not_found_();
     return WatchEnd::Error;
   }
   if (received == 0 && lasted < std::chrono::seconds(1)) {

@@ -33,7 +33,10 @@ struct ResourceInfo {
   bool namespaced = true;
   std::string field_selector;  // "type=kubernetes.io/tls" for Secrets
 };
-// The five kinds operator mode watches.
+// An informer's `ns` for a cluster-scoped kind is only a label (the
+// Namespaces informer of one watched namespace, by field selector).
+// The five kinds operator mode always watches (the Gateway API's, when
+// served, come from discovery: api_discovery.h).
 std::vector<ResourceInfo> watched_resources();
 // "/apis/networking.k8s.io/v1/namespaces/NS/ingresses" ("" ns = every namespace).
 std::string collection_path(const ResourceInfo& r, const std::string& ns);
@@ -102,6 +105,9 @@ class Informer {
   Informer(KubeClient& client, ResourceInfo r, std::string ns, InformerOptions opts, Deliver deliver,
            Observe observe = nullptr);
   ~Informer();
+  // Before start(): called (on the informer's thread) when the server
+  // answers 404 for the collection, as it does once a CRD is removed.
+  void set_on_not_found(std::function<void()> f) { on_not_found_ = std::move(f); }
   void start();
   void request_stop();  // asks the thread to end; does not wait
   void stop();          // request_stop() and join: returns within about a second
@@ -109,6 +115,9 @@ class Informer {
   const std::string& namespace_() const { return ns_; }
   const InformerStats& stats() const { return stats_; }
   std::string name() const;  // "ingresses" or "ingresses/default"
+  // After stop(): a deletion for every object the informer knew, for a kind
+  // that is no longer served (its CRD was removed).
+  std::vector<Change> forget();
 
  private:
   void run();
@@ -123,6 +132,7 @@ class Informer {
   InformerOptions opts_;
   Deliver deliver_;
   Observe observe_;
+  std::function<void()> on_not_found_;
   InformerStats stats_;
   KnownObjects known_;
   std::string rv_;

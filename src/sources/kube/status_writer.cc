@@ -46,8 +46,13 @@ std::optional<nlohmann::json> status_to_write(bool ours, const nlohmann::json& o
   return std::nullopt;
 }
 
-StatusWriter::StatusWriter(KubeClient& client, ObservedIngressStatus& observed, LeaderElector* leader, StatusOptions opts)
-    : client_(client), observed_(observed), leader_(leader), opts_(std::move(opts)) {}
+StatusWriter::StatusWriter(KubeClient& client, ObservedIngressStatus& observed, ObservedGatewayStatus& observed_gateway,
+                           LeaderElector* leader, StatusOptions opts)
+    : client_(client),
+      observed_(observed),
+      observed_gateway_(observed_gateway),
+      leader_(leader),
+      opts_(std::move(opts)) {}
 
 StatusWriter::~StatusWriter() { stop(); }
 
@@ -62,11 +67,13 @@ void StatusWriter::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void StatusWriter::update(std::set<std::string> served, std::set<EventNote> notes) {
+void StatusWriter::update(std::set<std::string> served, std::set<EventNote> notes,
+                          std::optional<std::vector<GatewayStatusWant>> gateway) {
   {
     std::lock_guard<std::mutex> g(mu_);
     served_ = std::move(served);
     notes_ = std::move(notes);
+    if (gateway) gateway_ = std::move(gateway);
     dirty_ = have_input_ = true;
   }
   cv_.notify_all();
@@ -124,10 +131,12 @@ std::string utf8_prefix(const std::string& s, size_t max) {
 void StatusWriter::pass(KubeSession& s) {
   std::set<std::string> served;
   std::set<EventNote> notes;
+  std::optional<std::vector<GatewayStatusWant>> gateway;
   {
     std::lock_guard<std::mutex> g(mu_);
     served = served_;
     notes = notes_;
+    gateway = gateway_;
   }
   // Events: each current note once; a note that goes away may come back.
   for (auto it = posted_.begin(); it != posted_.end();) it = notes.count(*it) ? std::next(it) : posted_.erase(it);
@@ -166,9 +175,12 @@ void StatusWriter::pass(KubeSession& s) {
     }
   }
 
-  if (!opts_.write_status) return;
+  const bool have_publish = !opts_.publish_service.empty() || !opts_.publish_addresses.empty();
   nlohmann::json publish;
-  if (!publish_lb(s, publish)) return;
+  if ((opts_.write_status || (opts_.write_gateway_status && gateway && have_publish)) && !publish_lb(s, publish))
+    return;  // the publish Service cannot be read: try again on the next pass
+  if (opts_.write_gateway_status && gateway) write_gateway_status(s, *gateway, have_publish ? &publish : nullptr);
+  if (!opts_.write_status) return;
   for (const std::string& id : observed_.ids()) {
     if (leader_ && !leader_->is_leader()) return;  // lost the lease during this pass: stop writing
     nlohmann::json lb;
@@ -189,6 +201,77 @@ void StatusWriter::pass(KubeSession& s) {
     } else if (r.status != 404) {
       log_warn("kube: cannot update the status of Ingress {}: HTTP {} {}", id, r.status, r.error);
     }
+  }
+}
+
+void StatusWriter::write_gateway_status(KubeSession& s, const std::vector<GatewayStatusWant>& wants,
+                                        const nlohmann::json* publish) {
+  std::set<std::pair<std::string, std::string>> ours;
+  for (const GatewayStatusWant& w : wants) {
+    if (leader_ && !leader_->is_leader()) return;
+    const std::string id = w.namespace_ + "/" + w.name;
+    ours.insert({w.kind, id});
+    GatewayStatusWant with = w;
+    // A Gateway of ours is reached at our Service's addresses.
+    if (w.kind == "Gateway" && publish) with.status["addresses"] = gateway_addresses(*publish);
+    patch_gateway_object(s, w.kind, id, [&](const nlohmann::json& observed, const std::string& now) {
+      return gateway_status_to_write(with, observed, opts_.controller_name, now);
+    });
+  }
+  // Routes that carry an entry of ours but are ours no more (their parentRefs
+  // changed, our Gateway or class went away): our entries go.
+  for (const auto& [kind, id] : observed_gateway_.keys()) {
+    if (!is_route_kind(kind) || ours.count({kind, id})) continue;
+    if (leader_ && !leader_->is_leader()) return;
+    patch_gateway_object(s, kind, id, [&](const nlohmann::json& observed, const std::string&) {
+      return route_status_without_ours(observed, opts_.controller_name);
+    });
+  }
+}
+
+void StatusWriter::patch_gateway_object(KubeSession& s, const std::string& kind, const std::string& id,
+                                        const ComputeStatus& compute) {
+  const size_t slash = id.find('/');
+  const std::string ns = id.substr(0, slash), name = id.substr(slash + 1);
+  const std::string what = ns.empty() ? kind + " " + name : kind + " " + id;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto obs = observed_gateway_.get(kind, id);
+    if (!obs) return;  // not seen yet, or gone
+    const std::string now = micro_time(now_unix_us()).substr(0, 19) + "Z";
+    auto want = compute(obs->status, now);
+    if (!want) return;
+    nlohmann::json patch = {{"status", *want}};
+    // Another controller's entries are in the list we send: only onto the
+    // version we read them from.
+    if (is_route_kind(kind)) patch["metadata"] = {{"resourceVersion", obs->resource_version}};
+    const std::string path = ns.empty()
+                                 ? fmt::format("/apis/{}/{}/{}", obs->api_version, obs->plural, name)
+                                 : fmt::format("/apis/{}/namespaces/{}/{}/{}", obs->api_version, ns, obs->plural, name);
+    HttpResult r =
+        s.request("PATCH", path + "/status", patch.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                  "application/merge-patch+json");
+    if (r.ok()) {
+      for (size_t k = 0; k < std::size(kGatewayKinds); ++k)
+        if (kind == kGatewayKinds[k]) ++gateway_writes_[k];
+      auto obj = nlohmann::json::parse(r.body, nullptr, false);
+      if (obj.is_object()) observed_gateway_.observe(kind, obs->api_version, obs->plural, obj, false);
+      log_info("kube: {} status written", what);
+      return;
+    }
+    if (r.status == 409 && attempt == 0) {
+      // Written in between (another controller's entry, most likely): read
+      // it again and redo ours on top.
+      HttpResult g = s.request("GET", path);
+      auto obj = nlohmann::json::parse(g.body, nullptr, false);
+      if (!g.ok() || !obj.is_object()) {
+        log_warn("kube: cannot read {} again after a conflict: HTTP {} {}", what, g.status, g.error);
+        return;
+      }
+      observed_gateway_.observe(kind, obs->api_version, obs->plural, obj, false);
+      continue;
+    }
+    if (r.status != 404) log_warn("kube: cannot update the status of {}: HTTP {} {}", what, r.status, r.error);
+    return;
   }
 }
 
