@@ -22,7 +22,7 @@ targets=(${FUZZ_TARGETS:-http1_request http1_response chunked path manifest comp
 
 if [ ! -f build-fuzz/CMakeCache.txt ]; then
   CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DINGRESSD_FUZZ=ON -DBUILD_TESTING=OFF -DINGRESSD_SANITIZE=OFF || exit 2
+    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" -DINGRESSD_FUZZ=ON -DBUILD_TESTING=OFF -DINGRESSD_SANITIZE=OFF || exit 2
 fi
 cmake --build build-fuzz --target fuzzers -j "${FUZZ_JOBS:-1}" || exit 2
 
