@@ -40,6 +40,9 @@ struct ServeOptions {
   std::string access_log = "-";  // "-" stdout, "off", or a file
   std::string access_log_format = "json";
   int access_log_sample = 1;
+  uint16_t webhook_port = 0;  // 0: no admission webhook
+  std::string webhook_bind = "0.0.0.0";
+  std::string webhook_cert_file, webhook_key_file;
 };
 int run_serve(const ServeOptions& o);
 

@@ -66,6 +66,12 @@ class ConfigState {
     https_listener_ = https_listener;
   }
   bool ready() const;
+  // The objects in force and the options they were compiled with (the
+  // admission webhook compiles against them); null before the first load.
+  std::pair<std::shared_ptr<const Snapshot>, routing::CompileOptions> live() const {
+    std::lock_guard<std::mutex> g(mu_);
+    return {snap_, opts_};
+  }
   // Config families for /metrics: reloads, objects, routes, diagnostics.
   void metrics(std::string& out) const;
   void set_start_time(int64_t unix_ms) {

@@ -89,6 +89,12 @@ int main(int argc, char** argv) {
   serve->add_option("--eject-after-failures", so.proxy.eject_after_failures,
                     "Consecutive connect failures or resets before an endpoint is ejected (0 = never)")->capture_default_str();
   serve->add_option("--eject-ms", so.proxy.eject_ms, "How long an ejected endpoint gets no requests")->capture_default_str();
+  serve->add_option("--webhook-port", so.webhook_port,
+                    "Validating admission webhook (HTTPS) on this port, for the API server (0 = off; docs/operator.md)")
+      ->capture_default_str();
+  serve->add_option("--webhook-bind", so.webhook_bind, "Address the webhook listens on")->capture_default_str();
+  serve->add_option("--webhook-cert-file", so.webhook_cert_file, "The webhook's certificate chain (PEM), e.g. a mounted Secret's tls.crt");
+  serve->add_option("--webhook-key-file", so.webhook_key_file, "The webhook's private key (PEM), e.g. tls.key");
   // Operator mode (docs/operator.md): the API server instead of --manifests.
   {
     KubeServeOptions& k = so.kube;
@@ -115,6 +121,8 @@ int main(int argc, char** argv) {
     serve->callback([&so] {
       int sources = !so.manifests.empty() + !so.kube.kubeconfig.empty() + so.kube.in_cluster;
       if (sources != 1) throw CLI::ValidationError("serve", "give exactly one of --manifests, --kubeconfig, --in-cluster");
+      if (so.webhook_port && (so.webhook_cert_file.empty() || so.webhook_key_file.empty()))
+        throw CLI::ValidationError("serve", "--webhook-port needs --webhook-cert-file and --webhook-key-file");
     });
   }
 

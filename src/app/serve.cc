@@ -19,6 +19,7 @@
 #include "core/strings.h"
 #include "observe/admin_server.h"
 #include "app/metrics_endpoint.h"
+#include "app/webhook.h"
 #include "proxy/table_publisher.h"
 #include "proxy/worker.h"
 #include "routing/dump.h"
@@ -171,6 +172,7 @@ int run_serve(const ServeOptions& o) {
   state.set_start_time(unix_ms());
 
   AdminServer admin;
+  WebhookServer webhook;
   admin.handle("/healthz", [](const std::string&, const std::string&) { return AdminResponse{200, "text/plain", "ok\n"}; });
   std::atomic<bool> shutting_down{false};
   admin.handle("/readyz", [&](const std::string&, const std::string&) {
@@ -225,11 +227,26 @@ int run_serve(const ServeOptions& o) {
   admin.handle("/metrics", [&](const std::string&, const std::string&) {
     std::string text = render_metrics(workers, state, access_log, tls_server.get());
     source->metrics(text);
+    if (o.webhook_port) {
+      text += "# HELP ingressd_admission_reviews_total Admission reviews answered, by verdict.\n"
+              "# TYPE ingressd_admission_reviews_total counter\n";
+      text += fmt::format("ingressd_admission_reviews_total{{result=\"allowed\"}} {}\n", webhook.reviews(true));
+      text += fmt::format("ingressd_admission_reviews_total{{result=\"denied\"}} {}\n", webhook.reviews(false));
+      text += fmt::format("ingressd_admission_reviews_total{{result=\"failed\"}} {}\n", webhook.failures());
+    }
     return AdminResponse{200, "text/plain; version=0.0.4; charset=utf-8", std::move(text)};
   });
   if (!admin.start(o.admin_bind, o.admin_port, err)) {
     log_error("{}", err);
     return 1;
+  }
+  if (o.webhook_port) {
+    if (!webhook.start(o.webhook_bind, o.webhook_port, o.webhook_cert_file, o.webhook_key_file,
+                       [&state] { return state.live(); }, err)) {
+      log_error("{}", err);
+      return 1;
+    }
+    log_info("admission webhook on https://{}:{}", o.webhook_bind, o.webhook_port);
   }
   std::vector<std::thread> threads;
   for (auto& w : workers) threads.emplace_back([&w] { w->run(); });
@@ -250,6 +267,7 @@ int run_serve(const ServeOptions& o) {
   for (auto& w : workers) w->stop();
   for (auto& t : threads) t.join();
   admin.stop();
+  webhook.stop();
   workers.clear();  // flushes their access-log buffers
   access_log.stop();
   log_info("stopped");
